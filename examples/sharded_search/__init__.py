@@ -1,0 +1,1 @@
+"""Index and query with sharding: the reference app's Flow, run in-process."""

@@ -1,0 +1,155 @@
+"""The one wire codec for every hop: compact JSON, numpy arrays as base64 of raw bytes.
+
+No pickle anywhere: a payload from the network can only ever become documents.
+Empty fields are left out, so a text-only document costs little more than its text.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import orjson
+
+from faasflow.document import FIELDS, Document, NamedScore, ScoreMap
+from faasflow.errors import BadInputError
+
+_ARRAY_FIELDS = ("tensor", "embedding")
+
+
+def array_to_dict(array: np.ndarray) -> dict[str, Any]:
+    array = np.ascontiguousarray(array)
+    if array.dtype.hasobject:
+        raise BadInputError("arrays of Python objects cannot be encoded; use a numeric dtype")
+    return {
+        "dtype": array.dtype.str,
+        "shape": list(array.shape),
+        "data": base64.b64encode(array.data).decode("ascii"),
+    }
+
+
+def array_from_dict(data: Mapping[str, Any]) -> np.ndarray:
+    try:
+        dtype = np.dtype(data["dtype"])
+        if dtype.hasobject:
+            raise ValueError("object dtype")
+        raw = base64.b64decode(data["data"], validate=True)
+        return np.frombuffer(raw, dtype=dtype).reshape(data["shape"]).copy()
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadInputError(f"malformed array (expected dtype, shape and base64 data): {exc}") from None
+
+
+def document_to_dict(doc: Document) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": doc.id}
+    if doc.text is not None:
+        out["text"] = doc.text
+    if doc.uri is not None:
+        out["uri"] = doc.uri
+    if doc.mime_type is not None:
+        out["mime_type"] = doc.mime_type
+    if doc.blob is not None:
+        out["blob"] = base64.b64encode(doc.blob).decode("ascii")
+    if doc.tensor is not None:
+        out["tensor"] = array_to_dict(doc.tensor)
+    if doc._embedding is not None:
+        out["embedding"] = array_to_dict(doc._embedding)
+    if doc.tags:
+        out["tags"] = doc.tags
+    if doc._scores:
+        out["scores"] = {name: score.to_dict() for name, score in doc._scores.items()}
+    if doc._matches:
+        out["matches"] = [document_to_dict(m) for m in doc._matches]
+    if doc._chunks:
+        out["chunks"] = [document_to_dict(c) for c in doc._chunks]
+    return out
+
+
+def document_from_dict(data: Mapping[str, Any]) -> Document:
+    if not isinstance(data, Mapping):
+        raise BadInputError(f"a document must be a JSON object, not {type(data).__name__}")
+    unknown = [key for key in data if key not in FIELDS]
+    if unknown:
+        raise BadInputError(f"document {data.get('id')!r} has unknown field(s): {', '.join(sorted(unknown))}")
+    doc = Document.__new__(Document)
+    doc_id = data.get("id")
+    try:
+        doc.__init__(
+            id=doc_id,
+            text=_expect(data, "text", str),
+            uri=_expect(data, "uri", str),
+            mime_type=_expect(data, "mime_type", str),
+            tags=_expect(data, "tags", dict),
+        )
+        blob = _expect(data, "blob", str)
+        if blob is not None:
+            doc.blob = base64.b64decode(blob, validate=True)
+        for name in _ARRAY_FIELDS:
+            value = data.get(name)
+            if value is not None:
+                if isinstance(value, list):
+                    array = np.asarray(value, dtype=np.float32)
+                else:
+                    array = array_from_dict(_expect(data, name, dict))
+                setattr(doc, name, array)
+        scores = _expect(data, "scores", dict)
+        if scores:
+            score_map = ScoreMap()
+            for name, score in scores.items():
+                if isinstance(score, (int, float)):
+                    score = {"value": score}
+                if not isinstance(score, Mapping):
+                    raise BadInputError(f"score {name!r} must be an object with a 'value'")
+                dict.__setitem__(score_map, name, NamedScore(score.get("value"), score.get("op_name"), score.get("description")))
+            doc._scores = score_map
+        for name in ("matches", "chunks"):
+            nested = _expect(data, name, list)
+            if nested:
+                setattr(doc, name, [document_from_dict(item) for item in nested])
+    except BadInputError as exc:
+        if doc_id is not None and str(doc_id) not in str(exc):
+            raise BadInputError(f"document {doc_id!r}: {exc}") from None
+        raise
+    except ValueError as exc:  # binascii.Error from base64 is a ValueError
+        raise BadInputError(f"document {doc_id!r}: {exc}") from None
+    return doc
+
+
+def _expect(data: Mapping[str, Any], field: str, kind: type) -> Any:
+    value = data.get(field)
+    if value is not None and not isinstance(value, kind):
+        raise BadInputError(
+            f"document {data.get('id')!r}: field {field!r} must be {kind.__name__}, not {type(value).__name__}"
+        )
+    return value
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON bytes (numpy scalars and arrays in tags become plain JSON)."""
+    return orjson.dumps(value, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def loads(data: bytes | str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise BadInputError(f"malformed JSON: {exc}") from None
+
+
+def docs_to_list(docs: Iterable[Document]) -> list[dict[str, Any]]:
+    return [document_to_dict(d) for d in docs]
+
+
+def docs_from_list(items: Iterable[Any]) -> list[Document]:
+    return [document_from_dict(item) for item in items]

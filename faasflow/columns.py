@@ -1,0 +1,56 @@
+"""Columnar embeddings: a DocumentArray's embeddings as one 2-D matrix, built once.
+
+Stacking thousands of embeddings on every search would cost more than the search itself,
+so the stacked matrix is kept, and each member's ``embedding`` is rebound to a row view
+of it: editing a row in place edits the matrix, and assigning a new embedding to any
+member (or adding/removing members) invalidates the matrix in O(1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from faasflow.document import Document
+
+
+class EmbeddingColumn:
+    """The stacked embeddings of a fixed sequence of documents, plus derived statistics."""
+
+    __slots__ = ("matrix", "valid", "_derived")
+
+    def __init__(self, matrix: np.ndarray):
+        self.matrix = matrix
+        self.valid = True
+        self._derived: dict[str, np.ndarray] = {}
+
+    def invalidate(self) -> None:
+        self.valid = False
+        self._derived.clear()
+
+    def derived(self, key: str, compute) -> np.ndarray:
+        """A statistic of the matrix (norms, non-zero counts), computed once."""
+        value = self._derived.get(key)
+        if value is None:
+            value = self._derived[key] = compute(self.matrix)
+        return value
+
+    @classmethod
+    def stack(cls, docs: Sequence[Document]) -> EmbeddingColumn | None:
+        """Stack the members' embeddings and bind each member to its row, or None if
+        some member has no embedding."""
+        rows = [d._embedding for d in docs]
+        if any(r is None for r in rows):
+            return None
+        matrix = np.stack(rows) if rows else np.empty((0, 0), dtype=np.float32)
+        return cls.adopt(docs, matrix)
+
+    @classmethod
+    def adopt(cls, docs: Sequence[Document], matrix: np.ndarray) -> EmbeddingColumn:
+        column = cls(matrix)
+        for doc, row in zip(docs, matrix):
+            doc._bind_column(column, row)
+        return column

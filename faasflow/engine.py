@@ -1,0 +1,209 @@
+"""The local engine: runs a Plan in-process, shards in parallel threads, no serialization.
+
+Documents pass between executors as Python objects. Where one output feeds several
+consumers (an ``ALL`` broadcast, a DAG fork) each consumer after the first gets shallow
+copies, so in-place edits in one branch never leak into another, as with Jina's wire.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from faasflow.array import DocumentArray
+from faasflow.errors import FaasflowError, FlowConfigError, FlowError
+from faasflow.executor import Executor, call_endpoint
+from faasflow.plan import GATEWAY, ExecutorSpec, Plan
+from faasflow.sharding import merge, partition, reassemble
+
+logger = logging.getLogger("faasflow.engine")
+
+
+@dataclass
+class StageOutput:
+    docs: DocumentArray
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+def copy_docs(docs: DocumentArray) -> DocumentArray:
+    return DocumentArray._wrap([d.copy() for d in docs])
+
+
+def executor_parameters(parameters: Mapping[str, Any], executor: str) -> dict[str, Any]:
+    """The parameters an executor sees: the request's, plus those nested under its own
+    name (``{'ranker': {'limit': 3}}``), as Jina does."""
+    own = parameters.get(executor)
+    if isinstance(own, Mapping):
+        merged = dict(parameters)
+        merged.update(own)
+        return merged
+    return dict(parameters)
+
+
+class LocalEngine:
+    """Constructs a Plan's executors (one instance per shard) and runs requests through them."""
+
+    def __init__(self, plan: Plan, workspace: str | None = None):
+        self.plan = plan
+        self.workspace = workspace
+        self.instances: dict[str, list[Executor]] = {}
+        widest = max(spec.shards for spec in plan.executors)
+        self._pool = ThreadPoolExecutor(max_workers=max(widest - 1, 1), thread_name_prefix="faasflow-shard")
+        consumers: dict[str, int] = {}
+        for spec in plan.executors:
+            for need in spec.needs:
+                consumers[need] = consumers.get(need, 0) + 1
+        for sink in plan.sinks:
+            consumers[sink] = consumers.get(sink, 0) + 1
+        self._consumers = consumers
+
+    # --- lifecycle ---
+
+    def start(self) -> None:
+        """Construct every executor; the shards of one executor in parallel."""
+        try:
+            for spec in self.plan.executors:
+                futures = [self._pool.submit(self._construct, spec, shard) for shard in range(1, spec.shards)]
+                first = self._construct(spec, 0)
+                self.instances[spec.name] = [first] + [f.result() for f in futures]
+        except BaseException:
+            self.close()
+            raise
+
+    def _construct(self, spec: ExecutorSpec, shard: int) -> Executor:
+        runtime_args = {"name": spec.name, "shard_id": shard, "shards": spec.shards, "replicas": spec.replicas}
+        if self.workspace is not None:
+            runtime_args["workspace"] = self.workspace
+        try:
+            return spec.cls(**spec.uses_with, runtime_args=runtime_args, metas={"name": spec.name})
+        except TypeError as exc:
+            if "argument" in str(exc) and spec.uses_with:
+                raise FlowConfigError(f"{spec.cls.__name__}.__init__ rejects it: {exc}",
+                                      executor=spec.name, field="uses_with") from exc
+            raise FaasflowError(f"executor {spec.name!r} shard {shard} failed to start: {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:
+            raise FaasflowError(f"executor {spec.name!r} shard {shard} failed to start: {type(exc).__name__}: {exc}") from exc
+
+    def close(self) -> None:
+        """Close every executor (errors are logged, so one cannot stop the others closing)."""
+        for name, shards in self.instances.items():
+            for shard, instance in enumerate(shards):
+                try:
+                    instance.close()
+                except Exception:  # noqa: BLE001
+                    logger.exception("executor %r shard %d failed to close", name, shard)
+        self.instances.clear()
+        self._pool.shutdown(wait=True)
+
+    # --- requests ---
+
+    def process(self, endpoint: str, docs: DocumentArray, parameters: Mapping[str, Any]) -> StageOutput:
+        """Run one request batch through the DAG; raise FlowError naming a failing executor."""
+        outputs: dict[str, DocumentArray] = {GATEWAY: docs}
+        uses_left = dict(self._consumers)
+        results: dict[str, Any] = {}
+        for spec in self.plan.executors:
+            inputs = [self._take(outputs, uses_left, need) for need in spec.needs]
+            if len(inputs) == 1:
+                node_docs, docs_matrix = inputs[0], None
+            else:
+                docs_matrix = inputs
+                node_docs = merge([copy_docs(inputs[0]), *inputs[1:]])
+            binding = spec.cls.binding_for(endpoint)
+            if binding is None:
+                outputs[spec.name] = node_docs  # no method for this endpoint: pass through, as in Jina
+                continue
+            stage = self._run_stage(spec, endpoint, node_docs, executor_parameters(parameters, spec.name), docs_matrix)
+            outputs[spec.name] = stage.docs
+            results.update(stage.results)
+        sinks = [self._take(outputs, uses_left, sink) for sink in self.plan.sinks]
+        final = sinks[0] if len(sinks) == 1 else merge(sinks)
+        return StageOutput(final, results)
+
+    def _take(self, outputs: dict[str, DocumentArray], uses_left: dict[str, int], name: str) -> DocumentArray:
+        """An output for one consumer: the original for the last consumer, copies before."""
+        uses_left[name] -= 1
+        docs = outputs[name]
+        return docs if uses_left[name] == 0 else copy_docs(docs)
+
+    def _run_stage(self, spec: ExecutorSpec, endpoint: str, docs: DocumentArray,
+                   parameters: dict[str, Any], docs_matrix: list[DocumentArray] | None) -> StageOutput:
+        shards = self.instances[spec.name]
+        binding = spec.cls.binding_for(endpoint)
+        assert binding is not None
+
+        def call(shard: int, shard_docs: DocumentArray) -> tuple[DocumentArray, dict | None]:
+            call_args = {"docs": shard_docs, "parameters": parameters, "docs_matrix": docs_matrix,
+                         "docs_map": None if docs_matrix is None else dict(zip(spec.needs, docs_matrix))}
+            try:
+                returned = call_endpoint(shards[shard], binding, call_args)
+            except Exception as exc:
+                raise FlowError(spec.name, shard, endpoint, exc) from exc
+            return _normalise(returned, shard_docs, spec.name, shard, endpoint)
+
+        if len(shards) == 1:
+            out_docs, result = call(0, docs)
+            return StageOutput(out_docs, {spec.name: result} if result is not None else {})
+
+        broadcast = spec.polling.mode(endpoint) == "ALL"
+        if broadcast:
+            work = [(shard, docs if shard == 0 else copy_docs(docs)) for shard in range(len(shards))]
+        else:
+            parts = partition(docs, len(shards))
+            work = [(shard, DocumentArray._wrap([docs._docs[p] for p in part])) for shard, part in enumerate(parts) if part]
+            if not work:
+                work = [(0, docs)]  # an empty request still reaches one shard, as in Jina
+        answers = self._run_parallel(call, work)
+        shard_results: list[dict | None] = [None] * len(shards)
+        shard_docs: list[DocumentArray | None] = [None] * len(shards)
+        for (shard, _), (answer, result) in zip(work, answers):
+            shard_results[shard] = result
+            shard_docs[shard] = answer
+        results = {spec.name: shard_results} if any(r is not None for r in shard_results) else {}
+        if broadcast:
+            limit = parameters.get("limit")
+            merged = merge([a for a, _ in answers], limit=limit if isinstance(limit, int) else None, order=docs.ids)
+        elif not docs:
+            merged = answers[0][0]
+        else:
+            merged = reassemble(docs, parts, shard_docs)
+        return StageOutput(merged, results)
+
+    def _run_parallel(self, call, work):
+        """Run shard calls in parallel: the first on this thread, the rest on the pool."""
+        futures: list[Future] = [self._pool.submit(call, shard, shard_docs) for shard, shard_docs in work[1:]]
+        errors: list[FlowError] = []
+        answers = []
+        try:
+            answers.append(call(*work[0]))
+        except FlowError as exc:
+            errors.append(exc)
+        for future in futures:
+            try:
+                answers.append(future.result())
+            except FlowError as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+        return answers
+
+
+def _normalise(returned: Any, docs: DocumentArray, executor: str, shard: int, endpoint: str) -> tuple[DocumentArray, dict | None]:
+    """Jina's return semantics: None keeps the (edited) docs, a DocumentArray replaces them,
+    a dict is a result for the caller."""
+    if returned is None:
+        return docs, None
+    if isinstance(returned, DocumentArray):
+        return returned, None
+    if isinstance(returned, dict):
+        return docs, returned
+    if isinstance(returned, (list, tuple)):
+        try:
+            return DocumentArray(returned), None
+        except TypeError as exc:
+            raise FlowError(executor, shard, endpoint, TypeError(f"returned a list that is not all Documents: {exc}")) from None
+    raise FlowError(executor, shard, endpoint,
+                    TypeError(f"returned {type(returned).__name__}; expected None, a DocumentArray or a dict"))

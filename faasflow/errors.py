@@ -1,0 +1,64 @@
+"""Exceptions raised by faasflow, each naming the thing that is wrong."""
+
+from __future__ import annotations
+
+
+class FaasflowError(Exception):
+    """Base class of every error faasflow raises on purpose."""
+
+
+class FlowConfigError(FaasflowError, ValueError):
+    """A Flow or executor is configured wrongly; the message names executor and field."""
+
+    def __init__(self, message: str, *, executor: str | None = None, field: str | None = None):
+        self.executor = executor
+        self.field = field
+        where = []
+        if executor is not None:
+            where.append(f"executor {executor!r}")
+        if field is not None:
+            where.append(f"field {field!r}")
+        prefix = f"{', '.join(where)}: " if where else ""
+        super().__init__(prefix + message)
+
+
+class BadInputError(FaasflowError, TypeError):
+    """Inputs to a Flow or a codec are not documents (or not decodable)."""
+
+
+class UnknownEndpointError(FaasflowError, LookupError):
+    """A request names an endpoint that no executor of the Flow serves."""
+
+    def __init__(self, endpoint: str, served: list[str]):
+        self.endpoint = endpoint
+        self.served = served
+        super().__init__(
+            f"endpoint {endpoint!r} is not served by this Flow; served endpoints: "
+            + (", ".join(served) if served else "(none)")
+        )
+
+
+class FlowError(FaasflowError, RuntimeError):
+    """An executor raised while processing a request: names executor, shard and endpoint."""
+
+    def __init__(self, executor: str, shard: int | None, endpoint: str, cause: BaseException):
+        self.executor = executor
+        self.shard = shard
+        self.endpoint = endpoint
+        self.cause = cause
+        self.error_type = type(cause).__name__
+        shard_text = f" shard {shard}" if shard is not None else ""
+        super().__init__(
+            f"executor {executor!r}{shard_text} failed on endpoint {endpoint!r}: "
+            f"{self.error_type}: {cause}"
+        )
+
+    def to_dict(self) -> dict:
+        """The error as plain data, for callbacks, HTTP bodies and state machines."""
+        return {
+            "executor": self.executor,
+            "shard": self.shard,
+            "endpoint": self.endpoint,
+            "type": self.error_type,
+            "message": str(self.cause),
+        }

@@ -1,0 +1,167 @@
+"""`Executor` and `@requests`: the programming model, as Jina 3 users know it.
+
+A method bound with ``@requests(on='/index')`` receives ``docs`` and ``parameters`` (plus
+whatever else it accepts of ``docs_matrix``, ``docs_map``, ``tracing_context``) and
+returns ``None`` (docs changed in place), a DocumentArray (replaces the docs) or a dict
+(results for the caller). Methods may be ``async``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, TypeVar
+
+DEFAULT_ENDPOINT = "/default"
+"""The endpoint a bare ``@requests`` binds to; it also serves endpoints bound nowhere else."""
+
+DEFAULT_WORKSPACE_ROOT = ".faasflow/workspace"
+_RUNTIME_KWARGS = ("metas", "runtime_args", "requests", "workspace", "dynamic_batching")
+_CALL_ARGS = ("docs", "parameters", "docs_matrix", "docs_map", "tracing_context")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def workspace_root() -> str:
+    return os.environ.get("FAASFLOW_WORKSPACE", DEFAULT_WORKSPACE_ROOT)
+
+
+def requests(func: F | None = None, *, on: str | Iterable[str] | None = None, **_schemas: Any) -> Any:
+    """Bind an executor method to endpoints: bare (the default), ``on='/x'`` or ``on=[...]``."""
+
+    def bind(fn: F) -> F:
+        if on is None:
+            endpoints = [DEFAULT_ENDPOINT]
+        elif isinstance(on, str):
+            endpoints = [on]
+        else:
+            endpoints = list(on)
+        for endpoint in endpoints:
+            if not isinstance(endpoint, str) or not endpoint.startswith("/"):
+                raise ValueError(f"@requests(on=...) takes endpoint paths starting with '/', got {endpoint!r}")
+        fn.__faasflow_endpoints__ = tuple(endpoints)  # type: ignore[attr-defined]
+        return fn
+
+    return bind(func) if func is not None else bind
+
+
+class _BoundMethod:
+    """An endpoint method plus how to call it, worked out once per class."""
+
+    __slots__ = ("name", "is_async", "passes", "takes_var_kwargs")
+
+    def __init__(self, name: str, fn: Callable[..., Any]):
+        self.name = name
+        self.is_async = inspect.iscoroutinefunction(fn)
+        signature = inspect.signature(fn)
+        params = signature.parameters
+        self.takes_var_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        self.passes = tuple(arg for arg in _CALL_ARGS if self.takes_var_kwargs or arg in params)
+
+
+EXECUTOR_CLASSES: dict[str, type] = {}
+"""Executor classes by name, so that ``uses='MyExecutor'`` finds an imported class."""
+
+
+class ExecutorType(type):
+    """Collects ``@requests`` bindings per class, and sets an executor's runtime
+    (name, shard, workspace) before its own ``__init__`` runs, as Jina does."""
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> ExecutorType:
+        cls = super().__new__(mcs, name, bases, namespace)
+        bindings: dict[str, _BoundMethod] = {}
+        for klass in reversed(cls.__mro__):
+            for attr, fn in vars(klass).items():
+                for endpoint in getattr(fn, "__faasflow_endpoints__", ()):
+                    bindings[endpoint] = _BoundMethod(attr, fn)
+        cls._endpoint_bindings = bindings  # type: ignore[attr-defined]
+        EXECUTOR_CLASSES[name] = cls
+        return cls
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        runtime = {key: kwargs.pop(key) for key in _RUNTIME_KWARGS if key in kwargs}
+        obj = cls.__new__(cls)
+        Executor._set_runtime(obj, runtime.get("metas"), runtime.get("runtime_args"), runtime.get("workspace"))
+        obj.__init__(*args, **kwargs)
+        return obj
+
+
+class Executor(metaclass=ExecutorType):
+    """Base class of every executor; subclass it and bind methods with ``@requests``."""
+
+    _endpoint_bindings: dict[str, _BoundMethod]
+
+    def __init__(self, *args: Any, metas: dict | None = None, runtime_args: dict | None = None,
+                 workspace: str | None = None, **kwargs: Any):
+        # What Jina passes to an executor is accepted here, so that a subclass calling
+        # super().__init__(*args, **kwargs) works unchanged; the runtime was already set.
+        if metas is not None or runtime_args is not None or workspace is not None:
+            self._set_runtime(metas, runtime_args, workspace)
+
+    def _set_runtime(self, metas: dict | None, runtime_args: dict | None, workspace: str | None) -> None:
+        runtime = dict(runtime_args or {})
+        metas = dict(metas or {})
+        name = runtime.get("name") or metas.get("name") or type(self).__name__
+        root = workspace or runtime.get("workspace") or metas.get("workspace") or workspace_root()
+        self.runtime_args = SimpleNamespace(
+            name=name,
+            shard_id=int(runtime.get("shard_id", 0)),
+            shards=int(runtime.get("shards", 1)),
+            replicas=int(runtime.get("replicas", 1)),
+            workspace=root,
+        )
+        self.metas = SimpleNamespace(name=name, workspace=root, description=metas.get("description"))
+        self.logger = logging.getLogger(f"faasflow.executor.{name}")
+
+    @property
+    def workspace(self) -> str:
+        """This executor's own folder (per shard), kept across Flow restarts."""
+        runtime = self.runtime_args
+        path = Path(runtime.workspace) / runtime.name / str(runtime.shard_id)
+        path.mkdir(parents=True, exist_ok=True)
+        return str(path)
+
+    @property
+    def requests(self) -> dict[str, Callable[..., Any]]:
+        """Endpoint -> bound method, as Jina's ``Executor.requests``."""
+        return {endpoint: getattr(self, b.name) for endpoint, b in self._endpoint_bindings.items()}
+
+    @classmethod
+    def endpoints(cls) -> list[str]:
+        """The endpoints this class binds explicitly (the default one included, if bound)."""
+        return sorted(cls._endpoint_bindings)
+
+    @classmethod
+    def binding_for(cls, endpoint: str) -> _BoundMethod | None:
+        """The method serving ``endpoint``: its own binding, else the default one, else None."""
+        bindings = cls._endpoint_bindings
+        return bindings.get(endpoint) or bindings.get(DEFAULT_ENDPOINT)
+
+    def close(self) -> None:
+        """Called once when the Flow exits; release resources or persist state here."""
+
+
+_loops = threading.local()
+
+
+def _run_coroutine(coro: Any) -> Any:
+    """Run a coroutine on this thread's own event loop (made once per thread)."""
+    loop = getattr(_loops, "loop", None)
+    if loop is None:
+        loop = _loops.loop = asyncio.new_event_loop()
+    return loop.run_until_complete(coro)
+
+
+def call_endpoint(executor: Executor, binding: _BoundMethod, call_args: dict[str, Any]) -> Any:
+    """Call an endpoint method with the arguments it accepts; await it if it is async."""
+    method = getattr(executor, binding.name)
+    result = method(**{name: call_args.get(name) for name in binding.passes})
+    if binding.is_async:
+        result = _run_coroutine(result)
+    return result

@@ -1,0 +1,218 @@
+"""`Flow`: compose executors into a pipeline/DAG and run it, as in Jina 3.
+
+``Flow().add(...)`` describes; ``with flow:`` validates (into a Plan) and starts the
+executors in-process; ``flow.post(...)`` sends documents through.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from faasflow.array import DocumentArray
+from faasflow.errors import FaasflowError, FlowConfigError, FlowError, UnknownEndpointError
+from faasflow.flow_yaml import flow_from_config, flow_to_config
+from faasflow.plan import Plan, compile_plan
+from faasflow.posting import run_post
+from faasflow.request import Callback, Response, make_response, new_request_id
+
+logger = logging.getLogger("faasflow.flow")
+
+ADD_FIELDS = ("uses", "name", "uses_with", "shards", "polling", "needs", "replicas",
+              "memory", "timeout", "package", "gpu", "py_modules")
+# Jina deployment options that mean nothing in-process or on Lambda: accepted and ignored,
+# so that a Jina Flow runs unchanged.
+JINA_IGNORED = frozenset({
+    "port", "host", "env", "env_from_secret", "timeout_ready", "timeout_send", "install_requirements",
+    "uses_metas", "uses_requests", "uses_dynamic_batching", "floating", "when", "gpus", "workspace",
+    "quiet", "quiet_error", "log_config", "retries", "external", "tls", "grpc_server_options",
+    "prefetch", "exit_on_exceptions", "disable_reduce", "uses_before", "uses_after", "stateful",
+    "monitoring", "port_monitoring", "tracing", "protocol", "description",
+})
+FLOW_FIELDS = ("name", "protocol", "port", "host", "workspace", "auth", "tracing")
+
+
+class Flow:
+    """A pipeline of executors with shards and per-endpoint polling."""
+
+    def __init__(self, name: str = "flow", protocol: str | None = None, port: int | None = None,
+                 host: str = "127.0.0.1", workspace: str | None = None, auth: str | None = None,
+                 tracing: bool = False, **jina_options: Any):
+        unknown = sorted(set(jina_options) - JINA_IGNORED - {"cors", "no_debug_endpoints", "uses", "title"})
+        if unknown:
+            raise FlowConfigError(f"Flow() got unknown option(s): {', '.join(unknown)}")
+        if protocol is not None and str(protocol).lower() not in ("http", "https"):
+            raise FlowConfigError(f"faasflow serves HTTP; protocol {protocol!r} is not supported", field="protocol")
+        self.name = name
+        self.protocol = protocol
+        self.port = port
+        self.host = host
+        self.workspace = workspace
+        self.auth = auth
+        self.tracing = tracing
+        self.base_dir: Path | None = None
+        self._executors: list[dict[str, Any]] = []
+        self._plan: Plan | None = None
+        self._engine = None
+        self._server = None
+
+    # --- building ---
+
+    def add(self, uses: Any = None, name: str | None = None, *, copy_flow: bool = True, **options: Any) -> Flow:
+        """Add an executor; returns the new Flow (as Jina does, the original is unchanged)."""
+        unknown = sorted(set(options) - set(ADD_FIELDS) - JINA_IGNORED)
+        executor = name or (uses if isinstance(uses, str) else getattr(uses, "__name__", None))
+        if unknown:
+            raise FlowConfigError(f"Flow.add() got unknown option(s): {', '.join(unknown)}; "
+                                  f"known: {', '.join(ADD_FIELDS)}", executor=executor, field=unknown[0])
+        ignored = sorted(set(options) & JINA_IGNORED)
+        if ignored:
+            logger.debug("executor %r: ignoring Jina deployment option(s) %s", executor, ", ".join(ignored))
+        entry = {"uses": uses, "name": name, **{k: v for k, v in options.items() if k in ADD_FIELDS}}
+        flow = self._copy() if copy_flow else self
+        flow._executors.append({k: v for k, v in entry.items() if v is not None})
+        flow._plan = None
+        return flow
+
+    def _copy(self) -> Flow:
+        new = copy.copy(self)
+        new._executors = [dict(e) for e in self._executors]
+        new._plan = None
+        new._engine = None
+        new._server = None
+        return new
+
+    @property
+    def plan(self) -> Plan:
+        """The validated, immutable Plan (compiled on first use)."""
+        if self._plan is None:
+            self._plan = compile_plan(self.name, self._executors, self.base_dir)
+        return self._plan
+
+    def build(self) -> Flow:
+        """Validate now; raises FlowConfigError naming the executor and field."""
+        _ = self.plan
+        return self
+
+    @property
+    def executors(self) -> list[dict[str, Any]]:
+        return [dict(e) for e in self._executors]
+
+    # --- YAML ---
+
+    @classmethod
+    def load_config(cls, source: str | Path | Mapping[str, Any]) -> Flow:
+        """A Flow from Jina-style YAML (``jtype: Flow``, ``with:``, ``executors:``)."""
+        return flow_from_config(cls, source)
+
+    def save_config(self, path: str | Path | None = None) -> str:
+        """Write (and return) this Flow as Jina-style YAML."""
+        import yaml
+
+        text = yaml.safe_dump(flow_to_config(self), sort_keys=False)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return flow_to_config(self)
+
+    # --- running ---
+
+    def start(self) -> Flow:
+        from faasflow.engine import LocalEngine
+
+        if self._engine is not None:
+            return self
+        engine = LocalEngine(self.plan, workspace=self.workspace)
+        engine.start()
+        self._engine = engine
+        if self.protocol is not None:
+            try:
+                self._start_server()
+            except BaseException:
+                self.close()
+                raise
+        return self
+
+    def _start_server(self) -> None:
+        from faasflow.serve import start_background_server
+
+        self._server = start_background_server(self, host=self.host, port=self.port)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    def __enter__(self) -> Flow:
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    @property
+    def is_started(self) -> bool:
+        return self._engine is not None
+
+    def block(self) -> None:
+        """Serve until interrupted (Ctrl-C), with ``protocol='http'``."""
+        if self._server is None:
+            raise FaasflowError("Flow.block() serves over HTTP: create the Flow with protocol='http' and use `with flow:`")
+        self._server.wait()
+
+    def process(self, on: str, docs: DocumentArray, parameters: dict[str, Any],
+                request_id: str | None = None) -> Response:
+        """Run one request batch; an executor failure comes back in ``response.error``."""
+        if self._engine is None:
+            raise FaasflowError("the Flow is not started: use `with flow:` before flow.post()")
+        request_id = request_id or new_request_id()
+        docs = DocumentArray._wrap([d.copy() for d in docs])  # the caller's objects stay untouched
+        try:
+            output = self._engine.process(on, docs, parameters)
+        except FlowError as error:
+            return make_response(request_id, on, DocumentArray(), parameters, error)
+        answer_parameters = dict(parameters)
+        if output.results:
+            answer_parameters["__results__"] = output.results
+        return make_response(request_id, on, output.docs, answer_parameters)
+
+    def check_endpoint(self, on: str) -> None:
+        if not isinstance(on, str) or not on.startswith("/"):
+            raise UnknownEndpointError(str(on), self.plan.served_endpoints)
+        if not self.plan.serves(on):
+            raise UnknownEndpointError(on, self.plan.served_endpoints)
+
+    def post(self, on: str, inputs: Any = None, parameters: dict[str, Any] | None = None,
+             request_size: int = 100, show_progress: bool = False, on_done: Callback | None = None,
+             on_error: Callback | None = None, on_always: Callback | None = None,
+             return_responses: bool = False, **_jina_options: Any) -> DocumentArray | list[Response]:
+        """Send ``inputs`` to endpoint ``on``; returns the resulting docs in input order."""
+        if self._engine is None:
+            raise FaasflowError("the Flow is not started: use `with flow:` before flow.post()")
+        self.check_endpoint(on)
+        return run_post(self.process, on, inputs, parameters, request_size, show_progress,
+                        on_done, on_error, on_always, return_responses)
+
+    # Jina's shortcuts
+    def index(self, inputs: Any = None, **kwargs: Any) -> Any:
+        return self.post("/index", inputs, **kwargs)
+
+    def search(self, inputs: Any = None, **kwargs: Any) -> Any:
+        return self.post("/search", inputs, **kwargs)
+
+    def update(self, inputs: Any = None, **kwargs: Any) -> Any:
+        return self.post("/update", inputs, **kwargs)
+
+    def delete(self, inputs: Any = None, **kwargs: Any) -> Any:
+        return self.post("/delete", inputs, **kwargs)
+
+    def __repr__(self) -> str:
+        names = ", ".join(str(e.get("name") or e.get("uses")) for e in self._executors)
+        return f"Flow(name={self.name!r}, executors=[{names}])"

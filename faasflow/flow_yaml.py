@@ -1,0 +1,103 @@
+"""Flow YAML in Jina's format: ``jtype: Flow``, ``with:`` for Flow options, ``executors:``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from faasflow.errors import FlowConfigError
+from faasflow.plan import uses_reference
+
+if TYPE_CHECKING:
+    from faasflow.flow import Flow
+
+
+def _read(source: str | Path | Mapping[str, Any]) -> tuple[Mapping[str, Any], Path | None]:
+    import yaml
+
+    if isinstance(source, Mapping):
+        return source, None
+    text = str(source)
+    path = Path(text)
+    if "\n" not in text and path.suffix in (".yml", ".yaml", ".json"):
+        if not path.is_file():
+            raise FlowConfigError(f"no such Flow file: {text}")
+        text, base_dir = path.read_text(), path.resolve().parent
+    else:
+        base_dir = None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise FlowConfigError(f"the Flow YAML does not parse: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise FlowConfigError("the Flow YAML must be a mapping with 'jtype: Flow' and 'executors:'")
+    return data, base_dir
+
+
+def flow_from_config(flow_cls: type[Flow], source: str | Path | Mapping[str, Any]) -> Flow:
+    from faasflow.flow import ADD_FIELDS, FLOW_FIELDS, JINA_IGNORED
+
+    data, base_dir = _read(source)
+    jtype = data.get("jtype", "Flow")
+    if jtype != "Flow":
+        raise FlowConfigError(f"expected 'jtype: Flow', got {jtype!r}", field="jtype")
+    options = data.get("with") or {}
+    if not isinstance(options, Mapping):
+        raise FlowConfigError("'with' must be a mapping of Flow options", field="with")
+    flow_options = {k: v for k, v in options.items() if k in FLOW_FIELDS or k in JINA_IGNORED}
+    unknown = sorted(set(options) - set(flow_options))
+    if unknown:
+        raise FlowConfigError(f"unknown Flow option(s) under 'with': {', '.join(unknown)}", field=unknown[0])
+    flow = flow_cls(**flow_options)
+    flow.base_dir = base_dir
+    executors = data.get("executors") or []
+    if not isinstance(executors, list):
+        raise FlowConfigError("'executors' must be a list", field="executors")
+    for position, entry in enumerate(executors):
+        if not isinstance(entry, Mapping):
+            raise FlowConfigError(f"executor entry {position} must be a mapping", field="executors")
+        entry = dict(entry)
+        name = entry.get("name", f"executor{position}")
+        uses = entry.get("uses")
+        if isinstance(uses, Mapping):  # uses: {jtype: MyExecutor, with: {...}, metas: {py_modules: [...]}}
+            entry["uses"] = uses.get("jtype")
+            entry["uses_with"] = {**(uses.get("with") or {}), **(entry.get("uses_with") or {})}
+            metas = uses.get("metas") or {}
+            if metas.get("py_modules"):
+                entry["py_modules"] = list(metas["py_modules"]) + list(entry.get("py_modules") or [])
+        unknown = sorted(set(entry) - set(ADD_FIELDS) - JINA_IGNORED)
+        if unknown:
+            raise FlowConfigError(f"unknown field(s) {', '.join(unknown)}; known: {', '.join(ADD_FIELDS)}",
+                                  executor=str(name), field=unknown[0])
+        flow = flow.add(**{k: v for k, v in entry.items() if k in ADD_FIELDS}, copy_flow=False)
+    return flow
+
+
+def flow_to_config(flow: Flow) -> dict[str, Any]:
+    options: dict[str, Any] = {"name": flow.name}
+    for key in ("protocol", "port", "workspace", "auth"):
+        value = getattr(flow, key)
+        if value is not None:
+            options[key] = value
+    if flow.tracing:
+        options["tracing"] = True
+    executors = []
+    for spec in flow.plan.executors:
+        entry: dict[str, Any] = {"name": spec.name, "uses": uses_reference(spec.uses)}
+        if spec.uses_with:
+            entry["uses_with"] = dict(spec.uses_with)
+        if spec.py_modules:
+            entry["py_modules"] = list(spec.py_modules)
+        if spec.shards != 1:
+            entry["shards"] = spec.shards
+        polling = spec.polling.to_config()
+        if polling != "ANY":
+            entry["polling"] = polling
+        entry["needs"] = list(spec.needs) if len(spec.needs) > 1 else spec.needs[0]
+        for key, default in (("replicas", 1), ("memory", None), ("timeout", None), ("package", "zip"), ("gpu", False)):
+            value = getattr(spec, key)
+            if value != default:
+                entry[key] = value
+        executors.append(entry)
+    return {"jtype": "Flow", "version": "1", "with": options, "executors": executors}

@@ -1,0 +1,250 @@
+"""The Plan: an immutable, validated description of a Flow that every engine runs.
+
+The local engine, the HTTP gateway and the serverless compiler all read the same Plan,
+so a Flow validated once behaves the same wherever it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from faasflow.errors import FlowConfigError
+from faasflow.executor import DEFAULT_ENDPOINT, Executor
+from faasflow.loader import import_py_modules, resolve_uses
+
+GATEWAY = "gateway"
+POLLING_MODES = ("ANY", "ALL")
+PACKAGES = ("zip", "image")
+ANY_ENDPOINT = "*"
+
+
+@dataclass(frozen=True)
+class Polling:
+    """Polling per endpoint: ``ANY`` partitions docs across shards, ``ALL`` broadcasts."""
+
+    default: str = "ANY"
+    per_endpoint: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def mode(self, endpoint: str) -> str:
+        return self.per_endpoint.get(endpoint, self.default)
+
+    @classmethod
+    def parse(cls, value: Any, executor: str) -> Polling:
+        if isinstance(value, Polling):
+            return value
+        if isinstance(value, str):
+            return cls(default=_polling_mode(value, executor, None))
+        if isinstance(value, Mapping):
+            per_endpoint: dict[str, str] = {}
+            default = "ANY"
+            for endpoint, mode in value.items():
+                if endpoint == ANY_ENDPOINT:
+                    default = _polling_mode(mode, executor, endpoint)
+                elif not isinstance(endpoint, str) or not endpoint.startswith("/"):
+                    raise FlowConfigError(
+                        f"polling keys are endpoints starting with '/' or '*', got {endpoint!r}",
+                        executor=executor, field="polling",
+                    )
+                else:
+                    per_endpoint[endpoint] = _polling_mode(mode, executor, endpoint)
+            return cls(default=default, per_endpoint=MappingProxyType(per_endpoint))
+        raise FlowConfigError(f"expected 'ANY', 'ALL' or a dict of endpoint to mode, got {value!r}",
+                              executor=executor, field="polling")
+
+    def to_config(self) -> str | dict[str, str]:
+        if not self.per_endpoint:
+            return self.default
+        out = dict(self.per_endpoint)
+        out[ANY_ENDPOINT] = self.default
+        return out
+
+
+def _polling_mode(value: Any, executor: str, endpoint: str | None) -> str:
+    mode = value.upper() if isinstance(value, str) else value
+    if mode not in POLLING_MODES:
+        where = f" for endpoint {endpoint!r}" if endpoint else ""
+        raise FlowConfigError(f"polling{where} must be 'ANY' or 'ALL', got {value!r}",
+                              executor=executor, field="polling")
+    return mode
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """One executor of the Flow, validated."""
+
+    name: str
+    uses: str  # the import reference, as written in YAML
+    cls: type[Executor] = field(compare=False, repr=False)
+    uses_with: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    shards: int = 1
+    polling: Polling = field(default_factory=Polling)
+    needs: tuple[str, ...] = (GATEWAY,)
+    replicas: int = 1
+    memory: int | None = None
+    timeout: int | None = None
+    package: str = "zip"
+    gpu: bool = False
+    py_modules: tuple[str, ...] = ()
+
+    def serves(self, endpoint: str) -> bool:
+        return self.cls.binding_for(endpoint) is not None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The executors in topological order, plus what the Flow as a whole serves."""
+
+    name: str
+    executors: tuple[ExecutorSpec, ...]
+    sinks: tuple[str, ...]  # executors nobody needs: their outputs merge into the answer
+
+    def executor(self, name: str) -> ExecutorSpec:
+        for spec in self.executors:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    @property
+    def served_endpoints(self) -> list[str]:
+        """Endpoints some executor binds explicitly (``/default`` when one has a default)."""
+        return sorted({e for spec in self.executors for e in spec.cls.endpoints()})
+
+    def serves(self, endpoint: str) -> bool:
+        return any(spec.serves(endpoint) for spec in self.executors)
+
+
+def _positive_int(value: Any, executor: str, name: str, low: int = 1, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise FlowConfigError(f"must be an integer {bound}, got {value!r}", executor=executor, field=name)
+    return value
+
+
+def uses_reference(uses: Any) -> str:
+    """How ``uses`` is written in YAML: the string itself, or a class's import path."""
+    if isinstance(uses, str):
+        return uses
+    return f"{uses.__module__}.{uses.__qualname__}"
+
+
+def build_spec(raw: Mapping[str, Any], previous: str, base_dir: Path | None) -> ExecutorSpec:
+    """Validate one ``Flow.add`` call into an ExecutorSpec."""
+    uses = raw.get("uses")
+    name = raw.get("name")
+    if name is None:
+        name = uses if isinstance(uses, str) and "." not in uses and ":" not in uses else None
+    if name is None and isinstance(uses, type):
+        name = uses.__name__
+    if not isinstance(name, str) or not name or name == GATEWAY or "/" in name:
+        raise FlowConfigError(f"an executor needs a name (not {GATEWAY!r}, no '/'), got {name!r}",
+                              executor=str(name), field="name")
+    py_modules = raw.get("py_modules") or ()
+    if isinstance(py_modules, str):
+        py_modules = (py_modules,)
+    if py_modules:
+        import_py_modules(list(py_modules), base_dir, name)
+    if uses is None:
+        raise FlowConfigError("is required", executor=name, field="uses")
+    cls = resolve_uses(uses, name, base_dir)
+    uses_with = raw.get("uses_with") or {}
+    if not isinstance(uses_with, Mapping):
+        raise FlowConfigError(f"must be a mapping of keyword arguments, got {uses_with!r}",
+                              executor=name, field="uses_with")
+    needs = raw.get("needs")
+    if needs is None:
+        needs_tuple: tuple[str, ...] = (previous,)
+    elif isinstance(needs, str):
+        needs_tuple = (needs,)
+    elif isinstance(needs, Iterable) and all(isinstance(n, str) for n in needs):
+        needs_tuple = tuple(needs)
+        if not needs_tuple:
+            raise FlowConfigError("must name at least one executor (or 'gateway')", executor=name, field="needs")
+    else:
+        raise FlowConfigError(f"must be an executor name or a list of names, got {needs!r}",
+                              executor=name, field="needs")
+    package = raw.get("package", "zip")
+    if package not in PACKAGES:
+        raise FlowConfigError(f"must be 'zip' or 'image', got {package!r}", executor=name, field="package")
+    gpu = raw.get("gpu", False)
+    if not isinstance(gpu, bool):
+        raise FlowConfigError(f"must be true or false, got {gpu!r}", executor=name, field="gpu")
+    memory = raw.get("memory")
+    timeout = raw.get("timeout")
+    return ExecutorSpec(
+        name=name,
+        uses=uses_reference(uses),
+        cls=cls,
+        uses_with=MappingProxyType(dict(uses_with)),
+        shards=_positive_int(raw.get("shards", 1), name, "shards"),
+        polling=Polling.parse(raw.get("polling", "ANY"), name),
+        needs=needs_tuple,
+        replicas=_positive_int(raw.get("replicas", 1), name, "replicas"),
+        memory=None if memory is None else _positive_int(memory, name, "memory", 128, 10240),
+        timeout=None if timeout is None else _positive_int(timeout, name, "timeout", 1, 900),
+        package=package,
+        gpu=gpu,
+        py_modules=tuple(py_modules),
+    )
+
+
+def compile_plan(name: str, raw_executors: list[Mapping[str, Any]], base_dir: Path | None = None) -> Plan:
+    """Validate every executor and the graph they form; raise FlowConfigError on the first problem."""
+    specs: list[ExecutorSpec] = []
+    previous = GATEWAY
+    for raw in raw_executors:
+        spec = build_spec(raw, previous, base_dir)
+        if any(s.name == spec.name for s in specs):
+            raise FlowConfigError("is used by two executors; names must be unique", executor=spec.name, field="name")
+        specs.append(spec)
+        previous = spec.name
+    if not specs:
+        raise FlowConfigError("a Flow needs at least one executor: call .add(uses=...)")
+    known = {s.name for s in specs}
+    for spec in specs:
+        for need in spec.needs:
+            if need != GATEWAY and need not in known:
+                raise FlowConfigError(
+                    f"needs unknown executor {need!r}; known: {', '.join(sorted(known))} (and 'gateway')",
+                    executor=spec.name, field="needs",
+                )
+            if need == spec.name:
+                raise FlowConfigError("an executor cannot need itself", executor=spec.name, field="needs")
+    ordered = _topological_order(specs)
+    needed = {n for s in specs for n in s.needs}
+    sinks = tuple(s.name for s in ordered if s.name not in needed)
+    return Plan(name=name, executors=tuple(ordered), sinks=sinks)
+
+
+def _topological_order(specs: list[ExecutorSpec]) -> list[ExecutorSpec]:
+    """Kahn's algorithm, keeping the order executors were added among equals."""
+    by_name = {s.name: s for s in specs}
+    done: set[str] = {GATEWAY}
+    ordered: list[ExecutorSpec] = []
+    pending = list(specs)
+    while pending:
+        ready = [s for s in pending if all(n in done for n in s.needs)]
+        if not ready:
+            cycle = _find_cycle(by_name, [s.name for s in pending])
+            raise FlowConfigError(f"needs form a cycle: {' -> '.join(cycle)}", executor=cycle[0], field="needs")
+        for spec in ready:
+            ordered.append(spec)
+            done.add(spec.name)
+        pending = [s for s in pending if s.name not in done]
+    return ordered
+
+
+def _find_cycle(by_name: Mapping[str, ExecutorSpec], names: list[str]) -> list[str]:
+    remaining = set(names)
+    start = names[0]
+    path = [start]
+    seen = {start}
+    while True:
+        following = next(n for n in by_name[path[-1]].needs if n in remaining)
+        if following in seen:
+            return path[path.index(following):] + [following]
+        path.append(following)
+        seen.add(following)

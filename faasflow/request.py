@@ -1,0 +1,112 @@
+"""Requests and responses: batching a caller's inputs, and the response object Jina's
+``on_done`` / ``on_error`` / ``on_always`` callbacks receive."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from faasflow.array import DocumentArray
+from faasflow.document import Document
+from faasflow.errors import BadInputError, FlowError
+
+SUCCESS = 0
+ERROR = 3  # Jina's status code for an executor error
+
+
+@dataclass
+class Response:
+    """One request batch's answer: ``.docs``, ``.parameters`` and ``.header`` as in Jina."""
+
+    docs: DocumentArray
+    parameters: dict[str, Any]
+    header: SimpleNamespace
+    error: FlowError | None = field(default=None, repr=False)
+
+    @property
+    def data(self) -> SimpleNamespace:
+        return SimpleNamespace(docs=self.docs)
+
+    @property
+    def status(self) -> SimpleNamespace:
+        return self.header.status
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON answer of the HTTP gateway (Jina's REST shape)."""
+        return {
+            "data": self.docs.to_list(),
+            "parameters": self.parameters,
+            "header": {"request_id": self.header.request_id, "exec_endpoint": self.header.exec_endpoint},
+        }
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def make_response(request_id: str, endpoint: str, docs: DocumentArray, parameters: dict[str, Any],
+                  error: FlowError | None = None) -> Response:
+    if error is None:
+        status = SimpleNamespace(code=SUCCESS, description="", exception=None)
+    else:
+        status = SimpleNamespace(
+            code=ERROR,
+            description=str(error),
+            exception=SimpleNamespace(name=error.error_type, args=[str(error.cause)], executor=error.executor,
+                                      shard=error.shard, stacks=[]),
+        )
+    header = SimpleNamespace(request_id=request_id, exec_endpoint=endpoint, status=status)
+    return Response(docs=docs, parameters=parameters, header=header, error=error)
+
+
+def iter_inputs(inputs: Any) -> Iterator[Document]:
+    """Documents from a Document, DocumentArray, iterable, generator or generator function."""
+    if inputs is None:
+        return iter(())
+    if callable(inputs) and not isinstance(inputs, (Document, DocumentArray)):
+        inputs = inputs()
+    if isinstance(inputs, Document):
+        return iter((inputs,))
+    if isinstance(inputs, DocumentArray):
+        return iter(inputs)
+    if isinstance(inputs, (str, bytes, dict)) or not isinstance(inputs, Iterable):
+        raise BadInputError(
+            f"inputs must be a Document, a DocumentArray or an iterable of Documents, not {type(inputs).__name__}"
+        )
+    return _checked(inputs)
+
+
+def _checked(items: Iterable[Any]) -> Iterator[Document]:
+    for position, item in enumerate(items):
+        if not isinstance(item, Document):
+            raise BadInputError(f"input {position} is a {type(item).__name__}, not a Document")
+        yield item
+
+
+def batches(inputs: Any, request_size: int) -> Iterator[DocumentArray]:
+    """Inputs cut into request batches of ``request_size`` documents (at least one batch)."""
+    if not isinstance(request_size, int) or request_size < 1:
+        raise BadInputError(f"request_size must be a positive integer, got {request_size!r}")
+    batch: list[Document] = []
+    sent = False
+    for doc in iter_inputs(inputs):
+        batch.append(doc)
+        if len(batch) == request_size:
+            yield DocumentArray._wrap(batch)
+            sent = True
+            batch = []
+    if batch or not sent:
+        yield DocumentArray._wrap(batch)
+
+
+def total_of(inputs: Any) -> int | None:
+    try:
+        return len(inputs)
+    except TypeError:
+        return None
+
+
+Callback = Callable[[Response], Any]

@@ -1,0 +1,118 @@
+"""Shard routing and result merging, shared by every engine.
+
+``ANY`` partitions a request's docs by a stable hash of the doc id, so a doc always lands
+on the same shard (re-indexing an id updates it). ``ALL`` broadcasts, and the shards'
+answers are reduced by id: matches concatenated, re-sorted by score, cut to a limit.
+The same reduction joins the branches of a ``needs`` DAG.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+
+from faasflow.array import DocumentArray
+from faasflow.document import Document
+from faasflow.search import higher_is_better
+
+
+def shard_of(doc_id: str, shards: int) -> int:
+    """The shard that owns ``doc_id``: CRC-32 of its UTF-8 bytes, modulo the shard count.
+    CRC-32 is specified bit for bit, so every runtime (and language) agrees."""
+    return zlib.crc32(doc_id.encode("utf-8")) % shards
+
+
+def partition(docs: DocumentArray, shards: int) -> list[list[int]]:
+    """Positions of ``docs`` owned by each shard, in input order."""
+    parts: list[list[int]] = [[] for _ in range(shards)]
+    for position, doc in enumerate(docs):
+        parts[zlib.crc32(doc.id.encode("utf-8")) % shards].append(position)
+    return parts
+
+
+def reassemble(docs: DocumentArray, parts: Sequence[Sequence[int]], outputs: Sequence[DocumentArray | None]) -> DocumentArray:
+    """Put partitioned shard outputs back in input order.
+
+    A shard that kept its docs (same ids, same order) is placed by position, which keeps
+    duplicate ids apart; any other answer falls back to the merge by id.
+    """
+    placed: list[Document | None] = [None] * len(docs)
+    for positions, output in zip(parts, outputs):
+        if output is None:
+            continue
+        if len(output) != len(positions) or any(docs[p].id != d.id for p, d in zip(positions, output)):
+            return merge([o for o in outputs if o is not None], order=docs.ids)
+        for position, doc in zip(positions, output):
+            placed[position] = doc
+    return DocumentArray._wrap([d for d in placed if d is not None])
+
+
+def merge(results: Sequence[DocumentArray], limit: int | None = None, order: Sequence[str] | None = None) -> DocumentArray:
+    """Reduce several answers for the same request into one.
+
+    Docs are reduced by id (the first answer's fields win; matches and chunks are
+    concatenated); docs with new ids are appended in answer order. ``order`` (the request's
+    ids) puts known ids back in request order. Merged matches are re-sorted by score; with
+    ``limit``, every doc's matches are cut to the best ``limit``.
+    """
+    if len(results) == 1 and limit is None and order is None:
+        return results[0]
+    merged: list[Document] = []
+    by_id: dict[str, Document] = {}
+    touched: set[str] = set()
+    for answer_number, answer in enumerate(results):
+        for doc in answer:
+            existing = by_id.get(doc.id)
+            if existing is None:
+                by_id[doc.id] = doc
+                merged.append(doc)
+            elif answer_number > 0 and existing is not doc:
+                if doc._matches:
+                    existing.matches.extend(doc._matches)
+                    touched.add(doc.id)
+                if doc._chunks:
+                    existing.chunks.extend(doc._chunks)
+            elif answer_number == 0:
+                merged.append(doc)  # a duplicate id inside one answer stays as it was
+    if order is not None:
+        merged = _in_request_order(merged, order)
+    for doc in merged:
+        if doc._matches and (doc.id in touched or limit is not None):
+            doc.matches = sort_by_score(doc._matches, limit)
+    return DocumentArray._wrap(merged)
+
+
+def _in_request_order(docs: list[Document], order: Sequence[str]) -> list[Document]:
+    rank = {doc_id: position for position, doc_id in enumerate(order)}
+    known = [d for d in docs if d.id in rank]
+    new = [d for d in docs if d.id not in rank]
+    known.sort(key=lambda d: rank[d.id])
+    return known + new
+
+
+def score_name(docs: Sequence[Document]) -> str | None:
+    """The score docs are ranked by: the first named score of the first scored doc."""
+    for doc in docs:
+        if doc._scores:
+            return next(iter(doc._scores))
+    return None
+
+
+def sort_by_score(docs: Sequence[Document], limit: int | None = None) -> DocumentArray:
+    """Docs best first by their first named score (distances ascending, ``dot`` descending);
+    docs without that score go last, in their order."""
+    name = score_name(docs)
+    if name is None:
+        ordered = list(docs)
+    else:
+        descending = higher_is_better(name)
+        missing = float("inf")
+
+        def key(doc: Document) -> float:
+            score = doc._scores.get(name) if doc._scores else None
+            if score is None or score.value is None:
+                return missing
+            return -score.value if descending else score.value
+
+        ordered = sorted(docs, key=key)
+    return DocumentArray._wrap(ordered[:limit] if limit is not None else ordered)

@@ -1,0 +1,1 @@
+"""The reference app's executors: each module's Executor becomes one Lambda function."""
