@@ -78,10 +78,11 @@ class DocumentArray:
         if isinstance(docs, DocumentArray):
             self._docs.extend(docs._docs)
         else:
+            docs = list(docs)  # check them all first: a bad item must not leave half of them added
             for doc in docs:
                 if not isinstance(doc, Document):
                     raise TypeError(f"DocumentArray holds Documents, not {type(doc).__name__}")
-                self._docs.append(doc)
+            self._docs.extend(docs)
         if self._index is not None:
             for position in range(start, len(self._docs)):
                 self._index[self._docs[position].id] = position
@@ -141,7 +142,9 @@ class DocumentArray:
     @overload
     def __getitem__(self, key: str) -> Document: ...
     @overload
-    def __getitem__(self, key: slice | Sequence[int] | Sequence[str] | Sequence[bool] | np.ndarray) -> DocumentArray: ...
+    def __getitem__(
+        self, key: slice | Sequence[int] | Sequence[str] | Sequence[bool] | np.ndarray
+    ) -> DocumentArray: ...
     @overload
     def __getitem__(self, key: tuple) -> list: ...
 
@@ -239,7 +242,10 @@ class DocumentArray:
     def embeddings(self) -> np.ndarray | None:
         """All embeddings as one 2-D array (rows are the documents' own embeddings)."""
         column = self.embedding_column()
-        return None if column is None else column.matrix
+        if column is None:
+            return None
+        column.exposed()  # the caller may edit the matrix in place
+        return column.matrix
 
     @embeddings.setter
     def embeddings(self, matrix: np.ndarray | Sequence[Sequence[float]]) -> None:
@@ -284,9 +290,13 @@ class DocumentArray:
         list with one DocumentArray per query. ``use_scipy`` is accepted for docarray v1
         compatibility: the numpy kernels give the same values as scipy's ``cdist``.
         """
-        from faasflow.search import score_matrix, top_k
+        from faasflow.search import METRICS, score_matrix, top_k
 
         del use_scipy
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+        if limit < 0:
+            raise ValueError(f"limit must be 0 or more, not {limit}")
         single = isinstance(query, Document) or (isinstance(query, np.ndarray) and query.ndim == 1)
         queries, query_ids = _query_matrix(query)
         if len(queries) == 0:

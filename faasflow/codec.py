@@ -20,12 +20,13 @@ _ARRAY_FIELDS = ("tensor", "embedding")
 
 
 def array_to_dict(array: np.ndarray) -> dict[str, Any]:
+    shape = list(array.shape)  # before ascontiguousarray, which makes a 0-d array 1-d
     array = np.ascontiguousarray(array)
     if array.dtype.hasobject:
         raise BadInputError("arrays of Python objects cannot be encoded; use a numeric dtype")
     return {
         "dtype": array.dtype.str,
-        "shape": list(array.shape),
+        "shape": shape,
         "data": base64.b64encode(array.data).decode("ascii"),
     }
 
@@ -74,6 +75,8 @@ def document_from_dict(data: Mapping[str, Any]) -> Document:
         raise BadInputError(f"document {data.get('id')!r} has unknown field(s): {', '.join(sorted(unknown))}")
     doc = Document.__new__(Document)
     doc_id = data.get("id")
+    if doc_id is not None and (isinstance(doc_id, bool) or not isinstance(doc_id, (str, int))):
+        raise BadInputError(f"document id must be a string, not {type(doc_id).__name__}")
     try:
         doc.__init__(
             id=doc_id,
@@ -84,14 +87,19 @@ def document_from_dict(data: Mapping[str, Any]) -> Document:
         )
         blob = _expect(data, "blob", str)
         if blob is not None:
-            doc.blob = base64.b64decode(blob, validate=True)
+            try:
+                doc.blob = base64.b64decode(blob, validate=True)
+            except ValueError as exc:  # binascii.Error
+                raise BadInputError(f"field 'blob' is not valid base64: {exc}") from None
         for name in _ARRAY_FIELDS:
             value = data.get(name)
             if value is not None:
-                if isinstance(value, list):
-                    array = np.asarray(value, dtype=np.float32)
-                else:
-                    array = array_from_dict(_expect(data, name, dict))
+                if not isinstance(value, list):
+                    _expect(data, name, dict)
+                try:
+                    array = np.asarray(value, dtype=np.float32) if isinstance(value, list) else array_from_dict(value)
+                except (BadInputError, TypeError, ValueError) as exc:
+                    raise BadInputError(f"field {name!r}: {exc}") from None
                 setattr(doc, name, array)
         scores = _expect(data, "scores", dict)
         if scores:
@@ -101,7 +109,10 @@ def document_from_dict(data: Mapping[str, Any]) -> Document:
                     score = {"value": score}
                 if not isinstance(score, Mapping):
                     raise BadInputError(f"score {name!r} must be an object with a 'value'")
-                dict.__setitem__(score_map, name, NamedScore(score.get("value"), score.get("op_name"), score.get("description")))
+                value = score.get("value")
+                if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                    raise BadInputError(f"score {name!r} has a value of type {type(value).__name__}, not a number")
+                dict.__setitem__(score_map, name, NamedScore(value, score.get("op_name"), score.get("description")))
             doc._scores = score_map
         for name in ("matches", "chunks"):
             nested = _expect(data, name, list)

@@ -3,7 +3,9 @@
 Stacking thousands of embeddings on every search would cost more than the search itself,
 so the stacked matrix is kept, and each member's ``embedding`` is rebound to a row view
 of it: editing a row in place edits the matrix, and assigning a new embedding to any
-member (or adding/removing members) invalidates the matrix in O(1).
+member (or adding/removing members) invalidates the matrix in O(1). Statistics derived
+from the matrix (norms) are dropped whenever a row or the matrix is handed out through
+``Document.embedding`` / ``DocumentArray.embeddings``, since the caller may edit it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ class EmbeddingColumn:
         self.valid = False
         self._derived.clear()
 
+    def exposed(self) -> None:
+        """A view of the matrix was handed out and may be edited in place: drop the
+        derived statistics so the next search recomputes them."""
+        self._derived.clear()
+
     def derived(self, key: str, compute) -> np.ndarray:
         """A statistic of the matrix (norms, non-zero counts), computed once."""
         value = self._derived.get(key)
@@ -46,6 +53,12 @@ class EmbeddingColumn:
         if any(r is None for r in rows):
             return None
         matrix = np.stack(rows) if rows else np.empty((0, 0), dtype=np.float32)
+        if any(r.dtype != matrix.dtype for r in rows):
+            # binding would silently change some members' dtype (float32 -> float64): use
+            # the matrix for this caller only, and stack again next time
+            column = cls(matrix)
+            column.valid = False
+            return column
         return cls.adopt(docs, matrix)
 
     @classmethod

@@ -149,6 +149,8 @@ class Document:
     # when a member's embedding is replaced (see faasflow.columns).
     @property
     def embedding(self) -> np.ndarray | None:
+        if self._column is not None:
+            self._column.exposed()  # the caller may edit the row in place
         return self._embedding
 
     @embedding.setter

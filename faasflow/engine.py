@@ -8,6 +8,7 @@ copies, so in-place edits in one branch never leak into another, as with Jina's 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ class LocalEngine:
         for sink in plan.sinks:
             consumers[sink] = consumers.get(sink, 0) + 1
         self._consumers = consumers
+        self._modes: dict[tuple[str, str], ModeChooser] = {}
 
     # --- lifecycle ---
 
@@ -81,11 +83,16 @@ class LocalEngine:
             return spec.cls(**spec.uses_with, runtime_args=runtime_args, metas={"name": spec.name})
         except TypeError as exc:
             if "argument" in str(exc) and spec.uses_with:
-                raise FlowConfigError(f"{spec.cls.__name__}.__init__ rejects it: {exc}",
-                                      executor=spec.name, field="uses_with") from exc
-            raise FaasflowError(f"executor {spec.name!r} shard {shard} failed to start: {type(exc).__name__}: {exc}") from exc
+                raise FlowConfigError(
+                    f"{spec.cls.__name__}.__init__ rejects it: {exc}", executor=spec.name, field="uses_with"
+                ) from exc
+            raise FaasflowError(
+                f"executor {spec.name!r} shard {shard} failed to start: {type(exc).__name__}: {exc}"
+            ) from exc
         except Exception as exc:
-            raise FaasflowError(f"executor {spec.name!r} shard {shard} failed to start: {type(exc).__name__}: {exc}") from exc
+            raise FaasflowError(
+                f"executor {spec.name!r} shard {shard} failed to start: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def close(self) -> None:
         """Close every executor (errors are logged, so one cannot stop the others closing)."""
@@ -129,15 +136,25 @@ class LocalEngine:
         docs = outputs[name]
         return docs if uses_left[name] == 0 else copy_docs(docs)
 
-    def _run_stage(self, spec: ExecutorSpec, endpoint: str, docs: DocumentArray,
-                   parameters: dict[str, Any], docs_matrix: list[DocumentArray] | None) -> StageOutput:
+    def _run_stage(
+        self,
+        spec: ExecutorSpec,
+        endpoint: str,
+        docs: DocumentArray,
+        parameters: dict[str, Any],
+        docs_matrix: list[DocumentArray] | None,
+    ) -> StageOutput:
         shards = self.instances[spec.name]
         binding = spec.cls.binding_for(endpoint)
         assert binding is not None
 
         def call(shard: int, shard_docs: DocumentArray) -> tuple[DocumentArray, dict | None]:
-            call_args = {"docs": shard_docs, "parameters": parameters, "docs_matrix": docs_matrix,
-                         "docs_map": None if docs_matrix is None else dict(zip(spec.needs, docs_matrix))}
+            call_args = {
+                "docs": shard_docs,
+                "parameters": parameters,
+                "docs_matrix": docs_matrix,
+                "docs_map": None if docs_matrix is None else dict(zip(spec.needs, docs_matrix)),
+            }
             try:
                 returned = call_endpoint(shards[shard], binding, call_args)
             except Exception as exc:
@@ -153,10 +170,12 @@ class LocalEngine:
             work = [(shard, docs if shard == 0 else copy_docs(docs)) for shard in range(len(shards))]
         else:
             parts = partition(docs, len(shards))
-            work = [(shard, DocumentArray._wrap([docs._docs[p] for p in part])) for shard, part in enumerate(parts) if part]
+            work = [
+                (shard, DocumentArray._wrap([docs._docs[p] for p in part])) for shard, part in enumerate(parts) if part
+            ]
             if not work:
                 work = [(0, docs)]  # an empty request still reaches one shard, as in Jina
-        answers = self._run_parallel(call, work)
+        answers = self._run_shards(spec.name, endpoint, call, work)
         shard_results: list[dict | None] = [None] * len(shards)
         shard_docs: list[DocumentArray | None] = [None] * len(shards)
         for (shard, _), (answer, result) in zip(work, answers):
@@ -172,26 +191,69 @@ class LocalEngine:
             merged = reassemble(docs, parts, shard_docs)
         return StageOutput(merged, results)
 
-    def _run_parallel(self, call, work):
-        """Run shard calls in parallel: the first on this thread, the rest on the pool."""
-        futures: list[Future] = [self._pool.submit(call, shard, shard_docs) for shard, shard_docs in work[1:]]
-        errors: list[FlowError] = []
-        answers = []
-        try:
-            answers.append(call(*work[0]))
-        except FlowError as exc:
-            errors.append(exc)
-        for future in futures:
-            try:
-                answers.append(future.result())
-            except FlowError as exc:
-                errors.append(exc)
-        if errors:
-            raise errors[0]
-        return answers
+    def _run_shards(self, executor: str, endpoint: str, call, work):
+        """Run a stage's shard calls in parallel threads, or one after another on this
+        thread, whichever has been faster for this executor and endpoint.
+
+        Threads pay off when shards do real work (numpy releases the GIL); for shard calls
+        of a few hundred microseconds the hand-off costs more than it saves.
+        """
+        chooser = self._modes.get((executor, endpoint))
+        if chooser is None:
+            chooser = self._modes[(executor, endpoint)] = ModeChooser()
+        parallel = chooser.choose() if len(work) > 1 else False
+        started = time.perf_counter()
+        if parallel:
+            futures: list[Future] = [self._pool.submit(_guarded, call, shard, docs) for shard, docs in work[1:]]
+            outcomes = [_guarded(call, *work[0])] + [f.result() for f in futures]
+        else:
+            outcomes = [_guarded(call, shard, docs) for shard, docs in work]
+        if len(work) > 1:
+            chooser.record(parallel, time.perf_counter() - started)
+        for _, error in outcomes:
+            if error is not None:
+                raise error
+        return [answer for answer, _ in outcomes]
 
 
-def _normalise(returned: Any, docs: DocumentArray, executor: str, shard: int, endpoint: str) -> tuple[DocumentArray, dict | None]:
+class ModeChooser:
+    """Learns whether a stage runs faster with its shards in parallel or in sequence:
+    tries both, keeps a moving average of each, takes the faster, re-tries the other now
+    and then (a shard's cost changes as its index grows)."""
+
+    RETRY_EVERY = 32
+
+    def __init__(self) -> None:
+        self.average: dict[bool, float | None] = {True: None, False: None}
+        self.calls = 0
+
+    def choose(self) -> bool:
+        self.calls += 1
+        parallel, sequential = self.average[True], self.average[False]
+        if parallel is None:
+            return True
+        if sequential is None:
+            return False
+        faster = parallel <= sequential
+        return (not faster) if self.calls % self.RETRY_EVERY == 0 else faster
+
+    def record(self, parallel: bool, seconds: float) -> None:
+        previous = self.average[parallel]
+        self.average[parallel] = seconds if previous is None else 0.8 * previous + 0.2 * seconds
+
+
+def _guarded(call, shard: int, docs: DocumentArray):
+    """(answer, error) of one shard call: errors are returned so that every shard
+    finishes before the first failure is raised."""
+    try:
+        return call(shard, docs), None
+    except FlowError as error:
+        return None, error
+
+
+def _normalise(
+    returned: Any, docs: DocumentArray, executor: str, shard: int, endpoint: str
+) -> tuple[DocumentArray, dict | None]:
     """Jina's return semantics: None keeps the (edited) docs, a DocumentArray replaces them,
     a dict is a result for the caller."""
     if returned is None:
@@ -204,6 +266,12 @@ def _normalise(returned: Any, docs: DocumentArray, executor: str, shard: int, en
         try:
             return DocumentArray(returned), None
         except TypeError as exc:
-            raise FlowError(executor, shard, endpoint, TypeError(f"returned a list that is not all Documents: {exc}")) from None
-    raise FlowError(executor, shard, endpoint,
-                    TypeError(f"returned {type(returned).__name__}; expected None, a DocumentArray or a dict"))
+            raise FlowError(
+                executor, shard, endpoint, TypeError(f"returned a list that is not all Documents: {exc}")
+            ) from None
+    raise FlowError(
+        executor,
+        shard,
+        endpoint,
+        TypeError(f"returned {type(returned).__name__}; expected None, a DocumentArray or a dict"),
+    )

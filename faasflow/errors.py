@@ -49,8 +49,7 @@ class FlowError(FaasflowError, RuntimeError):
         self.error_type = type(cause).__name__
         shard_text = f" shard {shard}" if shard is not None else ""
         super().__init__(
-            f"executor {executor!r}{shard_text} failed on endpoint {endpoint!r}: "
-            f"{self.error_type}: {cause}"
+            f"executor {executor!r}{shard_text} failed on endpoint {endpoint!r}: {self.error_type}: {cause}"
         )
 
     def to_dict(self) -> dict:

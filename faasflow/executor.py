@@ -35,16 +35,17 @@ def workspace_root() -> str:
 def requests(func: F | None = None, *, on: str | Iterable[str] | None = None, **_schemas: Any) -> Any:
     """Bind an executor method to endpoints: bare (the default), ``on='/x'`` or ``on=[...]``."""
 
+    if on is None:
+        endpoints = [DEFAULT_ENDPOINT]
+    elif isinstance(on, str):
+        endpoints = [on]
+    else:
+        endpoints = list(on)
+    for endpoint in endpoints:
+        if not isinstance(endpoint, str) or not endpoint.startswith("/"):
+            raise ValueError(f"@requests(on=...) takes endpoint paths starting with '/', got {endpoint!r}")
+
     def bind(fn: F) -> F:
-        if on is None:
-            endpoints = [DEFAULT_ENDPOINT]
-        elif isinstance(on, str):
-            endpoints = [on]
-        else:
-            endpoints = list(on)
-        for endpoint in endpoints:
-            if not isinstance(endpoint, str) or not endpoint.startswith("/"):
-                raise ValueError(f"@requests(on=...) takes endpoint paths starting with '/', got {endpoint!r}")
         fn.__faasflow_endpoints__ = tuple(endpoints)  # type: ignore[attr-defined]
         return fn
 
@@ -97,10 +98,22 @@ class Executor(metaclass=ExecutorType):
 
     _endpoint_bindings: dict[str, _BoundMethod]
 
-    def __init__(self, *args: Any, metas: dict | None = None, runtime_args: dict | None = None,
-                 workspace: str | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        metas: dict | None = None,
+        runtime_args: dict | None = None,
+        workspace: str | None = None,
+        **kwargs: Any,
+    ):
         # What Jina passes to an executor is accepted here, so that a subclass calling
         # super().__init__(*args, **kwargs) works unchanged; the runtime was already set.
+        # Anything else is a uses_with key no __init__ took: an error, never a silent drop.
+        for key in _RUNTIME_KWARGS:
+            kwargs.pop(key, None)
+        if args or kwargs:
+            unexpected = ", ".join(repr(k) for k in kwargs) or f"{len(args)} positional argument(s)"
+            raise TypeError(f"{type(self).__name__}.__init__() got unexpected argument(s): {unexpected}")
         if metas is not None or runtime_args is not None or workspace is not None:
             self._set_runtime(metas, runtime_args, workspace)
 

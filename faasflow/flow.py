@@ -168,12 +168,16 @@ class Flow:
         self._server.wait()
 
     def process(self, on: str, docs: DocumentArray, parameters: dict[str, Any],
-                request_id: str | None = None) -> Response:
-        """Run one request batch; an executor failure comes back in ``response.error``."""
+                request_id: str | None = None, *, copy_inputs: bool = True) -> Response:
+        """Run one request batch; an executor failure comes back in ``response.error``.
+
+        ``copy_inputs=False`` skips copying ``docs``, for docs no caller holds (those the
+        HTTP gateway decoded from a request body)."""
         if self._engine is None:
             raise FaasflowError("the Flow is not started: use `with flow:` before flow.post()")
         request_id = request_id or new_request_id()
-        docs = DocumentArray._wrap([d.copy() for d in docs])  # the caller's objects stay untouched
+        if copy_inputs:
+            docs = DocumentArray._wrap([d.copy() for d in docs])  # the caller's objects stay untouched
         try:
             output = self._engine.process(on, docs, parameters)
         except FlowError as error:

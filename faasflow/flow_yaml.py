@@ -68,8 +68,11 @@ def flow_from_config(flow_cls: type[Flow], source: str | Path | Mapping[str, Any
                 entry["py_modules"] = list(metas["py_modules"]) + list(entry.get("py_modules") or [])
         unknown = sorted(set(entry) - set(ADD_FIELDS) - JINA_IGNORED)
         if unknown:
-            raise FlowConfigError(f"unknown field(s) {', '.join(unknown)}; known: {', '.join(ADD_FIELDS)}",
-                                  executor=str(name), field=unknown[0])
+            raise FlowConfigError(
+                f"unknown field(s) {', '.join(unknown)}; known: {', '.join(ADD_FIELDS)}",
+                executor=str(name),
+                field=unknown[0],
+            )
         flow = flow.add(**{k: v for k, v in entry.items() if k in ADD_FIELDS}, copy_flow=False)
     return flow
 

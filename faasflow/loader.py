@@ -45,8 +45,9 @@ def import_py_modules(paths: list[str], base_dir: Path | None, executor: str) ->
             else:
                 importlib.import_module(entry)
         except Exception as exc:  # noqa: BLE001 - any import failure becomes a config error
-            raise FlowConfigError(f"cannot import {entry!r}: {type(exc).__name__}: {exc}",
-                                  executor=executor, field="py_modules") from exc
+            raise FlowConfigError(
+                f"cannot import {entry!r}: {type(exc).__name__}: {exc}", executor=executor, field="py_modules"
+            ) from exc
 
 
 def resolve_uses(uses: object, executor: str, base_dir: Path | None = None) -> type[Executor]:
@@ -56,20 +57,23 @@ def resolve_uses(uses: object, executor: str, base_dir: Path | None = None) -> t
             return uses
         raise FlowConfigError(f"{uses.__name__} is not an Executor subclass", executor=executor, field="uses")
     if not isinstance(uses, str) or not uses:
-        raise FlowConfigError(f"expected an Executor class or an import string, got {uses!r}",
-                              executor=executor, field="uses")
+        raise FlowConfigError(
+            f"expected an Executor class or an import string, got {uses!r}", executor=executor, field="uses"
+        )
     try:
         cls = _resolve_string(uses, base_dir)
     except FlowConfigError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise FlowConfigError(f"cannot load {uses!r}: {type(exc).__name__}: {exc}",
-                              executor=executor, field="uses") from exc
+        raise FlowConfigError(
+            f"cannot load {uses!r}: {type(exc).__name__}: {exc}", executor=executor, field="uses"
+        ) from exc
     if cls is None:
         raise FlowConfigError(
             f"cannot find executor {uses!r}: give a class, 'package.module.Class', "
             "'path/to/file.py:Class', or a class name imported through py_modules",
-            executor=executor, field="uses",
+            executor=executor,
+            field="uses",
         )
     if not (isinstance(cls, type) and issubclass(cls, Executor)):
         raise FlowConfigError(f"{uses!r} is not an Executor subclass", executor=executor, field="uses")

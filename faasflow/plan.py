@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import Any
 
 from faasflow.errors import FlowConfigError
-from faasflow.executor import DEFAULT_ENDPOINT, Executor
+from faasflow.executor import Executor
 from faasflow.loader import import_py_modules, resolve_uses
 
 GATEWAY = "gateway"
@@ -47,13 +47,15 @@ class Polling:
                 elif not isinstance(endpoint, str) or not endpoint.startswith("/"):
                     raise FlowConfigError(
                         f"polling keys are endpoints starting with '/' or '*', got {endpoint!r}",
-                        executor=executor, field="polling",
+                        executor=executor,
+                        field="polling",
                     )
                 else:
                     per_endpoint[endpoint] = _polling_mode(mode, executor, endpoint)
             return cls(default=default, per_endpoint=MappingProxyType(per_endpoint))
-        raise FlowConfigError(f"expected 'ANY', 'ALL' or a dict of endpoint to mode, got {value!r}",
-                              executor=executor, field="polling")
+        raise FlowConfigError(
+            f"expected 'ANY', 'ALL' or a dict of endpoint to mode, got {value!r}", executor=executor, field="polling"
+        )
 
     def to_config(self) -> str | dict[str, str]:
         if not self.per_endpoint:
@@ -67,8 +69,9 @@ def _polling_mode(value: Any, executor: str, endpoint: str | None) -> str:
     mode = value.upper() if isinstance(value, str) else value
     if mode not in POLLING_MODES:
         where = f" for endpoint {endpoint!r}" if endpoint else ""
-        raise FlowConfigError(f"polling{where} must be 'ANY' or 'ALL', got {value!r}",
-                              executor=executor, field="polling")
+        raise FlowConfigError(
+            f"polling{where} must be 'ANY' or 'ALL', got {value!r}", executor=executor, field="polling"
+        )
     return mode
 
 
@@ -135,13 +138,14 @@ def build_spec(raw: Mapping[str, Any], previous: str, base_dir: Path | None) -> 
     """Validate one ``Flow.add`` call into an ExecutorSpec."""
     uses = raw.get("uses")
     name = raw.get("name")
-    if name is None:
-        name = uses if isinstance(uses, str) and "." not in uses and ":" not in uses else None
+    if name is None and isinstance(uses, str):
+        name = uses.replace(":", ".").rsplit(".", 1)[-1]
     if name is None and isinstance(uses, type):
         name = uses.__name__
     if not isinstance(name, str) or not name or name == GATEWAY or "/" in name:
-        raise FlowConfigError(f"an executor needs a name (not {GATEWAY!r}, no '/'), got {name!r}",
-                              executor=str(name), field="name")
+        raise FlowConfigError(
+            f"an executor needs a name (not {GATEWAY!r}, no '/'), got {name!r}", executor=str(name), field="name"
+        )
     py_modules = raw.get("py_modules") or ()
     if isinstance(py_modules, str):
         py_modules = (py_modules,)
@@ -152,8 +156,9 @@ def build_spec(raw: Mapping[str, Any], previous: str, base_dir: Path | None) -> 
     cls = resolve_uses(uses, name, base_dir)
     uses_with = raw.get("uses_with") or {}
     if not isinstance(uses_with, Mapping):
-        raise FlowConfigError(f"must be a mapping of keyword arguments, got {uses_with!r}",
-                              executor=name, field="uses_with")
+        raise FlowConfigError(
+            f"must be a mapping of keyword arguments, got {uses_with!r}", executor=name, field="uses_with"
+        )
     needs = raw.get("needs")
     if needs is None:
         needs_tuple: tuple[str, ...] = (previous,)
@@ -164,8 +169,9 @@ def build_spec(raw: Mapping[str, Any], previous: str, base_dir: Path | None) -> 
         if not needs_tuple:
             raise FlowConfigError("must name at least one executor (or 'gateway')", executor=name, field="needs")
     else:
-        raise FlowConfigError(f"must be an executor name or a list of names, got {needs!r}",
-                              executor=name, field="needs")
+        raise FlowConfigError(
+            f"must be an executor name or a list of names, got {needs!r}", executor=name, field="needs"
+        )
     package = raw.get("package", "zip")
     if package not in PACKAGES:
         raise FlowConfigError(f"must be 'zip' or 'image', got {package!r}", executor=name, field="package")
@@ -209,7 +215,8 @@ def compile_plan(name: str, raw_executors: list[Mapping[str, Any]], base_dir: Pa
             if need != GATEWAY and need not in known:
                 raise FlowConfigError(
                     f"needs unknown executor {need!r}; known: {', '.join(sorted(known))} (and 'gateway')",
-                    executor=spec.name, field="needs",
+                    executor=spec.name,
+                    field="needs",
                 )
             if need == spec.name:
                 raise FlowConfigError("an executor cannot need itself", executor=spec.name, field="needs")
@@ -245,6 +252,6 @@ def _find_cycle(by_name: Mapping[str, ExecutorSpec], names: list[str]) -> list[s
     while True:
         following = next(n for n in by_name[path[-1]].needs if n in remaining)
         if following in seen:
-            return path[path.index(following):] + [following]
+            return path[path.index(following) :] + [following]
         path.append(following)
         seen.add(following)

@@ -52,4 +52,3 @@ def run_post(
     if return_responses:
         return responses
     return DocumentArray._wrap(collected)
-

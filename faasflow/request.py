@@ -47,16 +47,18 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
-def make_response(request_id: str, endpoint: str, docs: DocumentArray, parameters: dict[str, Any],
-                  error: FlowError | None = None) -> Response:
+def make_response(
+    request_id: str, endpoint: str, docs: DocumentArray, parameters: dict[str, Any], error: FlowError | None = None
+) -> Response:
     if error is None:
         status = SimpleNamespace(code=SUCCESS, description="", exception=None)
     else:
         status = SimpleNamespace(
             code=ERROR,
             description=str(error),
-            exception=SimpleNamespace(name=error.error_type, args=[str(error.cause)], executor=error.executor,
-                                      shard=error.shard, stacks=[]),
+            exception=SimpleNamespace(
+                name=error.error_type, args=[str(error.cause)], executor=error.executor, shard=error.shard, stacks=[]
+            ),
         )
     header = SimpleNamespace(request_id=request_id, exec_endpoint=endpoint, status=status)
     return Response(docs=docs, parameters=parameters, header=header, error=error)

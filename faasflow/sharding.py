@@ -30,7 +30,9 @@ def partition(docs: DocumentArray, shards: int) -> list[list[int]]:
     return parts
 
 
-def reassemble(docs: DocumentArray, parts: Sequence[Sequence[int]], outputs: Sequence[DocumentArray | None]) -> DocumentArray:
+def reassemble(
+    docs: DocumentArray, parts: Sequence[Sequence[int]], outputs: Sequence[DocumentArray | None]
+) -> DocumentArray:
     """Put partitioned shard outputs back in input order.
 
     A shard that kept its docs (same ids, same order) is placed by position, which keeps
@@ -47,7 +49,9 @@ def reassemble(docs: DocumentArray, parts: Sequence[Sequence[int]], outputs: Seq
     return DocumentArray._wrap([d for d in placed if d is not None])
 
 
-def merge(results: Sequence[DocumentArray], limit: int | None = None, order: Sequence[str] | None = None) -> DocumentArray:
+def merge(
+    results: Sequence[DocumentArray], limit: int | None = None, order: Sequence[str] | None = None
+) -> DocumentArray:
     """Reduce several answers for the same request into one.
 
     Docs are reduced by id (the first answer's fields win; matches and chunks are

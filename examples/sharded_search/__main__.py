@@ -65,8 +65,9 @@ def main(argv: list[str] | None = None) -> None:
         for query in queries:
             results = flow.post("/query", Document(text=query), parameters={"limit": 3})
             for rank, match in enumerate(results[:3], start=1):
-                table.add_row(query if rank == 1 else "", str(rank), f"{match.scores['jaccard'].value:.3f}",
-                              match.id, match.text)
+                table.add_row(
+                    query if rank == 1 else "", str(rank), f"{match.scores['jaccard'].value:.3f}", match.id, match.text
+                )
             table.add_section()
         console.print(table)
 

@@ -1,0 +1,225 @@
+"""Sharded search: index 10,000 docs, then 200 single-doc queries, three ways in one run.
+
+* faasflow — the reference app's Flow (orchestrator/flow.yml), embedded;
+* floor    — the same executors' methods called directly in a plain loop, shards one
+             after another, no framework: what the work itself costs;
+* jina     — (with ``--vs-jina``) the same topology and the same featurizer and search
+             code on Jina 3, installed into its own virtual env by this script.
+
+Prints index docs/s and query p50/p95 ms for each, the ratios, and whether every engine
+returned the same top results.
+
+    python bench/sharded_search.py [--docs 10000] [--queries 200] [--vs-jina]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from examples.sharded_search.corpus import write_corpus  # noqa: E402
+from faasflow import Document, DocumentArray, Flow  # noqa: E402
+from faasflow.request import batches  # noqa: E402
+from faasflow.sharding import shard_of  # noqa: E402
+from functions.doc_store import DocStore  # noqa: E402
+from functions.featurizer import Featurizer  # noqa: E402
+from functions.ranker import Ranker  # noqa: E402
+
+SHARDS = 3
+
+
+def load_docs(corpus: Path, count: int) -> list[Document]:
+    lines = corpus.read_text().splitlines()[:count]
+    return [Document(id=f"line-{n}", text=line) for n, line in enumerate(lines, start=1)]
+
+
+def query_lines(docs: list[Document], count: int) -> list[str]:
+    """The queried lines: indexed lines picked by random.Random(0).sample (same on every engine)."""
+    return [docs[i].text for i in random.Random(0).sample(range(len(docs)), count)]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def summarise(engine: str, indexed: int, index_s: float, latencies: list[float], top_ids: list[list[str]]) -> dict:
+    return {
+        "engine": engine,
+        "index_docs_per_s": indexed / index_s,
+        "query_p50_ms": statistics.median(latencies) * 1e3,
+        "query_p95_ms": percentile(latencies, 0.95) * 1e3,
+        "top_ids": top_ids,
+    }
+
+
+class FaasflowEngine:
+    """The reference app's Flow, embedded."""
+
+    name = "faasflow"
+
+    def __init__(self, workspace: str):
+        self.flow = Flow.load_config(ROOT / "orchestrator" / "flow.yml")
+        self.flow.workspace = workspace
+
+    def __enter__(self) -> FaasflowEngine:
+        self.flow.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.flow.close()
+
+    def index(self, docs: list[Document]) -> None:
+        self.flow.post("/index", docs, request_size=100)
+
+    def query(self, text: str) -> DocumentArray:
+        return self.flow.post("/query", Document(text=text))
+
+
+class FloorEngine:
+    """The executors' own methods in a plain loop: no Flow, no threads, no copies."""
+
+    name = "floor"
+
+    def __init__(self, workspace: str):
+        self.featurizer = Featurizer(workspace=workspace)
+        self.stores = [DocStore(workspace=workspace, runtime_args={"name": "db", "shard_id": s}) for s in range(SHARDS)]
+        self.ranker = Ranker(workspace=workspace)
+
+    def __enter__(self) -> FloorEngine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
+    def index(self, docs: list[Document]) -> None:
+        for batch in batches([d.copy() for d in docs], 100):
+            self.featurizer.featurize(docs=batch)
+            parts: list[list[Document]] = [[] for _ in range(SHARDS)]
+            for doc in batch:
+                parts[shard_of(doc.id, SHARDS)].append(doc)
+            for store, part in zip(self.stores, parts):
+                store.index(docs=DocumentArray(part))
+
+    def query(self, text: str) -> DocumentArray:
+        request = DocumentArray([Document(text=text)])
+        self.featurizer.featurize(docs=request)
+        answers = DocumentArray()
+        for store in self.stores:
+            answers.extend(store.query(docs=request, parameters={}))
+        return self.ranker.rank(docs=answers, parameters={})
+
+
+def run_side_by_side(engines: list, docs: list[Document], queries: list[str]) -> list[dict]:
+    """Index on each engine, then send every query to every engine in turn (the order
+    alternating), so that the machine's drift affects all engines alike."""
+    index_seconds = []
+    for engine in engines:
+        started = time.perf_counter()
+        engine.index(docs)
+        index_seconds.append(time.perf_counter() - started)
+        engine.query(queries[0])  # warm-up: the first query stacks each shard's embeddings
+    latencies: list[list[float]] = [[] for _ in engines]
+    top_ids: list[list[list[str]]] = [[] for _ in engines]
+    for number, text in enumerate(queries):
+        order = range(len(engines)) if number % 2 == 0 else reversed(range(len(engines)))
+        for position in order:
+            started = time.perf_counter()
+            answer = engines[position].query(text)
+            latencies[position].append(time.perf_counter() - started)
+            top_ids[position].append(answer.ids)
+    return [
+        summarise(engine.name, len(docs), seconds, lat, ids)
+        for engine, seconds, lat, ids in zip(engines, index_seconds, latencies, top_ids)
+    ]
+
+
+def run_jina(corpus: Path, count: int, queries: int) -> dict:
+    from bench.jina_env import ensure_jina_python
+
+    python = ensure_jina_python()
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        subprocess.run(
+            [
+                str(python),
+                str(ROOT / "bench" / "jina_sharded_search.py"),
+                "--corpus",
+                str(corpus),
+                "--docs",
+                str(count),
+                "--queries",
+                str(queries),
+                "--request-size",
+                "100",
+                "--json-out",
+                out.name,
+            ],
+            check=True,
+            cwd=ROOT,
+        )
+        return json.loads(Path(out.name).read_text())
+
+
+def same_top(a: dict, b: dict) -> str:
+    """How many queries got the same best answer (and the same top-3 ids as a set)."""
+    firsts = sum(x[:1] == y[:1] for x, y in zip(a["top_ids"], b["top_ids"]))
+    tops = sum(set(x[:3]) == set(y[:3]) for x, y in zip(a["top_ids"], b["top_ids"]))
+    return f"{firsts}/{len(a['top_ids'])} same first, {tops}/{len(a['top_ids'])} same top-3"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=10_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--vs-jina", action="store_true", help="also run the workload on Jina 3 (own venv)")
+    args = parser.parse_args()
+
+    corpus = write_corpus(ROOT / ".faasflow" / "data" / f"corpus-{args.docs}.txt", count=args.docs)
+    docs = load_docs(corpus, args.docs)
+    queries = query_lines(docs, args.queries)
+    with tempfile.TemporaryDirectory() as faasflow_ws, tempfile.TemporaryDirectory() as floor_ws:
+        with FaasflowEngine(faasflow_ws) as faasflow_engine, FloorEngine(floor_ws) as floor_engine:
+            results = run_side_by_side([faasflow_engine, floor_engine], docs, queries)
+    if args.vs_jina:
+        results.append(run_jina(corpus, args.docs, args.queries))
+
+    by_engine = {r["engine"]: r for r in results}
+    print(
+        f"\nsharded search: {args.docs:,} docs indexed (request_size=100), {args.queries} single-doc queries, "
+        f"{SHARDS} shards"
+    )
+    print(f"{'engine':<10} {'index docs/s':>13} {'query p50 ms':>13} {'query p95 ms':>13}")
+    for r in results:
+        print(
+            f"{r['engine']:<10} {r['index_docs_per_s']:>13,.0f} {r['query_p50_ms']:>13.3f} {r['query_p95_ms']:>13.3f}"
+        )
+    faasflow, floor = by_engine["faasflow"], by_engine["floor"]
+    print(
+        f"\nfaasflow / floor: index throughput {faasflow['index_docs_per_s'] / floor['index_docs_per_s']:.2f}x, "
+        f"query p50 {faasflow['query_p50_ms'] / floor['query_p50_ms']:.2f}x (target <= 1.00x)"
+    )
+    print(f"results faasflow vs floor: {same_top(faasflow, floor)}")
+    if "jina" in by_engine:
+        jina = by_engine["jina"]
+        print(
+            f"faasflow / jina: index throughput {faasflow['index_docs_per_s'] / jina['index_docs_per_s']:.1f}x "
+            f"(target >= 10x), query p50 {jina['query_p50_ms'] / faasflow['query_p50_ms']:.1f}x faster"
+        )
+        print(f"results faasflow vs jina: {same_top(faasflow, jina)}")
+    id_of = {d.text: d.id for d in docs}
+    exact = sum(ids[:1] == [id_of[q]] for ids, q in zip(faasflow["top_ids"], queries))
+    print(f"faasflow: {exact}/{len(queries)} queries returned the queried line first")
+
+
+if __name__ == "__main__":
+    main()
