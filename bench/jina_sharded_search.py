@@ -29,6 +29,7 @@ import json
 import os
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,8 @@ import numpy as np  # noqa: E402
 from jina import Document, DocumentArray, Executor, Flow, requests  # noqa: E402
 
 from faasflow.columns import EmbeddingColumn  # noqa: E402
+from faasflow.storage.local import LocalStorage  # noqa: E402
+from faasflow.storage.segments import SegmentLog  # noqa: E402
 from faasflow.features import feature_hashing  # noqa: E402
 from faasflow.search import score_matrix, top_k  # noqa: E402
 
@@ -68,17 +71,23 @@ class Featurizer(Executor):
 class DocStore(Executor):
     """faasflow's DocStore: upserts docs by id; answers a query with its shard's top 3 by jaccard.
 
-    The stacked embedding matrix is kept between queries and dropped when docs arrive, as
+    Like faasflow's, it writes every /index request durably as a segment through the same
+    segment log (a local folder per shard) and checks the manifest on every query. The
+    stacked embedding matrix is kept between queries and dropped when docs arrive, as
     faasflow's ``EmbeddingColumn`` is, so a query costs the search, not a re-stack.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, state_dir: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        shard = getattr(self.runtime_args, "shard_id", 0)
+        self._log = SegmentLog(LocalStorage(Path(state_dir) / f"shard-{shard}-{os.getpid()}"))
         self._docs = DocumentArray()
         self._column: EmbeddingColumn | None = None
 
     @requests(on="/index")
     def index(self, docs: DocumentArray, **kwargs: Any) -> None:
+        if len(docs):
+            self._log.append(docs.to_bytes())
         for doc in docs:
             if doc.id in self._docs:
                 self._docs[doc.id] = doc
@@ -93,6 +102,7 @@ class DocStore(Executor):
 
     @requests(on="/query")
     def query(self, docs: DocumentArray, parameters: dict[str, Any], **kwargs: Any) -> DocumentArray:
+        self._log.manifest()  # as faasflow's DocStore: is there anything new to load?
         if not len(self._docs) or not len(docs):
             return DocumentArray()
         limit = int(parameters.get("limit", DEFAULT_LIMIT))
@@ -116,12 +126,13 @@ class Ranker(Executor):
         return DocumentArray(ranked[: int(limit)] if limit is not None else ranked)
 
 
-def build_flow(protocol: str = "grpc") -> Flow:
+def build_flow(state_dir: str, protocol: str = "grpc") -> Flow:
     """orchestrator/flow.yml's topology, as a Jina Flow."""
     return (
         Flow(protocol=protocol)
         .add(name="featurizer", uses=Featurizer)
-        .add(name="db", uses=DocStore, shards=3, polling={"/query": "ALL", "/index": "ANY"})
+        .add(name="db", uses=DocStore, uses_with={"state_dir": state_dir}, shards=3,
+             polling={"/query": "ALL", "/index": "ANY"})
         .add(name="ranker", uses=Ranker)
     )
 
@@ -139,7 +150,9 @@ def run(corpus: Path, n_docs: int, n_queries: int, request_size: int, protocol: 
     latencies_ms: list[float] = []
     top_ids: list[list[str]] = []
     exact = 0  # queries whose best answer is the queried line itself, at distance 0
-    with build_flow(protocol) as flow:
+    scratch = ROOT / ".faasflow" / "bench"
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch) as state_dir, build_flow(state_dir, protocol) as flow:
         started = time.perf_counter()
         flow.post("/index", DocumentArray(docs), request_size=request_size)
         index_s = time.perf_counter() - started

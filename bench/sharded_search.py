@@ -187,7 +187,10 @@ def main() -> None:
     corpus = write_corpus(ROOT / ".faasflow" / "data" / f"corpus-{args.docs}.txt", count=args.docs)
     docs = load_docs(corpus, args.docs)
     queries = query_lines(docs, args.queries)
-    with tempfile.TemporaryDirectory() as faasflow_ws, tempfile.TemporaryDirectory() as floor_ws:
+    # workspaces inside the project (not /tmp, whose file creation is slow on some machines)
+    scratch = ROOT / ".faasflow" / "bench"
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch) as faasflow_ws, tempfile.TemporaryDirectory(dir=scratch) as floor_ws:
         with FaasflowEngine(faasflow_ws) as faasflow_engine, FloorEngine(floor_ws) as floor_engine:
             results = run_side_by_side([faasflow_engine, floor_engine], docs, queries)
     if args.vs_jina:

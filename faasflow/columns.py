@@ -52,6 +52,12 @@ class EmbeddingColumn:
         rows = [d._embedding for d in docs]
         if any(r is None for r in rows):
             return None
+        if rows and any(r.shape != rows[0].shape for r in rows):
+            odd = next(d for d, r in zip(docs, rows) if r.shape != rows[0].shape)
+            raise ValueError(
+                f"document {odd.id!r} has an embedding of shape {odd._embedding.shape}, "
+                f"the first document's is {rows[0].shape}: embeddings must all have one shape"
+            )
         matrix = np.stack(rows) if rows else np.empty((0, 0), dtype=np.float32)
         if any(r.dtype != matrix.dtype for r in rows):
             # binding would silently change some members' dtype (float32 -> float64): use

@@ -88,8 +88,20 @@ def _as_array(field: str, value: Any) -> np.ndarray | None:
 class Document:
     """One document: id, text, uri, blob, tensor, embedding, tags, scores, matches, chunks."""
 
-    __slots__ = ("id", "text", "uri", "blob", "tensor", "tags", "mime_type",
-                 "_embedding", "_column", "_scores", "_matches", "_chunks")
+    __slots__ = (
+        "id",
+        "text",
+        "uri",
+        "blob",
+        "tensor",
+        "tags",
+        "mime_type",
+        "_embedding",
+        "_column",
+        "_scores",
+        "_matches",
+        "_chunks",
+    )
 
     def __init__(
         self,
@@ -109,6 +121,25 @@ class Document:
         copy: bool = False,
     ):
         if _obj is not None:
+            given = {
+                k
+                for k, v in (
+                    ("id", id),
+                    ("text", text),
+                    ("uri", uri),
+                    ("blob", blob),
+                    ("tensor", tensor),
+                    ("embedding", embedding),
+                    ("tags", tags),
+                    ("scores", scores),
+                    ("matches", matches),
+                    ("chunks", chunks),
+                    ("mime_type", mime_type),
+                )
+                if v is not None
+            }
+            if given:
+                raise TypeError(f"Document(obj, ...) takes no other fields; got {', '.join(sorted(given))}")
             self._init_from(_obj, copy)
             return
         self.id = uuid.uuid4().hex if id is None else str(id)
@@ -236,7 +267,11 @@ class Document:
         """Value at an attribute path such as ``'scores__jaccard__value'`` or ``'tags__lang'``."""
         value: Any = self
         for part in path.split("__"):
-            if isinstance(value, Mapping):
+            if isinstance(value, ScoreMap):
+                value = dict.get(value, part)  # reading a missing score must not create it
+                if value is None:
+                    return None
+            elif isinstance(value, Mapping):
                 value = value[part]
             else:
                 try:

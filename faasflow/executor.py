@@ -16,7 +16,10 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from faasflow.storage import Storage
 
 DEFAULT_ENDPOINT = "/default"
 """The endpoint a bare ``@requests`` binds to; it also serves endpoints bound nowhere else."""
@@ -128,6 +131,7 @@ class Executor(metaclass=ExecutorType):
             shards=int(runtime.get("shards", 1)),
             replicas=int(runtime.get("replicas", 1)),
             workspace=root,
+            storage_url=runtime.get("storage_url") or os.environ.get("FAASFLOW_STORAGE_URL"),
         )
         self.metas = SimpleNamespace(name=name, workspace=root, description=metas.get("description"))
         self.logger = logging.getLogger(f"faasflow.executor.{name}")
@@ -139,6 +143,23 @@ class Executor(metaclass=ExecutorType):
         path = Path(runtime.workspace) / runtime.name / str(runtime.shard_id)
         path.mkdir(parents=True, exist_ok=True)
         return str(path)
+
+    @property
+    def storage(self) -> Storage:
+        """Durable state for this executor and shard: a folder in the workspace when
+        embedded, an S3 prefix on AWS (``runtime_args.storage_url``), same interface."""
+        storage = self.__dict__.get("_storage")
+        if storage is None:
+            from faasflow.storage import open_storage
+
+            runtime = self.runtime_args
+            url = getattr(runtime, "storage_url", None)
+            if url:
+                storage = open_storage(url).child(f"{runtime.name}/{runtime.shard_id}")
+            else:
+                storage = open_storage(str(Path(self.workspace) / "state"))
+            self.__dict__["_storage"] = storage
+        return storage
 
     @property
     def requests(self) -> dict[str, Callable[..., Any]]:

@@ -448,3 +448,9 @@ def test_mixed_dtypes_do_not_change_members_dtype():
     assert Document.from_json(f32.to_json()).embedding.dtype == np.float32
     f32.embedding[0] = 9.0  # not bound to a row: the next read restacks
     np.testing.assert_array_equal(da.embeddings[0], [9.0, 2.0])
+
+
+def test_embeddings_of_different_shapes_name_the_document():
+    da = DocumentArray([Document(id="a", embedding=np.zeros(3)), Document(id="b", embedding=np.zeros(4))])
+    with pytest.raises(ValueError, match="document 'b'"):
+        da.find(np.zeros(3), metric="cosine")

@@ -363,3 +363,14 @@ def test_repr_shows_the_main_fields():
     assert "..." in text and "x" * 100 not in text
     assert "embedding=<float32 (3,)>" in text
     assert "'s': 0.5" in text
+
+
+def test_reading_a_missing_score_path_does_not_create_it():
+    doc = Document()
+    assert doc.get_path("scores__missing__value") is None
+    assert "missing" not in doc.scores
+
+
+def test_copy_constructor_rejects_extra_fields():
+    with pytest.raises(TypeError, match="text"):
+        Document(Document(), text="x")

@@ -1,0 +1,115 @@
+"""Local-folder storage: one file per key, written atomically (temp file + rename)."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from faasflow.storage.base import StorageError, VersionConflict
+
+# A conditional replace is check-then-rename: a lock file (flock, across processes) plus a
+# lock per process (flock is per open file, not per thread) make the two steps one.
+_THREADS = threading.Lock()
+
+
+def _version(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+class LocalStorage:
+    """Objects as files under a root folder."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).resolve()
+
+    @property
+    def url(self) -> str:
+        return self.root.as_uri() + "/"
+
+    def _path(self, key: str) -> Path:
+        if not key or key.startswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
+            raise StorageError(f"invalid storage key {key!r}: use relative 'a/b/c' keys")
+        return self.root / key
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        data = self.get(key)
+        return None if data is None else (data, _version(data))
+
+    def _write_temp(self, path: Path, data: bytes) -> str:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        return tmp
+
+    def put(self, key: str, data: bytes) -> str:
+        path = self._path(key)
+        tmp = self._write_temp(path, data)
+        try:
+            os.replace(tmp, path)  # readers see the old object or the new one, never half of it
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return _version(data)
+
+    def put_if_absent(self, key: str, data: bytes) -> str:
+        path = self._path(key)
+        tmp = self._write_temp(path, data)
+        try:
+            os.link(tmp, path)  # atomic: fails if the key exists, in any process
+        except FileExistsError:
+            raise VersionConflict(f"{self.url}{key} already exists") from None
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        return _version(data)
+
+    def put_if_version(self, key: str, data: bytes, version: str) -> str:
+        with self._locked():
+            current = self.get_versioned(key)
+            if current is None or current[1] != version:
+                raise VersionConflict(f"{self.url}{key} changed since version {version}")
+            return self.put(key, data)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with _THREADS, open(self.root / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def list(self, prefix: str = "") -> list[str]:
+        # walk only the folder the prefix names (listing is on every query's path)
+        folder = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
+        keys = []
+        for dirpath, _, filenames in os.walk(folder):
+            base = Path(dirpath).relative_to(self.root).as_posix()
+            for name in filenames:
+                if not name.startswith("."):
+                    key = name if base == "." else f"{base}/{name}"
+                    if key.startswith(prefix):
+                        keys.append(key)
+        return sorted(keys)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def child(self, prefix: str) -> LocalStorage:
+        return LocalStorage(self.root / prefix.strip("/"))
+
+    def __repr__(self) -> str:
+        return f"LocalStorage({str(self.root)!r})"

@@ -1,0 +1,111 @@
+"""S3 storage (AWS, LocalStack, or any S3-compatible endpoint) through boto3.
+
+boto3 is imported when the first client is made, not at import time: executor functions
+that never touch state pay nothing for it at cold start.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from faasflow.storage.base import StorageError, VersionConflict
+
+_CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+
+
+def s3_client() -> Any:
+    """A boto3 S3 client for the configured endpoint (``AWS_ENDPOINT_URL`` or AWS)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None,
+        config=Config(s3={"addressing_style": "path"}, retries={"mode": "standard", "max_attempts": 5}),
+    )
+
+
+class S3Storage:
+    """Objects under ``s3://bucket/prefix/``."""
+
+    def __init__(self, bucket: str, prefix: str = "", client: Any = None):
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = s3_client()
+        return self._client
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    def _key(self, key: str) -> str:
+        if not key or key.startswith("/"):
+            raise StorageError(f"invalid storage key {key!r}: use relative 'a/b/c' keys")
+        return self.prefix + key
+
+    def get(self, key: str) -> bytes | None:
+        found = self.get_versioned(key)
+        return None if found is None else found[0]
+
+    def get_versioned(self, key: str) -> tuple[bytes, str] | None:
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except self.client.exceptions.NoSuchKey:
+            return None
+        except Exception as exc:  # noqa: BLE001
+            if _code(exc) in ("404", "NoSuchKey"):
+                return None
+            raise StorageError(f"cannot read {self.url}{key}: {exc}") from exc
+        return answer["Body"].read(), answer["ETag"]
+
+    def _put(self, key: str, data: bytes, **conditions: str) -> str:
+        try:
+            answer = self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **conditions)
+        except Exception as exc:  # noqa: BLE001
+            if _code(exc) in _CONFLICT_CODES:
+                raise VersionConflict(f"conditional write of {self.url}{key} lost: {_code(exc)}") from exc
+            raise StorageError(f"cannot write {self.url}{key}: {exc}") from exc
+        return answer["ETag"]
+
+    def put(self, key: str, data: bytes) -> str:
+        return self._put(key, data)
+
+    def put_if_absent(self, key: str, data: bytes) -> str:
+        return self._put(key, data, IfNoneMatch="*")
+
+    def put_if_version(self, key: str, data: bytes, version: str) -> str:
+        return self._put(key, data, IfMatch=version)
+
+    def list(self, prefix: str = "") -> list[str]:
+        keys: list[str] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+                keys.extend(item["Key"][len(self.prefix):] for item in page.get("Contents", ()))
+        except Exception as exc:  # noqa: BLE001
+            raise StorageError(f"cannot list {self.url}{prefix}: {exc}") from exc
+        return sorted(keys)
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:  # noqa: BLE001
+            raise StorageError(f"cannot delete {self.url}{key}: {exc}") from exc
+
+    def child(self, prefix: str) -> S3Storage:
+        return S3Storage(self.bucket, self.prefix + prefix.strip("/"), client=self._client)
+
+    def __repr__(self) -> str:
+        return f"S3Storage({self.url!r})"
+
+
+def _code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    error = response.get("Error", {})
+    return str(error.get("Code") or response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
