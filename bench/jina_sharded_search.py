@@ -49,10 +49,10 @@ import numpy as np  # noqa: E402
 from jina import Document, DocumentArray, Executor, Flow, requests  # noqa: E402
 
 from faasflow.columns import EmbeddingColumn  # noqa: E402
-from faasflow.storage.local import LocalStorage  # noqa: E402
-from faasflow.storage.segments import SegmentLog  # noqa: E402
 from faasflow.features import feature_hashing  # noqa: E402
 from faasflow.search import score_matrix, top_k  # noqa: E402
+from faasflow.storage.local import LocalStorage  # noqa: E402
+from faasflow.storage.segments import SegmentLog  # noqa: E402
 
 N_DIM = 256
 METRIC = "jaccard"
