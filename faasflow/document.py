@@ -77,6 +77,16 @@ def as_named_score(value: Any) -> NamedScore:
     raise TypeError(f"a score must be a number, a dict or a NamedScore, not {type(value).__name__}")
 
 
+def _copy_json(value: Any) -> Any:
+    """A copy of JSON-like data (tags): nested dicts and lists are new, so a copy edited in
+    one branch of a Flow never changes another branch's document, as over the wire."""
+    if isinstance(value, dict):
+        return {k: _copy_json(v) if isinstance(v, (dict, list)) else v for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_json(v) if isinstance(v, (dict, list)) else v for v in value]
+    return value
+
+
 def _as_array(field: str, value: Any) -> np.ndarray | None:
     if value is None or isinstance(value, np.ndarray):
         return value
@@ -247,7 +257,7 @@ class Document:
         return None
 
     def copy(self) -> Document:
-        """A shallow copy: new tags, scores and match lists; arrays are shared."""
+        """A copy: new tags (deeply), scores and match lists; arrays are shared."""
         new = Document.__new__(Document)
         new.id = self.id
         new.text = self.text
@@ -257,7 +267,7 @@ class Document:
         new.mime_type = self.mime_type
         new._embedding = self._embedding
         new._column = None
-        new.tags = dict(self.tags)
+        new.tags = _copy_json(self.tags) if self.tags else {}
         new._scores = self._scores.copy() if self._scores else None
         new._matches = self._matches.copy() if self._matches else None
         new._chunks = self._chunks.copy() if self._chunks else None

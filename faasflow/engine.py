@@ -149,32 +149,21 @@ class LocalEngine:
         assert binding is not None
 
         def call(shard: int, shard_docs: DocumentArray) -> tuple[DocumentArray, dict | None]:
-            call_args = {
-                "docs": shard_docs,
-                "parameters": parameters,
-                "docs_matrix": docs_matrix,
-                "docs_map": None if docs_matrix is None else dict(zip(spec.needs, docs_matrix)),
-            }
-            try:
-                returned = call_endpoint(shards[shard], binding, call_args)
-            except Exception as exc:
-                raise FlowError(spec.name, shard, endpoint, exc) from exc
-            return _normalise(returned, shard_docs, spec.name, shard, endpoint)
+            return invoke_shard(shards[shard], binding, spec, shard, endpoint, shard_docs, parameters, docs_matrix)
 
         if len(shards) == 1:
             out_docs, result = call(0, docs)
             return StageOutput(out_docs, {spec.name: result} if result is not None else {})
 
-        broadcast = spec.polling.mode(endpoint) == "ALL"
-        if broadcast:
-            work = [(shard, docs if shard == 0 else copy_docs(docs)) for shard in range(len(shards))]
-        else:
-            parts = partition(docs, len(shards))
-            work = [
-                (shard, DocumentArray._wrap([docs._docs[p] for p in part])) for shard, part in enumerate(parts) if part
-            ]
-            if not work:
-                work = [(0, docs)]  # an empty request still reaches one shard, as in Jina
+        mode = spec.polling.mode(endpoint)
+        parts = shard_parts(docs, len(shards), mode)
+        work = [
+            (shard, docs if positions is None else DocumentArray._wrap([docs._docs[p] for p in positions]))
+            for shard, positions in enumerate(parts)
+            if positions is None or positions
+        ]
+        if mode == "ALL":  # every shard edits its own copy
+            work = [(shard, shard_docs if shard == 0 else copy_docs(shard_docs)) for shard, shard_docs in work]
         answers = self._run_shards(spec.name, endpoint, call, work)
         shard_results: list[dict | None] = [None] * len(shards)
         shard_docs: list[DocumentArray | None] = [None] * len(shards)
@@ -182,14 +171,7 @@ class LocalEngine:
             shard_results[shard] = result
             shard_docs[shard] = answer
         results = {spec.name: shard_results} if any(r is not None for r in shard_results) else {}
-        if broadcast:
-            limit = parameters.get("limit")
-            merged = merge([a for a, _ in answers], limit=limit if isinstance(limit, int) else None, order=docs.ids)
-        elif not docs:
-            merged = answers[0][0]
-        else:
-            merged = reassemble(docs, parts, shard_docs)
-        return StageOutput(merged, results)
+        return StageOutput(combine_shards(mode, docs.ids, parts, shard_docs, parameters), results)
 
     def _run_shards(self, executor: str, endpoint: str, call, work):
         """Run a stage's shard calls in parallel threads, or one after another on this
@@ -249,6 +231,60 @@ def _guarded(call, shard: int, docs: DocumentArray):
         return call(shard, docs), None
     except FlowError as error:
         return None, error
+
+
+def shard_parts(docs: DocumentArray, shards: int, mode: str) -> list[list[int] | None]:
+    """What each shard of a stage gets: ``None`` for all the docs (``ALL``), else the input
+    positions it owns (``ANY``). With ``ANY`` a shard that owns nothing is not called,
+    except that an empty request still reaches shard 0, as in Jina."""
+    if mode == "ALL":
+        return [None] * shards
+    parts: list[list[int] | None] = list(partition(docs, shards))
+    if not docs:
+        parts[0] = None
+    return parts
+
+
+def combine_shards(
+    mode: str,
+    input_ids: list[str],
+    parts: list[list[int] | None],
+    outputs: list[DocumentArray | None],
+    parameters: Mapping[str, Any],
+) -> DocumentArray:
+    """One stage answer from its shards' answers: ``ALL`` merges by id (matches cut to
+    ``parameters['limit']``), ``ANY`` puts the docs back in input order."""
+    answered = [o for o in outputs if o is not None]
+    if mode == "ALL":
+        limit = parameters.get("limit")
+        return merge(answered, limit=limit if isinstance(limit, int) else None, order=input_ids)
+    if not input_ids:
+        return answered[0] if answered else DocumentArray()
+    return reassemble(input_ids, [p or [] for p in parts], outputs)
+
+
+def invoke_shard(
+    instance: Executor,
+    binding: Any,
+    spec: ExecutorSpec,
+    shard: int,
+    endpoint: str,
+    docs: DocumentArray,
+    parameters: dict[str, Any],
+    docs_matrix: list[DocumentArray] | None = None,
+) -> tuple[DocumentArray, dict | None]:
+    """Call one shard's endpoint method; any failure becomes a FlowError naming it."""
+    call_args = {
+        "docs": docs,
+        "parameters": parameters,
+        "docs_matrix": docs_matrix,
+        "docs_map": None if docs_matrix is None else dict(zip(spec.needs, docs_matrix)),
+    }
+    try:
+        returned = call_endpoint(instance, binding, call_args)
+    except Exception as exc:
+        raise FlowError(spec.name, shard, endpoint, exc) from exc
+    return _normalise(returned, docs, spec.name, shard, endpoint)
 
 
 def _normalise(

@@ -38,6 +38,10 @@ class UnknownEndpointError(FaasflowError, LookupError):
         )
 
 
+class RemoteError(Exception):
+    """An exception raised in another process, known by its type name and message only."""
+
+
 class FlowError(FaasflowError, RuntimeError):
     """An executor raised while processing a request: names executor, shard and endpoint."""
 
@@ -51,6 +55,18 @@ class FlowError(FaasflowError, RuntimeError):
         super().__init__(
             f"executor {executor!r}{shard_text} failed on endpoint {endpoint!r}: {self.error_type}: {cause}"
         )
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FlowError:
+        """A FlowError reported by another process (a Lambda function, a state machine)."""
+        error = cls(str(data.get("executor")), data.get("shard"), str(data.get("endpoint")),
+                    RemoteError(str(data.get("message", ""))))
+        error.error_type = str(data.get("type") or "Error")
+        error.args = (
+            f"executor {error.executor!r}{'' if error.shard is None else f' shard {error.shard}'} failed on endpoint "
+            f"{error.endpoint!r}: {error.error_type}: {data.get('message', '')}",
+        )
+        return error
 
     def to_dict(self) -> dict:
         """The error as plain data, for callbacks, HTTP bodies and state machines."""

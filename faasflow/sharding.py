@@ -31,19 +31,20 @@ def partition(docs: DocumentArray, shards: int) -> list[list[int]]:
 
 
 def reassemble(
-    docs: DocumentArray, parts: Sequence[Sequence[int]], outputs: Sequence[DocumentArray | None]
+    input_ids: Sequence[str], parts: Sequence[Sequence[int]], outputs: Sequence[DocumentArray | None]
 ) -> DocumentArray:
     """Put partitioned shard outputs back in input order.
 
+    ``input_ids`` are the stage input's ids, ``parts`` the input positions each shard got.
     A shard that kept its docs (same ids, same order) is placed by position, which keeps
     duplicate ids apart; any other answer falls back to the merge by id.
     """
-    placed: list[Document | None] = [None] * len(docs)
+    placed: list[Document | None] = [None] * len(input_ids)
     for positions, output in zip(parts, outputs):
         if output is None:
             continue
-        if len(output) != len(positions) or any(docs[p].id != d.id for p, d in zip(positions, output)):
-            return merge([o for o in outputs if o is not None], order=docs.ids)
+        if len(output) != len(positions) or any(input_ids[p] != d.id for p, d in zip(positions, output)):
+            return merge([o for o in outputs if o is not None], order=input_ids)
         for position, doc in zip(positions, output):
             placed[position] = doc
     return DocumentArray._wrap([d for d in placed if d is not None])

@@ -1,0 +1,201 @@
+"""Build, validate, deploy and delete a SAM project with the SAM CLI.
+
+Which ``sam`` runs: ``$FAASFLOW_SAM`` when set (a path, or a bare name looked up
+on PATH, e.g. ``FAASFLOW_SAM=sam`` to use the one installed system-wide);
+otherwise the pinned one in ``.tools/sam`` (created on first use). A ``sam`` that
+happens to be on PATH is not picked up by itself: deploys should not change
+behaviour with whatever SAM version a machine carries.
+
+With ``endpoint_url`` (MiniStack, LocalStack) the SAM CLI and boto3 get that
+endpoint and dummy credentials; without it they use the ambient AWS credentials.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+DEFAULT_REGION = "us-east-1"
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND")
+
+
+class DeployError(RuntimeError):
+    """A SAM CLI command failed; carries the command and the tail of its output."""
+
+    def __init__(self, command: Sequence[str], returncode: int | None, output: str, tail_lines: int = 60) -> None:
+        self.command = list(command)
+        self.returncode = returncode
+        self.output = output
+        tail = "\n".join(output.rstrip().splitlines()[-tail_lines:])
+        status = "timed out" if returncode is None else f"exited {returncode}"
+        super().__init__(f"{' '.join(self.command)} {status}:\n{tail}")
+
+
+def sam_command() -> list[str]:
+    """The ``sam`` to run (see the module docstring for the choice)."""
+    override = os.environ.get("FAASFLOW_SAM")
+    if override:
+        found = shutil.which(override)
+        if not found:
+            raise DeployError([override], 127, f"FAASFLOW_SAM={override!r} is not an executable")
+        return [found]
+    from faasflow.serverless.tools import sam_executable
+
+    return [str(sam_executable())]
+
+
+def _environment(sam: str, endpoint_url: str | None, region: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(SAM_CLI_TELEMETRY="0", AWS_DEFAULT_REGION=region, AWS_REGION=region)
+    # `sam build` looks for the runtime's interpreter (python3.11) on PATH. A pyenv
+    # shim for a version that is not selected is found but fails, so put the SAM
+    # venv's own bin first: its python3.11 is real and has pip.
+    env["PATH"] = os.pathsep.join([str(Path(sam).parent), env.get("PATH", "")])
+    if endpoint_url:
+        for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            env.pop(key, None)
+        env.update(DUMMY_CREDENTIALS, AWS_ENDPOINT_URL=endpoint_url)
+        env["SAM_CLI_POLL_DELAY"] = "0.2"  # an emulator finishes in seconds; AWS throttles fast polls
+    return env
+
+
+def _run(
+    args: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout_s: float,
+    echo: bool,
+) -> str:
+    """Run ``sam ARGS``, capturing (and with ``echo`` also streaming) its output."""
+    cmd = [*sam_command(), *args]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+    )
+    lines: list[str] = []
+
+    def pump() -> None:  # a thread, so a silent hang still hits the timeout
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if echo:
+                sys.stderr.write(line)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        returncode: int | None = proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        returncode = None
+    reader.join(timeout=5)
+    output = "".join(lines)
+    if returncode != 0:
+        raise DeployError(cmd, returncode, output)
+    return output
+
+
+def build(
+    project_dir: Path, *, timeout_s: float = 900, echo: bool = False, env: Mapping[str, str] | None = None
+) -> str:
+    """``sam build``, cached; retried once from scratch, as a stale cache can break it."""
+    env = env or _environment(sam_command()[0], None, DEFAULT_REGION)
+    try:
+        return _run(["build", "--cached", "--parallel"], project_dir, env, timeout_s, echo)
+    except DeployError as first:
+        if first.returncode is None:
+            raise
+        shutil.rmtree(project_dir / ".aws-sam" / "cache", ignore_errors=True)
+        return _run(["build", "--parallel"], project_dir, env, timeout_s, echo)
+
+
+def stack_outputs(stack_name: str, endpoint_url: str | None = None, region: str = DEFAULT_REGION) -> dict[str, str]:
+    """The stack's Outputs as ``{OutputKey: OutputValue}``."""
+    stack = _cloudformation(endpoint_url, region).describe_stacks(StackName=stack_name)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def deploy(
+    project_dir: Path,
+    stack_name: str,
+    endpoint_url: str | None = None,
+    region: str = DEFAULT_REGION,
+    *,
+    parameters: Mapping[str, str] | None = None,
+    timeout_s: float = 900,
+    echo: bool = False,
+) -> dict[str, str]:
+    """Build and deploy ``project_dir/template.yaml``; return the stack Outputs.
+
+    With ``endpoint_url`` and an ``ApiId`` output, ``ApiUrlLocal`` is added: the
+    emulator's path-form execute-api URL, which needs no wildcard DNS.
+    """
+    project_dir = Path(project_dir).resolve()
+    env = _environment(sam_command()[0], endpoint_url, region)
+    build(project_dir, timeout_s=timeout_s, echo=echo, env=env)
+    args = [
+        "deploy",
+        "--stack-name", stack_name,
+        "--resolve-s3",
+        "--capabilities", *CAPABILITIES,
+        "--no-confirm-changeset",
+        "--no-fail-on-empty-changeset",
+        "--region", region,
+        "--no-progressbar",
+    ]  # fmt: skip
+    if parameters:
+        args += ["--parameter-overrides", *(f"{key}={value}" for key, value in parameters.items())]
+    _run(args, project_dir, env, timeout_s, echo)
+    outputs = stack_outputs(stack_name, endpoint_url, region)
+    if endpoint_url and "ApiId" in outputs:
+        outputs["ApiUrlLocal"] = f"{endpoint_url.rstrip('/')}/_aws/execute-api/{outputs['ApiId']}/Prod"
+    return outputs
+
+
+def validate(project_dir: Path, *, timeout_s: float = 300) -> str:
+    """``sam validate --lint`` (cfn-lint, offline); returns its output, raises on findings."""
+    project_dir = Path(project_dir).resolve()
+    env = _environment(sam_command()[0], None, DEFAULT_REGION)
+    for key, value in DUMMY_CREDENTIALS.items():
+        env.setdefault(key, value)
+    return _run(["validate", "--lint", "--region", DEFAULT_REGION], project_dir, env, timeout_s, False)
+
+
+def delete(
+    stack_name: str,
+    endpoint_url: str | None = None,
+    region: str = DEFAULT_REGION,
+    *,
+    timeout_s: float = 600,
+    echo: bool = False,
+) -> str:
+    """``sam delete`` the stack and its uploaded artifacts, without prompting."""
+    env = _environment(sam_command()[0], endpoint_url, region)
+    args = ["delete", "--stack-name", stack_name, "--region", region, "--no-prompts"]
+    return _run(args, Path.cwd(), env, timeout_s, echo)
+
+
+def _cloudformation(endpoint_url: str | None, region: str) -> Any:
+    import boto3
+
+    if endpoint_url:
+        return boto3.session.Session(
+            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            region_name=region,
+        ).client("cloudformation", endpoint_url=endpoint_url)
+    return boto3.session.Session(region_name=region).client("cloudformation")

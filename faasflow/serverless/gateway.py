@@ -1,0 +1,143 @@
+"""The gateway function: the same FastAPI app as ``faasflow serve``, inside Lambda behind
+API Gateway (through Mangum), on a backend that runs each request as a synchronous
+Express execution of the Flow's state machine.
+
+The gateway imports no executor code: what it knows of the Flow comes from
+``FAASFLOW_GATEWAY_CONFIG`` (written by ``faasflow build``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from faasflow.array import DocumentArray
+from faasflow.errors import FaasflowError, FlowError
+from faasflow.request import Response, make_response
+from faasflow.serverless.hops import collect_results, resolve
+from faasflow.serverless.payload import DEFAULT_INLINE_LIMIT, encode_docs
+
+
+class ExecutionFailed(FaasflowError):
+    """The state machine run itself failed (not an executor): a timeout, a service error."""
+
+    def __init__(self, status: str, error: str | None, cause: str | None):
+        self.status, self.error, self.cause = status, error, cause
+        super().__init__(f"the Flow's state machine run ended {status}: {error or ''} {cause or ''}".strip())
+
+
+def stepfunctions_client() -> Any:
+    """A Step Functions client; no host prefix on an emulator's IP endpoint."""
+    import boto3
+    from botocore.config import Config
+
+    emulated = bool(os.environ.get("AWS_ENDPOINT_URL"))
+    return boto3.client(
+        "stepfunctions",
+        config=Config(inject_host_prefix=not emulated, read_timeout=300, retries={"mode": "standard"}),
+    )
+
+
+class StepFunctionsBackend:
+    """Runs requests on the deployed Flow: one ``StartSyncExecution`` per request batch."""
+
+    kind = "stepfunctions"
+
+    def __init__(self, state_machine_arn: str, config: Mapping[str, Any], client: Any = None):
+        self.state_machine_arn = state_machine_arn
+        self.config = config
+        self._client = client
+
+    @classmethod
+    def from_environment(cls) -> StepFunctionsBackend:
+        return cls(os.environ["FAASFLOW_STATE_MACHINE_ARN"], json.loads(os.environ["FAASFLOW_GATEWAY_CONFIG"]))
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = stepfunctions_client()
+        return self._client
+
+    @property
+    def name(self) -> str:
+        return self.config["name"]
+
+    @property
+    def served_endpoints(self) -> list[str]:
+        return list(self.config["endpoints"])
+
+    def serves(self, endpoint: str) -> bool:
+        return endpoint.startswith("/") and (endpoint in self.config["endpoints"] or self.config["any_endpoint"])
+
+    def process(self, endpoint: str, docs: DocumentArray, parameters: dict[str, Any], request_id: str) -> Response:
+        limit = int(self.config.get("inline_limit") or DEFAULT_INLINE_LIMIT)
+        request = {"endpoint": endpoint, "parameters": parameters, "request_id": request_id}
+        state = {
+            "request": request,
+            "outputs": {"gateway": {"value": {"docs": encode_docs(docs, f"{request_id}/gateway", limit)}}},
+        }
+        answer = self.client.start_sync_execution(
+            stateMachineArn=self.state_machine_arn, name=request_id, input=json.dumps(state)
+        )
+        return self.response_of(answer, request)
+
+    def response_of(self, answer: Mapping[str, Any], request: Mapping[str, Any]) -> Response:
+        """Map a ``StartSyncExecution`` answer to the response the local gateway would give."""
+        endpoint, request_id = request["endpoint"], request["request_id"]
+        parameters = dict(request.get("parameters") or {})
+        if answer.get("status") != "SUCCEEDED":  # a failed run still comes back as HTTP 200 from the API
+            raise ExecutionFailed(str(answer.get("status")), answer.get("error"), answer.get("cause"))
+        output = json.loads(answer["output"])
+        if "error" in output:
+            error = output["error"]
+            if error.get("type") == "UnknownEndpoint":
+                from faasflow.errors import UnknownEndpointError
+
+                raise UnknownEndpointError(endpoint, self.served_endpoints)
+            return make_response(request_id, endpoint, DocumentArray(), parameters, FlowError.from_dict(error))
+        values = output["values"]
+        docs = resolve(json.loads(output["answer"]), values, parameters)
+        results = collect_results(values)
+        if results:
+            parameters["__results__"] = results
+        return make_response(request_id, endpoint, docs, parameters)
+
+    def status(self) -> dict[str, Any]:
+        from faasflow import __version__
+
+        return {
+            "name": self.name,
+            "endpoints": self.served_endpoints,
+            "executors": self.config["executors"],
+            "version": __version__,
+            "backend": self.kind,
+            "ready": True,
+        }
+
+    def observe_executors(self, observer: Any) -> None:
+        """Executors run in their own functions: their metrics are theirs (EMF), not the gateway's."""
+
+
+_handler: Any = None
+
+
+def build_handler() -> Any:
+    from mangum import Mangum
+
+    from faasflow.serve.app import create_app
+
+    return Mangum(create_app(StepFunctionsBackend.from_environment()), lifespan="off")
+
+
+def handler(event: Mapping[str, Any], context: Any) -> Any:
+    """The Lambda entry point: ``faasflow.serverless.gateway.handler``."""
+    global _handler
+    if _handler is None:
+        _handler = build_handler()
+    return _handler(event, context)
+
+
+if os.environ.get("FAASFLOW_STATE_MACHINE_ARN") and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    _handler = build_handler()  # build the app during the Lambda init phase

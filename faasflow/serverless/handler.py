@@ -1,0 +1,88 @@
+"""The one Lambda handler behind every executor function.
+
+At init (once per container) it imports the executor class named by the function's
+environment and constructs it with its ``uses_with``, its shard and its durable storage
+(an S3 prefix per executor and shard); each invocation runs one hop (``hops.run_shard``).
+
+Environment (written by ``faasflow build``): ``FAASFLOW_EXECUTOR``, ``FAASFLOW_USES``,
+``FAASFLOW_USES_WITH`` (JSON), ``FAASFLOW_SHARD``, ``FAASFLOW_SHARDS``, ``FAASFLOW_NEEDS``
+(JSON), ``FAASFLOW_STORAGE_URL``, ``FAASFLOW_BUCKET``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from faasflow.executor import Executor
+from faasflow.loader import resolve_uses
+from faasflow.plan import ExecutorSpec
+from faasflow.serverless.hops import run_shard
+from faasflow.serverless.payload import DEFAULT_INLINE_LIMIT
+
+
+@dataclass
+class ShardRuntime:
+    spec: ExecutorSpec
+    shard: int
+    instance: Executor
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] = os.environ) -> ShardRuntime:
+        name = env["FAASFLOW_EXECUTOR"]
+        shard, shards = int(env.get("FAASFLOW_SHARD", "0")), int(env.get("FAASFLOW_SHARDS", "1"))
+        executor_cls = resolve_uses(env["FAASFLOW_USES"], name)
+        uses_with = json.loads(env.get("FAASFLOW_USES_WITH") or "{}")
+        spec = ExecutorSpec(
+            name=name,
+            uses=env["FAASFLOW_USES"],
+            cls=executor_cls,
+            uses_with=MappingProxyType(uses_with),
+            shards=shards,
+            needs=tuple(json.loads(env.get("FAASFLOW_NEEDS") or '["gateway"]')),
+        )
+        runtime_args = {
+            "name": name,
+            "shard_id": shard,
+            "shards": shards,
+            "workspace": env.get("FAASFLOW_WORKSPACE", "/tmp/faasflow-workspace"),
+            "storage_url": env.get("FAASFLOW_STORAGE_URL"),
+        }
+        instance = executor_cls(**uses_with, runtime_args=runtime_args, metas={"name": name})
+        return cls(spec, shard, instance)
+
+    def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        event = dict(event)
+        if isinstance(event.get("input"), str):  # the state machine passes the static input tree as JSON text
+            event["input"] = json.loads(event["input"])
+        return run_shard(
+            self.instance,
+            self.spec,
+            self.shard,
+            event.get("mode", "single"),
+            event,
+            int(event.get("inline_limit") or DEFAULT_INLINE_LIMIT),
+        )
+
+
+_runtime: ShardRuntime | None = None
+
+
+def runtime() -> ShardRuntime:
+    global _runtime
+    if _runtime is None:
+        _runtime = ShardRuntime.from_environment()
+    return _runtime
+
+
+def handle(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+    """The Lambda entry point: ``faasflow.serverless.handler.handle``."""
+    return runtime().handle(event)
+
+
+if os.environ.get("FAASFLOW_EXECUTOR") and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    runtime()  # construct during the Lambda init phase, not on the first request

@@ -1,0 +1,100 @@
+"""One hop of a Flow on AWS: resolve a stage's input from the state, run one shard of it,
+and hand back an envelope for the next hop.
+
+The same functions as the embedded engine decide what each shard gets and how shards'
+answers combine (``faasflow.engine``), so a Flow answers the same on AWS as in-process.
+
+An envelope is what a stage shard leaves in the state:
+``{"docs": ref, "results": dict|None, "positions": [...]|None, "input_ids": [...]}`` or
+``{"skipped": true, ...}`` (an ``ANY`` shard that owns none of the docs) or
+``{"error": {...}}`` (the executor raised: executor, shard, endpoint, type, message).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from faasflow.array import DocumentArray
+from faasflow.engine import combine_shards, copy_docs, executor_parameters, invoke_shard, shard_parts
+from faasflow.errors import FlowError
+from faasflow.executor import Executor
+from faasflow.plan import ExecutorSpec
+from faasflow.serverless.payload import decode_docs, encode_docs
+from faasflow.serverless.routes import Tree
+from faasflow.sharding import merge
+
+Envelope = dict[str, Any]
+
+
+def resolve(tree: Tree, values: Mapping[str, Any], parameters: Mapping[str, Any]) -> DocumentArray:
+    """The documents an input tree stands for."""
+    if "merge" in tree:
+        inputs = [resolve(child, values, parameters) for child in tree["merge"]]
+        return merge([copy_docs(inputs[0]), *inputs[1:]])
+    value = values[tree["stage"]]
+    if tree["mode"] == "single":
+        return decode_docs(value["value"]["docs"])
+    envelopes: list[Envelope] = value
+    outputs = [None if e.get("skipped") else decode_docs(e["docs"]) for e in envelopes]
+    input_ids = envelopes[0]["input_ids"]
+    parts = [e.get("positions") for e in envelopes]
+    return combine_shards(tree["mode"], input_ids, parts, outputs, executor_parameters(parameters, tree["stage"]))
+
+
+def resolve_input(tree: Tree, values: Mapping[str, Any], parameters: Mapping[str, Any]):
+    """A stage's input docs, plus the matrix of its needs' docs when it joins several."""
+    if "merge" in tree:
+        inputs = [resolve(child, values, parameters) for child in tree["merge"]]
+        return merge([copy_docs(inputs[0]), *inputs[1:]]), inputs
+    return resolve(tree, values, parameters), None
+
+
+def run_shard(
+    instance: Executor,
+    spec: ExecutorSpec,
+    shard: int,
+    mode: str,
+    event: Mapping[str, Any],
+    inline_limit: int,
+) -> Envelope:
+    """Run this shard of a stage on the documents the state hands it."""
+    request = event["request"]
+    endpoint, request_id = request["endpoint"], request["request_id"]
+    parameters = request.get("parameters") or {}
+    docs, docs_matrix = resolve_input(event["input"], event["values"], parameters)
+    own_parameters = executor_parameters(parameters, spec.name)
+    binding = spec.cls.binding_for(endpoint)
+    envelope: Envelope = {}
+    if mode != "single":
+        parts = shard_parts(docs, spec.shards, mode)
+        positions = parts[shard]
+        envelope["positions"] = positions
+        if shard == 0:
+            envelope["input_ids"] = docs.ids
+        if positions is not None and not positions:
+            envelope["skipped"] = True
+            return envelope
+        if positions is not None:
+            docs = DocumentArray._wrap([docs._docs[p] for p in positions])
+    try:
+        out, results = invoke_shard(instance, binding, spec, shard, endpoint, docs, own_parameters, docs_matrix)
+    except FlowError as error:
+        return {"error": error.to_dict()}
+    envelope["docs"] = encode_docs(out, f"{request_id}/{spec.name}-{shard}", inline_limit)
+    envelope["results"] = results
+    return envelope
+
+
+def collect_results(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Executors' dict results from every stage of a finished run, keyed as the embedded
+    engine keys them (a list per shard for sharded executors)."""
+    results: dict[str, Any] = {}
+    for name, value in values.items():
+        if isinstance(value, list):
+            shard_results = [e.get("results") for e in value]
+            if any(r is not None for r in shard_results):
+                results[name] = shard_results
+        elif isinstance(value, Mapping) and value.get("value", {}).get("results") is not None:
+            results[name] = value["value"]["results"]
+    return results

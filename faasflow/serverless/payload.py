@@ -1,0 +1,58 @@
+"""Claim checks: documents travel inline while small, as a stored reference when not.
+
+Step Functions caps a state at 256 KB and Lambda a synchronous payload at 6 MB; a hop's
+documents above the inline limit are written once to the payload storage (``payloads/``
+in the Flow's bucket, expired by a lifecycle rule) and the state carries
+``{"store": url, "key": key}``. Executors never see the difference.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+import orjson
+
+from faasflow.array import DocumentArray
+from faasflow.codec import docs_from_list, docs_to_list
+from faasflow.storage import Storage, open_storage
+
+DEFAULT_INLINE_LIMIT = 200_000  # bytes, below Step Functions' 256 KB state limit
+
+Ref = dict[str, Any]
+
+
+def payload_storage() -> Storage:
+    """Where oversized payloads go: ``FAASFLOW_PAYLOAD_URL`` (``s3://bucket/payloads/``)."""
+    url = os.environ.get("FAASFLOW_PAYLOAD_URL")
+    if not url:
+        raise RuntimeError("FAASFLOW_PAYLOAD_URL is not set: documents over the inline limit need a payload store")
+    return _storage(url)
+
+
+@cache
+def _storage(url: str) -> Storage:
+    return open_storage(url)
+
+
+def encode_docs(docs: DocumentArray, key: str, inline_limit: int) -> Ref:
+    """A reference to ``docs``: inline when the encoded docs fit ``inline_limit`` bytes,
+    else stored under ``<key>.json`` in the payload storage."""
+    items = docs_to_list(docs)
+    data = orjson.dumps(items, option=orjson.OPT_SERIALIZE_NUMPY)
+    if len(data) <= inline_limit:
+        return {"inline": items}
+    storage = payload_storage()
+    storage.put(f"{key}.json", data)
+    return {"store": storage.url, "key": f"{key}.json", "count": len(items), "bytes": len(data)}
+
+
+def decode_docs(ref: Ref) -> DocumentArray:
+    """The documents a reference points to."""
+    if "inline" in ref:
+        return DocumentArray._wrap(docs_from_list(ref["inline"]))
+    data = _storage(ref["store"]).get(ref["key"])
+    if data is None:
+        raise RuntimeError(f"payload {ref['store']}{ref['key']} is missing (expired?)")
+    return DocumentArray._wrap(docs_from_list(orjson.loads(data)))

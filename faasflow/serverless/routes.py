@@ -1,0 +1,76 @@
+"""Per-endpoint routes through a Plan: which stages run, and where each gets its input.
+
+A stage that has no method for an endpoint is not invoked at all on that endpoint (the
+docs pass through, as in the embedded engine): its consumers read what it would have
+passed on. Inputs are small trees, shared by the state machine, the executor handler
+and the gateway:
+
+* ``{"stage": "db", "mode": "ALL"}`` — a stage's output (``single``, ``ANY`` or ``ALL``:
+  how its shards' answers combine);
+* ``{"merge": [tree, ...]}`` — a join: the inputs reduced by id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from faasflow.executor import DEFAULT_ENDPOINT
+from faasflow.plan import GATEWAY, ExecutorSpec, Plan
+
+OTHER_ENDPOINTS = "*"
+_UNBOUND = "/\x00other"  # an endpoint no executor binds explicitly: default methods serve it
+
+Tree = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Stage:
+    spec: ExecutorSpec
+    mode: str  # "single", "ANY" or "ALL"
+    input: Tree
+
+
+@dataclass(frozen=True)
+class Route:
+    key: str  # an endpoint, or "*" for endpoints bound only by default methods
+    stages: tuple[Stage, ...]
+    answer: Tree
+
+
+def stage_mode(spec: ExecutorSpec, endpoint: str) -> str:
+    return "single" if spec.shards == 1 else spec.polling.mode(endpoint)
+
+
+def plan_routes(plan: Plan) -> list[Route]:
+    """A route for every explicitly bound endpoint, plus ``*`` when default methods exist."""
+    keys = [e for e in plan.served_endpoints if e != DEFAULT_ENDPOINT]
+    if any(spec.cls.binding_for(_UNBOUND) is not None for spec in plan.executors):
+        keys.append(OTHER_ENDPOINTS)
+    return [route_for(plan, key) for key in keys]
+
+
+def route_for(plan: Plan, key: str) -> Route:
+    endpoint = _UNBOUND if key == OTHER_ENDPOINTS else key
+    trees: dict[str, Tree] = {GATEWAY: {"stage": GATEWAY, "mode": "single"}}
+    stages: list[Stage] = []
+
+    def input_of(needs: tuple[str, ...]) -> Tree:
+        return trees[needs[0]] if len(needs) == 1 else {"merge": [trees[n] for n in needs]}
+
+    for spec in plan.executors:
+        node_input = input_of(spec.needs)
+        if spec.cls.binding_for(endpoint) is None:
+            trees[spec.name] = node_input  # passes through: consumers read its input
+            continue
+        mode = stage_mode(spec, endpoint)
+        stages.append(Stage(spec, mode, node_input))
+        trees[spec.name] = {"stage": spec.name, "mode": mode}
+    return Route(key, tuple(stages), input_of(plan.sinks))
+
+
+def tree_stages(tree: Tree) -> list[str]:
+    """The stage names a tree reads, in order."""
+    if "merge" in tree:
+        return [name for child in tree["merge"] for name in tree_stages(child) if name]
+    return [tree["stage"]]

@@ -1,0 +1,284 @@
+"""Plan -> AWS SAM template: one function per executor shard, the layers, the Express
+state machine, the gateway function behind API Gateway, the bucket, least-privilege IAM.
+
+Built as plain data (long-form intrinsics, no YAML tags), so it is easy to test and to
+write out as YAML; ``faasflow build`` writes it, ``sam build``/``sam deploy`` act on it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from faasflow.errors import FlowConfigError
+from faasflow.plan import ExecutorSpec, Plan
+from faasflow.serverless.asl import gateway_inline_limit
+from faasflow.serverless.naming import camel, function_id
+from faasflow.serverless.routes import OTHER_ENDPOINTS, plan_routes
+
+RUNTIME = "python3.11"
+DEFAULT_MEMORY = 512
+DEFAULT_TIMEOUT = 30
+GATEWAY_TIMEOUT = 29  # API Gateway's integration timeout
+PAYLOAD_DAYS = 1
+FAASFLOW_LAYER_DIR = ".faasflow/build/layers/faasflow"
+GATEWAY_CODE_DIR = ".faasflow/build/gateway"
+
+
+@dataclass(frozen=True)
+class CodeLocation:
+    """Where an executor's code is packaged from, and how it is imported there."""
+
+    code_uri: str
+    uses: str
+
+
+def code_location(spec: ExecutorSpec, project: Path) -> CodeLocation:
+    """``functions.doc_store.DocStore`` -> code ``functions/``, imported as ``doc_store.DocStore``:
+    the folder of the executor's top-level package becomes the function's code."""
+    uses = spec.uses
+    if ":" in uses and uses.split(":", 1)[0].endswith(".py"):
+        file_part, class_name = uses.rsplit(":", 1)
+        path = Path(file_part)
+        folder = path.parent.as_posix() or "."
+        return CodeLocation(f"{folder}/", f"{path.stem}.{class_name}")
+    if "." not in uses:
+        raise FlowConfigError(
+            "a serverless build needs 'package.module.Class' or 'path/file.py:Class' (a bare class name "
+            "cannot be imported inside a function)",
+            executor=spec.name,
+            field="uses",
+        )
+    top, rest = uses.split(".", 1)
+    if (project / top).is_dir() and "." in rest:
+        return CodeLocation(f"{top}/", rest)
+    return CodeLocation("functions/", uses)  # an installed package: it comes with the layers
+
+
+def _sub(text: str) -> dict[str, str]:
+    return {"Fn::Sub": text}
+
+
+def _s3_objects(prefix: str) -> dict[str, str]:
+    return _sub(f"arn:${{AWS::Partition}}:s3:::${{FlowBucket}}/{prefix}*")
+
+
+def _executor_policy(spec: ExecutorSpec, shard: int) -> dict[str, Any]:
+    """Its own state prefix and the payloads, nothing else."""
+    state = f"state/{spec.name}/{shard}/"
+    return {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": [_s3_objects(state)],
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": _sub("arn:${AWS::Partition}:s3:::${FlowBucket}"),
+                "Condition": {"StringLike": {"s3:prefix": [f"{state}*"]}},
+            },
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": [_s3_objects("payloads/")]},
+        ]
+    }
+
+
+def gateway_config(plan: Plan) -> dict[str, Any]:
+    """What the gateway function knows of the Flow (no executor code is imported there)."""
+    from faasflow.topology import describe
+
+    described = describe(plan)
+    return {
+        "name": plan.name,
+        "endpoints": plan.served_endpoints,
+        "any_endpoint": any(r.key == OTHER_ENDPOINTS for r in plan_routes(plan)),
+        "executors": [
+            {k: e[k] for k in ("name", "shards", "needs", "endpoints", "polling")} for e in described["executors"]
+        ],
+        "inline_limit": gateway_inline_limit(plan),
+    }
+
+
+def compile_template(
+    plan: Plan, project: Path, asl_path: str, auth: str | None = None, tracing: bool = False
+) -> dict[str, Any]:
+    """The SAM template for a Plan; ``asl_path`` is the state machine file, relative to it."""
+    resources: dict[str, Any] = {
+        "FlowBucket": {
+            "Type": "AWS::S3::Bucket",
+            "Properties": {
+                "LifecycleConfiguration": {
+                    "Rules": [
+                        {
+                            "Id": "ExpirePayloads",
+                            "Prefix": "payloads/",
+                            "Status": "Enabled",
+                            "ExpirationInDays": PAYLOAD_DAYS,
+                        }
+                    ]
+                },
+            },
+        },
+        "RuntimeLayer": {
+            "Type": "AWS::Serverless::LayerVersion",
+            "Properties": {
+                "Description": "numpy, orjson, PyYAML: what executors need at run time",
+                "ContentUri": "layers/runtime/",
+                "CompatibleRuntimes": [RUNTIME],
+            },
+            "Metadata": {"BuildMethod": RUNTIME, "BuildArchitecture": "x86_64"},
+        },
+        "FaasflowLayer": {
+            "Type": "AWS::Serverless::LayerVersion",
+            "Properties": {
+                "Description": "the faasflow package (staged by faasflow build)",
+                "ContentUri": f"{FAASFLOW_LAYER_DIR}/",
+                "CompatibleRuntimes": [RUNTIME],
+            },
+        },
+        "GatewayLayer": {
+            "Type": "AWS::Serverless::LayerVersion",
+            "Properties": {
+                "Description": "FastAPI and Mangum: the gateway function only",
+                "ContentUri": "layers/gateway/",
+                "CompatibleRuntimes": [RUNTIME],
+            },
+            "Metadata": {"BuildMethod": RUNTIME, "BuildArchitecture": "x86_64"},
+        },
+    }
+    substitutions: dict[str, Any] = {}
+    function_ids: list[str] = []
+    for spec in plan.executors:
+        location = code_location(spec, project)
+        for shard in range(spec.shards):
+            logical_id = function_id(spec.name, shard, spec.shards)
+            function_ids.append(logical_id)
+            substitutions[f"{logical_id}Arn"] = {"Fn::GetAtt": [logical_id, "Arn"]}
+            resources[logical_id] = {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "Description": f"faasflow executor {spec.name}" + (f" shard {shard}" if spec.shards > 1 else ""),
+                    "CodeUri": location.code_uri,
+                    "Handler": "faasflow.serverless.handler.handle",
+                    "MemorySize": spec.memory or DEFAULT_MEMORY,
+                    "Timeout": spec.timeout or DEFAULT_TIMEOUT,
+                    "Layers": [{"Ref": "RuntimeLayer"}, {"Ref": "FaasflowLayer"}],
+                    "Environment": {
+                        "Variables": {
+                            "FAASFLOW_EXECUTOR": spec.name,
+                            "FAASFLOW_USES": location.uses,
+                            "FAASFLOW_USES_WITH": json.dumps(dict(spec.uses_with), sort_keys=True),
+                            "FAASFLOW_SHARD": str(shard),
+                            "FAASFLOW_SHARDS": str(spec.shards),
+                            "FAASFLOW_NEEDS": json.dumps(list(spec.needs)),
+                            "FAASFLOW_STORAGE_URL": _sub("s3://${FlowBucket}/state/"),
+                        }
+                    },
+                    "Policies": [_executor_policy(spec, shard)],
+                },
+            }
+    resources["FlowStateMachine"] = {
+        "Type": "AWS::Serverless::StateMachine",
+        "Properties": {
+            "Type": "EXPRESS",
+            "DefinitionUri": asl_path,
+            "DefinitionSubstitutions": substitutions,
+            "Tracing": {"Enabled": tracing},
+            "Policies": [
+                {
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": ["lambda:InvokeFunction"],
+                            "Resource": [{"Fn::GetAtt": [f, "Arn"]} for f in function_ids],
+                        }
+                    ]
+                }
+            ],
+        },
+    }
+    api: dict[str, Any] = {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "Prod"}}
+    if auth == "api_key":
+        api["Properties"]["Auth"] = {"ApiKeyRequired": True, "UsagePlan": {"CreateUsagePlan": "PER_API"}}
+    elif auth is not None:
+        raise FlowConfigError(f"auth must be 'api_key' or absent, got {auth!r}", field="auth")
+    resources["FlowApi"] = api
+    events: dict[str, Any] = {}
+    paths = [("Status", "/status", "GET"), ("OpenApi", "/openapi.json", "GET"), ("Docs", "/docs", "GET")]
+    paths += [(camel(e) or "Root", e, "POST") for e in plan.served_endpoints]
+    paths += [("Any", "/{proxy+}", "POST")]  # other endpoints: served by default methods, or a JSON 404
+    for name, path, method in paths:
+        events[f"{name}{method.title()}"] = {
+            "Type": "Api",
+            "Properties": {"RestApiId": {"Ref": "FlowApi"}, "Path": path, "Method": method},
+        }
+    resources["GatewayFunction"] = {
+        "Type": "AWS::Serverless::Function",
+        "Properties": {
+            "Description": f"faasflow gateway of Flow {plan.name}",
+            "CodeUri": f"{GATEWAY_CODE_DIR}/",
+            "Handler": "faasflow.serverless.gateway.handler",
+            "MemorySize": 512,
+            "Timeout": GATEWAY_TIMEOUT,
+            "Layers": [{"Ref": "RuntimeLayer"}, {"Ref": "FaasflowLayer"}, {"Ref": "GatewayLayer"}],
+            "Environment": {
+                "Variables": {
+                    "FAASFLOW_STATE_MACHINE_ARN": {"Ref": "FlowStateMachine"},
+                    "FAASFLOW_GATEWAY_CONFIG": json.dumps(gateway_config(plan), sort_keys=True),
+                }
+            },
+            "Policies": [
+                {
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": ["states:StartSyncExecution"],
+                            "Resource": [{"Ref": "FlowStateMachine"}],
+                        },
+                        {
+                            "Effect": "Allow",
+                            "Action": ["s3:GetObject", "s3:PutObject"],
+                            "Resource": [_s3_objects("payloads/")],
+                        },
+                    ]
+                }
+            ],
+            "Events": events,
+        },
+    }
+    outputs = {
+        "ApiUrl": {
+            "Description": "The Flow's HTTP endpoint",
+            "Value": _sub("https://${FlowApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/Prod"),
+        },
+        "ApiId": {"Value": {"Ref": "FlowApi"}},
+        "StateMachineArn": {"Value": {"Ref": "FlowStateMachine"}},
+        "BucketName": {"Value": {"Ref": "FlowBucket"}},
+        "GatewayFunctionName": {"Value": {"Ref": "GatewayFunction"}},
+    }
+    for logical_id in function_ids:
+        outputs[f"{logical_id}Name"] = {"Value": {"Ref": logical_id}}
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Description": f"faasflow Flow {plan.name} (generated by `faasflow build`: edit the Flow, not this file)",
+        "Globals": {
+            "Function": {
+                "Runtime": RUNTIME,
+                "Architectures": ["x86_64"],
+                "Tracing": "Active" if tracing else "PassThrough",
+                "Environment": {
+                    "Variables": {
+                        "FAASFLOW_BUCKET": {"Ref": "FlowBucket"},
+                        "FAASFLOW_PAYLOAD_URL": _sub("s3://${FlowBucket}/payloads/"),
+                        "POWERTOOLS_SERVICE_NAME": plan.name,
+                    }
+                },
+            }
+        },
+        "Resources": resources,
+        "Outputs": outputs,
+    }

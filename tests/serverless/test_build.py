@@ -1,0 +1,117 @@
+"""faasflow build: the SAM template and state machine compiled from a Plan."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from faasflow import Flow, FlowConfigError
+from faasflow.serverless.build import artefacts, stale, write
+from tests.serverless.test_hops import dag_flow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def reference() -> Flow:
+    return Flow.load_config(ROOT / "orchestrator" / "flow.yml")
+
+
+def test_committed_template_and_state_machine_are_fresh():
+    assert stale(reference(), ROOT) == [], "run `faasflow build orchestrator/flow.yml` and commit the result"
+
+
+def test_one_function_per_executor_shard_with_least_privilege():
+    files = artefacts(reference(), ROOT).files
+    template = yaml.safe_load(files["template.yaml"])
+    resources = template["Resources"]
+    functions = {k: v for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"}
+    assert sorted(functions) == sorted(
+        [
+            "FeaturizerFunction",
+            "DbShard0Function",
+            "DbShard1Function",
+            "DbShard2Function",
+            "RankerFunction",
+            "GatewayFunction",
+        ]
+    )
+    shard1 = functions["DbShard1Function"]["Properties"]
+    env = shard1["Environment"]["Variables"]
+    assert env["FAASFLOW_USES"] == "doc_store.DocStore" and shard1["CodeUri"] == "functions/"
+    assert (env["FAASFLOW_SHARD"], env["FAASFLOW_SHARDS"]) == ("1", "3")
+    statements = shard1["Policies"][0]["Statement"]
+    resources_text = json.dumps(statements)
+    assert "state/db/1/*" in resources_text and "state/db/0/" not in resources_text
+    # executors get no FastAPI: only the gateway has the gateway layer
+    assert {"Ref": "GatewayLayer"} not in shard1["Layers"]
+    assert {"Ref": "GatewayLayer"} in functions["GatewayFunction"]["Properties"]["Layers"]
+    machine = resources["FlowStateMachine"]["Properties"]
+    assert machine["Type"] == "EXPRESS"
+    invokable = machine["Policies"][0]["Statement"][0]["Resource"]
+    assert len(invokable) == 5 and all("Fn::GetAtt" in r for r in invokable)
+    routes = {e["Properties"]["Path"] for e in functions["GatewayFunction"]["Properties"]["Events"].values()}
+    assert {"/index", "/query", "/count", "/status", "/{proxy+}"} <= routes
+
+
+def test_state_machine_routes_and_fan_out():
+    files = artefacts(reference(), ROOT).files
+    asl = json.loads(files["orchestrator/sharded-search.asl.json"])
+    states = asl["States"]
+    route = states["route"]
+    assert {c["StringEquals"] for c in route["Choices"]} == {"/index", "/query", "/count"}
+    assert route["Default"] == "* featurizer"  # the featurizer's default method serves any endpoint
+    fan_out = states["/query db"]
+    assert fan_out["Type"] == "Parallel" and len(fan_out["Branches"]) == 3
+    task = fan_out["Branches"][1]["States"]["/query db shard 1"]
+    assert task["Parameters"]["FunctionName"] == "${DbShard1FunctionArn}"
+    assert task["Retry"][0]["JitterStrategy"] == "FULL"
+    assert task["Catch"][0]["Next"] == "/query db shard 1 crashed"
+    assert "/index ranker" not in states  # the ranker has no /index method: not invoked at all
+
+
+def test_api_key_auth(tmp_path: Path):
+    flow = reference()
+    flow.auth = "api_key"
+    template = yaml.safe_load(artefacts(flow, ROOT).files["template.yaml"])
+    assert template["Resources"]["FlowApi"]["Properties"]["Auth"]["ApiKeyRequired"] is True
+
+
+def test_write_stages_layers_and_check_detects_staleness(tmp_path: Path):
+    (tmp_path / "functions").mkdir()
+    flow = reference()
+    write(flow, tmp_path)
+    assert stale(flow, tmp_path) == []
+    assert (tmp_path / ".faasflow/build/layers/faasflow/python/faasflow/serverless/handler.py").is_file()
+    assert (tmp_path / "layers/runtime/requirements.txt").is_file()
+    (tmp_path / "template.yaml").write_text("edited by hand\n")
+    assert stale(flow, tmp_path) == ["template.yaml"]
+
+
+def test_bare_class_names_cannot_be_imported_in_a_function(tmp_path: Path):
+    from faasflow.executor import EXECUTOR_CLASSES
+    from tests.unit.test_flow import Append
+
+    EXECUTOR_CLASSES.setdefault("Append", Append)
+    with pytest.raises(FlowConfigError, match="executor 'a', field 'uses'"):
+        artefacts(Flow().add(uses="Append", name="a"), tmp_path)
+
+
+def test_dag_flow_compiles(tmp_path: Path):
+    asl = json.loads(next(t for p, t in artefacts(dag_flow(), tmp_path).files.items() if p.endswith(".asl.json")))
+    # "join" has no /search method: "tail" reads (and merges) what it would have passed on
+    tail = asl["States"]["/search tail"]["Branches"][0]["States"]["/search tail shard 0"]
+    assert tail["Parameters"]["Payload"]["input"] == (
+        '{"merge":[{"stage":"left","mode":"ALL"},{"stage":"right","mode":"ANY"}]}'
+    )
+
+
+def test_names_that_collide_on_aws_are_refused():
+    from faasflow.serverless.asl import compile_asl
+    from tests.unit.test_flow import Append
+
+    flow = Flow().add(uses=Append, name="doc-store").add(uses=Append, name="doc_store")
+    with pytest.raises(FlowConfigError, match="same id"):
+        compile_asl(flow.plan)
