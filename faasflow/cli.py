@@ -1,4 +1,7 @@
-"""The ``faasflow`` command line."""
+"""The ``faasflow`` command line: ``new``, ``run``, ``serve``, ``show``, ``ping``.
+
+Only commands that work are listed; each lives in ``faasflow.commands``.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +10,18 @@ import os
 import sys
 
 from faasflow import __version__
+from faasflow.commands import new, ping, run, serve, show
+from faasflow.errors import FaasflowError
 
-
-def _show(args: argparse.Namespace) -> int:
-    from faasflow.flow import Flow
-
-    plan = Flow.load_config(args.flow).plan
-    print(f"Flow {plan.name!r}")
-    for spec in plan.executors:
-        polling = spec.polling.to_config()
-        print(f"  {spec.name}: uses {spec.uses}, shards {spec.shards}, polling {polling}, needs {', '.join(spec.needs)}")
-    print(f"  answer: merge of {', '.join(plan.sinks)}")
-    return 0
+COMMANDS = (new, run, serve, show, ping)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="faasflow", description="Jina-style Flows, in-process, over HTTP, on AWS.")
+    parser = argparse.ArgumentParser(prog="faasflow", description="Jina-style Flows: in-process, over HTTP, on AWS.")
     parser.add_argument("--version", action="version", version=f"faasflow {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    show = commands.add_parser("show", help="print a Flow's topology")
-    show.add_argument("flow", help="the Flow YAML file")
-    show.set_defaults(handler=_show)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for command in COMMANDS:
+        command.register(commands)
     return parser
 
 
@@ -40,7 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except FaasflowError as exc:
+        print(f"faasflow: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -164,7 +164,8 @@ class Flow:
     def block(self) -> None:
         """Serve until interrupted (Ctrl-C), with ``protocol='http'``."""
         if self._server is None:
-            raise FaasflowError("Flow.block() serves over HTTP: create the Flow with protocol='http' and use `with flow:`")
+            raise FaasflowError("Flow.block() serves over HTTP: create the Flow with protocol='http' "
+                                "and use `with flow:`")
         self._server.wait()
 
     def process(self, on: str, docs: DocumentArray, parameters: dict[str, Any],

@@ -1,0 +1,21 @@
+"""The HTTP Client of a served or deployed Flow (httpx, imported when a Client is made)."""
+
+from faasflow.client.client import Client
+from faasflow.client.errors import (
+    GatewayBadInputError,
+    GatewayError,
+    GatewayFlowError,
+    GatewayUnavailable,
+    GatewayUnknownEndpointError,
+)
+from faasflow.client.retry import Backoff
+
+__all__ = [
+    "Backoff",
+    "Client",
+    "GatewayBadInputError",
+    "GatewayError",
+    "GatewayFlowError",
+    "GatewayUnavailable",
+    "GatewayUnknownEndpointError",
+]

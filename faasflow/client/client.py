@@ -1,0 +1,186 @@
+"""`Client`: post documents to a served Flow (``faasflow serve``, ``Flow(protocol='http')``)
+or a deployed one (an API Gateway URL), with the semantics of ``flow.post``.
+
+The post loop is ``faasflow.posting.run_post``, the one ``Flow.post`` runs: same batching,
+callbacks and return value. httpx is imported when a Client is made, not with faasflow.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from faasflow import codec
+from faasflow.array import DocumentArray
+from faasflow.client.errors import GatewayError, GatewayUnavailable, error_from_answer
+from faasflow.client.retry import (
+    RETRY_STATUSES,
+    Backoff,
+    BackoffSpec,
+    delay,
+    is_retryable_transport_error,
+    parse_retry_after,
+)
+from faasflow.errors import BadInputError, FaasflowError
+from faasflow.posting import run_post
+from faasflow.request import Callback, Response, make_response, new_request_id
+
+if TYPE_CHECKING:
+    import httpx
+
+DEFAULT_HOST = "http://127.0.0.1:8080"
+DEFAULT_BACKOFF = Backoff()
+API_KEY_HEADER = "x-api-key"  # API Gateway's header for usage-plan keys
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def base_url(host: str, port: int | None = None, protocol: str | None = None, tls: bool = False) -> str:
+    """``http://host:port[/stage]`` from Jina's spellings: a URL, or host plus port and protocol."""
+    if "://" not in host:
+        scheme = "https" if tls or (protocol or "").lower() == "https" else "http"
+        host = f"{scheme}://{host}"
+    parts = urlsplit(host)
+    if parts.scheme not in ("http", "https"):
+        raise FaasflowError(f"the Client speaks HTTP(S); {parts.scheme!r} in {host!r} is not supported")
+    if protocol is not None and protocol.lower() not in ("http", "https"):
+        raise FaasflowError(f"the Client speaks HTTP(S); protocol {protocol!r} is not supported")
+    netloc = parts.netloc
+    if port is not None:
+        netloc = f"{parts.hostname if ':' not in (parts.hostname or '') else f'[{parts.hostname}]'}:{port}"
+    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+class Client:
+    """Talks to a faasflow gateway over HTTP; thread-safe, and reusable across posts."""
+
+    def __init__(self, host: str = DEFAULT_HOST, port: int | None = None, protocol: str | None = None, *,
+                 tls: bool = False, api_key: str | None = None, headers: dict[str, str] | None = None,
+                 timeout: float = 60.0, **_jina_options: Any):
+        import httpx
+
+        self.url = base_url(host, port, protocol, tls)
+        all_headers = {"content-type": "application/json", "accept": "application/json", **(headers or {})}
+        if api_key:
+            all_headers[API_KEY_HEADER] = api_key
+        # A proxy from the environment is for the outside world, never for this machine's own servers.
+        local = urlsplit(self.url).hostname in LOOPBACK
+        self._http = httpx.Client(base_url=self.url + "/", headers=all_headers, timeout=timeout, trust_env=not local)
+
+    # --- posting ---
+
+    def post(self, on: str, inputs: Any = None, parameters: dict[str, Any] | None = None, request_size: int = 100,
+             show_progress: bool = False, on_done: Callback | None = None, on_error: Callback | None = None,
+             on_always: Callback | None = None, max_attempts: int = 1, backoff: BackoffSpec = DEFAULT_BACKOFF,
+             return_responses: bool = False, **_jina_options: Any) -> DocumentArray | list[Response]:
+        """Send ``inputs`` to endpoint ``on``; returns the resulting docs in input order.
+
+        As ``flow.post``: an executor failure goes to ``on_error`` (or is raised as a FlowError);
+        other error answers raise a GatewayError carrying the gateway's body. ``max_attempts`` > 1
+        retries connection failures, 429, 502, 503 and 504, waiting ``backoff(attempt)`` seconds.
+        """
+        if not isinstance(on, str) or not on.startswith("/"):
+            raise BadInputError(f"an endpoint is a path starting with '/', got {on!r}")
+        if not isinstance(max_attempts, int) or max_attempts < 1:
+            raise BadInputError(f"max_attempts must be a positive integer, got {max_attempts!r}")
+
+        def send(endpoint: str, docs: DocumentArray, params: dict[str, Any]) -> Response:
+            return self._send(endpoint, docs, params, max_attempts, backoff)
+
+        return run_post(send, on, inputs, parameters, request_size, show_progress, on_done, on_error, on_always,
+                        return_responses)
+
+    def _send(self, on: str, docs: DocumentArray, parameters: dict[str, Any], max_attempts: int,
+              backoff: BackoffSpec) -> Response:
+        body = codec.dumps({"data": docs.to_list(), "parameters": parameters})
+        request_id = new_request_id()
+        answer = self._request("POST", on, body, request_id, max_attempts, backoff)
+        payload = _json_or_text(answer)
+        if answer.status_code == 200 and isinstance(payload, dict):
+            header = payload.get("header") or {}
+            return make_response(header.get("request_id") or request_id, header.get("exec_endpoint") or on,
+                                 DocumentArray.from_list(payload.get("data") or []), payload.get("parameters") or {})
+        error = error_from_answer(on, answer.status_code, payload, answer.headers.get("x-request-id", request_id))
+        if answer.status_code == 500 and error.detail.get("reason") == "executor_failed":
+            return make_response(error.request_id or request_id, on, DocumentArray(), parameters, error)  # type: ignore[arg-type]
+        raise error
+
+    def _request(self, method: str, path: str, body: bytes | None, request_id: str, max_attempts: int,
+                 backoff: BackoffSpec) -> httpx.Response:
+        """One request, tried up to ``max_attempts`` times where a retry is safe."""
+        url = path.lstrip("/")
+        headers = {"x-request-id": request_id}
+        for attempt in range(1, max_attempts + 1):
+            try:
+                answer = self._http.request(method, url, content=body, headers=headers)
+            except Exception as exc:
+                import httpx
+
+                if not isinstance(exc, httpx.HTTPError):
+                    raise
+                if attempt < max_attempts and is_retryable_transport_error(exc):
+                    time.sleep(delay(backoff, attempt, None))
+                    continue
+                raise GatewayUnavailable(f"no answer from {self.url}/{url} after {attempt} attempt(s): "
+                                         f"{type(exc).__name__}: {exc}", request_id=request_id) from exc
+            if answer.status_code in RETRY_STATUSES:
+                if attempt < max_attempts:
+                    time.sleep(delay(backoff, attempt, parse_retry_after(answer.headers.get("retry-after"))))
+                    continue
+                raise GatewayUnavailable(
+                    f"the gateway at {self.url} answered {answer.status_code} to {path} "
+                    f"{attempt} time(s): {str(_json_or_text(answer))[:300]}",
+                    status=answer.status_code, body=_json_or_text(answer), request_id=request_id)
+            return answer
+        raise AssertionError("unreachable")
+
+    # --- Jina's shortcuts ---
+
+    def index(self, inputs: Any = None, **kwargs: Any) -> Any:
+        return self.post("/index", inputs, **kwargs)
+
+    def search(self, inputs: Any = None, **kwargs: Any) -> Any:
+        return self.post("/search", inputs, **kwargs)
+
+    def update(self, inputs: Any = None, **kwargs: Any) -> Any:
+        return self.post("/update", inputs, **kwargs)
+
+    def delete(self, inputs: Any = None, **kwargs: Any) -> Any:
+        return self.post("/delete", inputs, **kwargs)
+
+    # --- the gateway itself ---
+
+    def status(self, max_attempts: int = 1, backoff: BackoffSpec = DEFAULT_BACKOFF) -> dict[str, Any]:
+        """The gateway's ``GET /status``: Flow name, executors, shards, version, ready."""
+        answer = self._request("GET", "/status", None, new_request_id(), max_attempts, backoff)
+        payload = _json_or_text(answer)
+        if answer.status_code != 200 or not isinstance(payload, dict):
+            raise error_from_answer("/status", answer.status_code, payload, answer.headers.get("x-request-id"))
+        return payload
+
+    def is_flow_ready(self) -> bool:
+        """True when the gateway answers and its Flow is ready (Jina's ``client.is_flow_ready()``)."""
+        try:
+            return bool(self.status().get("ready"))
+        except GatewayError:
+            return False
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client({self.url!r})"
+
+
+def _json_or_text(answer: httpx.Response) -> Any:
+    """The answer's JSON; its text when it is not JSON (a proxy's HTML error page)."""
+    try:
+        return codec.loads(answer.content)
+    except BadInputError:
+        return answer.text

@@ -1,0 +1,57 @@
+"""When a Client tries a request again, and how long it waits first.
+
+Only where a retry cannot do harm twice: the connection failed before the request was
+sent or was dropped with no answer, the gateway was unavailable (502, 503, 504), or it
+asked to slow down (429). Never after an answer the Flow produced.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with jitter: ``initial * multiplier**(attempt-1)``, capped at
+    ``maximum``, each wait shortened by up to ``jitter`` of itself so that clients spread out."""
+
+    initial: float = 0.1
+    multiplier: float = 2.0
+    maximum: float = 10.0
+    jitter: float = 0.2
+
+    def __call__(self, attempt: int) -> float:
+        wait = min(self.maximum, self.initial * self.multiplier ** max(attempt - 1, 0))
+        return wait * (1 - self.jitter * random.random())
+
+
+BackoffSpec = Backoff | float | Callable[[int], float]
+
+
+def delay(backoff: BackoffSpec, attempt: int, retry_after: float | None, maximum: float = 60.0) -> float:
+    """Seconds to wait after failed ``attempt`` (1-based); a server's Retry-After wins when longer."""
+    wait = float(backoff) if isinstance(backoff, (int, float)) else float(backoff(attempt))
+    if retry_after is not None:
+        wait = max(wait, retry_after)
+    return max(0.0, min(wait, maximum))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (the HTTP-date form is rare from gateways, and ignored)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def is_retryable_transport_error(exc: BaseException) -> bool:
+    """A failure with no answer at all: connecting failed, or the server dropped the connection."""
+    import httpx
+
+    return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.RemoteProtocolError))

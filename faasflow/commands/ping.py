@@ -1,0 +1,40 @@
+"""``faasflow ping URL``: is a served or deployed Flow up and ready? (``GET /status``)"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "ping", help="check /status of a served or deployed Flow",
+        description="Ask a gateway for its /status. Exit code 0: ready; 1: answers but not ready; "
+                    "2: no answer or an error.")
+    parser.add_argument("url", help="the gateway's URL, e.g. http://127.0.0.1:8080 or an API Gateway stage URL")
+    parser.add_argument("--api-key", default=os.environ.get("FAASFLOW_API_KEY"),
+                        help="API Gateway key, sent as x-api-key (default: $FAASFLOW_API_KEY)")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the answer (default 10)")
+    parser.add_argument("--json", action="store_true", help="print the whole status as JSON")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from faasflow.client import Client, GatewayError
+    from faasflow.commands.common import fail
+
+    try:
+        with Client(args.url, api_key=args.api_key, timeout=args.timeout) as client:
+            status = client.status()
+    except GatewayError as exc:
+        return fail(str(exc))
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        executors = ", ".join(f"{e['name']}" + (f" x{e['shards']}" if e.get("shards", 1) > 1 else "")
+                              for e in status.get("executors", []))
+        state = "ready" if status.get("ready") else "NOT ready"
+        print(f"{args.url}: Flow {status.get('name')!r} {state} (faasflow {status.get('version')}, "
+              f"{status.get('backend')}); executors: {executors}; endpoints: {', '.join(status.get('endpoints', []))}")
+    return 0 if status.get("ready") else 1

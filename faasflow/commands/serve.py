@@ -1,0 +1,38 @@
+"""``faasflow serve flow.yml``: the Flow behind the HTTP gateway, with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+
+DEFAULT_PORT = 8080
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "serve", help="serve a Flow over HTTP (REST gateway, OpenAPI at /docs, metrics at /metrics)",
+        description="Start the Flow in-process and serve it over HTTP until Ctrl-C.")
+    parser.add_argument("flow", help="the Flow YAML file")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=None,
+                        help=f"port (default: the Flow's own 'port', else {DEFAULT_PORT}; 0 picks a free one)")
+    parser.add_argument("--workspace", help="where executors keep their data (default .faasflow/workspace)")
+    parser.add_argument("--max-body-bytes", type=int, default=None,
+                        help="refuse larger request bodies with 413 (default 10 MiB, API Gateway's limit)")
+    parser.add_argument("--debug", action="store_true", help="put executors' stack traces in 500 answers")
+    parser.add_argument("--access-log", action="store_true", help="log every request")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from faasflow.commands.common import load_flow
+    from faasflow.serve import DEFAULT_MAX_BODY_BYTES, create_app, run_server
+
+    flow = load_flow(args.flow, args.workspace)
+    port = args.port if args.port is not None else (flow.port or DEFAULT_PORT)
+    flow.protocol = None  # this command serves it; `with flow:` must not start a second server
+    with flow:
+        app = create_app(flow, max_body_bytes=args.max_body_bytes or DEFAULT_MAX_BODY_BYTES, debug=args.debug)
+        run_server(app, args.host, port, access_log=args.access_log,
+                   announce=f"Flow {flow.name!r} serving on {{url}} (API docs: {{url}}/docs); Ctrl-C to stop")
+    return 0

@@ -1,0 +1,85 @@
+"""What the gateway runs requests on: a ``Backend``.
+
+The FastAPI app knows only this protocol, so the same app serves the embedded engine here
+and a Step Functions backend inside Lambda. ``EmbeddedBackend`` wraps a started Flow.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from faasflow.array import DocumentArray
+from faasflow.request import Response
+from faasflow.topology import describe
+
+if TYPE_CHECKING:
+    from faasflow.flow import Flow
+
+
+class ExecutorObserver(Protocol):
+    """Told about every executor stage a request runs through (for metrics)."""
+
+    def observe_executor(self, executor: str, endpoint: str, seconds: float, failed: bool) -> None: ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Executes requests for the gateway; ``process`` may block (it runs on a worker thread)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def served_endpoints(self) -> list[str]: ...
+
+    def serves(self, endpoint: str) -> bool: ...
+
+    def process(self, endpoint: str, docs: DocumentArray, parameters: dict[str, Any], request_id: str) -> Response:
+        """Run one request; an executor failure comes back in ``response.error``, not raised."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """What ``GET /status`` answers: name, executors, shards, version, ready."""
+        ...
+
+    def observe_executors(self, observer: ExecutorObserver) -> None:
+        """Report executor stages to ``observer``; a backend that cannot see them does nothing."""
+        ...
+
+
+class EmbeddedBackend:
+    """Runs requests on a Flow's in-process engine."""
+
+    kind = "embedded"
+
+    def __init__(self, flow: Flow):
+        self.flow = flow
+        self.plan = flow.plan
+        self._served = self.plan.served_endpoints
+
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+    @property
+    def served_endpoints(self) -> list[str]:
+        return list(self._served)
+
+    def serves(self, endpoint: str) -> bool:
+        return endpoint.startswith("/") and self.plan.serves(endpoint)
+
+    def process(self, endpoint: str, docs: DocumentArray, parameters: dict[str, Any], request_id: str) -> Response:
+        # Docs decoded from a request body belong to nobody else: no defensive copy.
+        return self.flow.process(endpoint, docs, parameters, request_id, copy_inputs=False)
+
+    def status(self) -> dict[str, Any]:
+        from faasflow import __version__
+
+        return {**describe(self.plan), "version": __version__, "backend": self.kind, "ready": self.flow.is_started}
+
+    def observe_executors(self, observer: ExecutorObserver) -> None:
+        from faasflow.serve.instrument import instrument_engine
+
+        engine = self.flow._engine
+        if engine is not None:
+            instrument_engine(engine, observer)

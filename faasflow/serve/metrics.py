@@ -1,0 +1,73 @@
+"""Prometheus metrics of the gateway: requests, errors and latency per endpoint, and calls,
+errors and latency per executor stage.
+
+Each app has its own registry, so that several apps in one process (tests, a notebook)
+never collide. Only the Flow's named endpoints become label values: unknown endpoints share
+one, and so do the endpoints a default binding serves, so that a scan of random paths
+cannot grow the label set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+UNKNOWN_ENDPOINT_LABEL = "(unknown)"
+OTHER_ENDPOINT_LABEL = "(other)"
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class GatewayMetrics:
+    """The metric families, and cached label children for the hot path."""
+
+    def __init__(self, endpoints: list[str]) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter("faasflow_requests", "Requests answered, by endpoint and HTTP status",
+                                ["endpoint", "status"], registry=self.registry)
+        self.errors = Counter("faasflow_request_errors", "Requests answered with an error, by endpoint and reason",
+                              ["endpoint", "reason"], registry=self.registry)
+        self.latency = Histogram("faasflow_request_duration_seconds", "Time to answer a request, by endpoint",
+                                 ["endpoint"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.executor_calls = Counter("faasflow_executor_calls", "Executor stages run, by executor and endpoint",
+                                      ["executor", "endpoint"], registry=self.registry)
+        self.executor_errors = Counter("faasflow_executor_errors", "Executor stages that raised",
+                                       ["executor", "endpoint"], registry=self.registry)
+        self.executor_latency = Histogram("faasflow_executor_duration_seconds",
+                                          "Time in an executor stage (all its shards), by executor and endpoint",
+                                          ["executor", "endpoint"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self._children: dict[tuple[Any, ...], Any] = {}
+        self._endpoints = frozenset(endpoints)
+
+    def endpoint_label(self, endpoint: str | None) -> str:
+        if endpoint is None:
+            return UNKNOWN_ENDPOINT_LABEL
+        return endpoint if endpoint in self._endpoints else OTHER_ENDPOINT_LABEL
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def observe_request(self, endpoint: str | None, status: int, seconds: float, reason: str | None = None) -> None:
+        """One answered request; ``endpoint`` None for an endpoint the Flow does not serve."""
+        label = self.endpoint_label(endpoint)
+        self._child(self.requests, label, str(status)).inc()
+        self._child(self.latency, label).observe(seconds)
+        if reason is not None:
+            self._child(self.errors, label, reason).inc()
+
+    def observe_executor(self, executor: str, endpoint: str, seconds: float, failed: bool) -> None:
+        endpoint = self.endpoint_label(endpoint)
+        self._child(self.executor_calls, executor, endpoint).inc()
+        self._child(self.executor_latency, executor, endpoint).observe(seconds)
+        if failed:
+            self._child(self.executor_errors, executor, endpoint).inc()
+
+    def render(self) -> tuple[bytes, str]:
+        """The text exposition format and its content type."""
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,127 @@
+"""The OpenAPI description of the gateway's bodies, as pydantic models.
+
+Used for the schema only: bodies are decoded by the document codec, the one wire format.
+Imported when ``/openapi.json`` is first asked for, never on a cold start.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
+
+REF = "#/components/schemas/{model}"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NDArray(Strict):
+    """A numpy array: numpy's dtype string, the shape, and the raw bytes in base64."""
+
+    dtype: str = Field(examples=["<f4"])
+    shape: list[int] = Field(examples=[[3]])
+    data: str = Field(description="the array's bytes, base64", examples=["AACAPwAAAEAAAEBA"])
+
+
+class Score(Strict):
+    value: float | None = None
+    op_name: str | None = None
+    description: str | None = None
+
+
+class Document(Strict):
+    """A document in the codec's JSON form; empty fields are left out."""
+
+    id: str | None = Field(None, description="made up when left out")
+    text: str | None = None
+    uri: str | None = None
+    mime_type: str | None = None
+    blob: str | None = Field(None, description="bytes, base64")
+    tensor: NDArray | list[float] | None = Field(None, description="an NDArray, or a list of numbers (float32)")
+    embedding: NDArray | list[float] | None = Field(None, description="an NDArray, or a list of numbers (float32)")
+    tags: dict[str, Any] | None = None
+    scores: dict[str, Score | float] | None = None
+    matches: list[Document] | None = None
+    chunks: list[Document] | None = None
+
+
+class FlowRequest(Strict):
+    """Jina's REST request: the documents, and parameters every executor sees."""
+
+    data: list[Document] | None = Field(None, examples=[[{"text": "hello world"}]])
+    parameters: dict[str, Any] | None = Field(None, examples=[{"limit": 3}])
+
+
+class Header(BaseModel):
+    request_id: str
+    exec_endpoint: str | None
+
+
+class FlowAnswer(BaseModel):
+    """Jina's REST answer; executors' dict results are under ``parameters.__results__``."""
+
+    data: list[Document]
+    parameters: dict[str, Any]
+    header: Header
+
+
+class Problem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong; the fields after ``detail`` depend on ``reason``."""
+
+    status: int
+    reason: str = Field(description="invalid_request, unknown_endpoint, body_too_large, executor_failed, "
+                                    "internal_error, not_found or method_not_allowed")
+    detail: str
+    errors: list[Problem] | None = Field(None, description="invalid_request: where and what, the first 20")
+    error_count: int | None = None
+    endpoint: str | None = Field(None, description="unknown_endpoint, executor_failed")
+    served: list[str] | None = Field(None, description="unknown_endpoint: the endpoints the Flow serves")
+    limit_bytes: int | None = None
+    executor: str | None = Field(None, description="executor_failed: the executor that raised")
+    shard: int | None = None
+    type: str | None = Field(None, description="executor_failed: the exception's type")
+    message: str | None = Field(None, description="executor_failed: the exception's message")
+    traceback: str | None = Field(None, description="only when the gateway runs with debug on")
+
+
+class ErrorAnswer(BaseModel):
+    error: ErrorDetail
+    header: Header
+
+
+class ExecutorStatus(BaseModel):
+    name: str
+    uses: str
+    shards: int
+    replicas: int
+    needs: list[str]
+    endpoints: list[str]
+    polling: dict[str, str]
+
+
+class FlowStatus(BaseModel):
+    name: str
+    version: str
+    backend: str
+    ready: bool
+    endpoints: list[str]
+    executors: list[ExecutorStatus]
+    answer: list[str]
+
+
+MODELS: tuple[type[BaseModel], ...] = (FlowRequest, FlowAnswer, ErrorAnswer, FlowStatus)
+
+
+def components() -> dict[str, Any]:
+    """Every model's JSON schema, keyed by name, for ``components.schemas``."""
+    _, top = models_json_schema([(model, "validation") for model in MODELS], ref_template=REF)
+    return top.get("$defs", {})

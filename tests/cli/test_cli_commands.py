@@ -1,0 +1,199 @@
+"""The ``faasflow`` command line, end to end: help, show, run, serve + ping (real
+processes, real HTTP), and new followed by the scaffold's own test."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from faasflow import Client, Document
+from faasflow.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+FLOW = str(ROOT / "orchestrator" / "flow.yml")
+COMMANDS = ["new", "run", "serve", "show", "ping"]
+
+
+def faasflow(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "faasflow", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def test_help_lists_every_command():
+    done = faasflow("--help")
+    assert done.returncode == 0
+    for command in COMMANDS:
+        assert re.search(rf"^\s+{command}\s", done.stdout, re.MULTILINE), command
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    assert f"usage: faasflow {command}" in capsys.readouterr().out
+
+
+def test_show_prints_the_topology_and_writes_mermaid(tmp_path, capsys):
+    diagram = tmp_path / "flow.md"
+    assert main(["show", FLOW, "--mermaid", str(diagram)]) == 0
+    out = capsys.readouterr().out
+    assert "Flow 'sharded-search'" in out
+    assert re.search(r"db\s+uses functions.doc_store.DocStore", out)
+    assert "shards 3, needs featurizer" in out
+    assert "polling /count ALL, /default ANY, /index ANY, /query ALL" in out
+    text = diagram.read_text()
+    assert "```mermaid" in text and "flowchart LR" in text
+    assert "x_featurizer --> x_db" in text and "x_db --> x_ranker" in text and "3 shards" in text
+
+
+def test_run_processes_a_jsonl_file_and_skips_malformed_lines(tmp_path, capsys):
+    lines = [
+        '{"id": "a", "text": "the red bicycle by the sea"}',
+        '{"id": "b", "text": "a paper kite at the harbour"}',
+        '{"id": "c", "text": ',
+        "",
+        '{"id": "d", "text": 42}',
+        '{"id": "e", "text": "the night train leaves"}',
+        '["not", "a", "document"]',
+        '{"id": "f", "text": "a jar of honey"}',
+    ]
+    source = tmp_path / "docs.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    output = tmp_path / "out.jsonl"
+    workspace = str(tmp_path / "ws")
+    code = main(["run", FLOW, "--on", "/index", "--input", str(source), "--output", str(output),
+                 "--workspace", workspace, "--request-size", "2"])
+    captured = capsys.readouterr()
+    assert code == 1  # lines were skipped
+    for number in (3, 5, 7):
+        assert f"docs.jsonl:{number}: skipped" in captured.err
+    assert "docs.jsonl:4" not in captured.err  # a blank line is no document
+    assert "4 document(s) in 2 request(s)" in captured.out
+    assert "3 malformed line(s) skipped; 0 request(s) failed" in captured.out
+    written = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [d["id"] for d in written] == ["a", "b", "e", "f"]
+    assert all("embedding" in d for d in written)
+
+    empty = tmp_path / "none.jsonl"
+    empty.write_text("")
+    assert main(["run", FLOW, "--on", "/count", "--input", str(empty), "--workspace", workspace]) == 0
+    counts = json.loads(capsys.readouterr().out.split("results: ", 1)[1])
+    assert sum(shard["count"] for shard in counts["db"]) == 4
+
+
+def test_run_reports_an_unknown_endpoint(tmp_path, capsys):
+    source = tmp_path / "docs.jsonl"
+    source.write_text('{"text": "x"}\n')
+    flow = tmp_path / "flow.yml"
+    flow.write_text("jtype: Flow\nexecutors:\n  - name: ranker\n    uses: functions.ranker.Ranker\n")
+    assert main(["run", str(flow), "--on", "/nowhere", "--input", str(source), "--no-progress"]) == 2
+    assert "not served by this Flow; served endpoints: /query" in capsys.readouterr().err
+
+
+CLOSING_EXECUTOR = """
+from pathlib import Path
+
+from faasflow import Executor, requests
+
+
+class Closing(Executor):
+    @requests
+    def stamp(self, docs, **kwargs):
+        for doc in docs:
+            doc.tags["shard"] = self.runtime_args.shard_id
+
+    def close(self):
+        (Path(self.workspace) / "closed").write_text("yes")
+"""
+CLOSING_FLOW = """
+jtype: Flow
+with:
+  name: closing
+executors:
+  - name: closing
+    uses: closing.py:Closing
+    shards: 2
+"""
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_then_ping_a_real_server(tmp_path, stop):
+    (tmp_path / "closing.py").write_text(CLOSING_EXECUTOR)
+    (tmp_path / "flow.yml").write_text(CLOSING_FLOW)
+    workspace = tmp_path / "ws"
+    server = subprocess.Popen([sys.executable, "-m", "faasflow", "serve", "flow.yml", "--port", "0", "--workspace",
+                               str(workspace)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, stdin=subprocess.DEVNULL)
+    try:
+        url = _announced_url(server)
+        assert url.startswith("http://127.0.0.1:")
+        ping = faasflow("ping", url)
+        assert ping.returncode == 0, ping.stderr
+        assert "Flow 'closing' ready" in ping.stdout and "closing x2" in ping.stdout
+        with Client(url) as client:
+            stamped = client.post("/anything", [Document(id=str(n)) for n in range(20)])
+        assert {d.tags["shard"] for d in stamped} == {0, 1}
+        as_json = json.loads(faasflow("ping", url, "--json").stdout)
+        assert as_json["executors"][0]["shards"] == 2
+    finally:
+        server.send_signal(stop)
+        server.wait(30)
+    assert server.returncode == 0
+    assert sorted(p.parent.name for p in workspace.glob("closing/*/closed")) == ["0", "1"], "executors closed"
+
+
+def test_ping_without_a_server_fails_clearly():
+    done = faasflow("ping", "http://127.0.0.1:9", "--timeout", "2")
+    assert done.returncode == 2
+    assert "no answer from http://127.0.0.1:9" in done.stderr
+
+
+def test_new_scaffolds_a_project_whose_own_test_passes(tmp_path, capsys):
+    assert main(["new", "demo-search", "--directory", str(tmp_path)]) == 0
+    project = tmp_path / "demo-search"
+    for path in ("pyproject.toml", "README.md", "functions/tokenizer.py", "functions/keyword_index.py",
+                 "orchestrator/flow.yml", "tests/test_flow.py"):
+        assert (project / path).is_file(), path
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project,
+                          capture_output=True, text=True, timeout=300, env=env, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 passed" in done.stdout
+    shown = faasflow("show", "orchestrator/flow.yml", cwd=project)
+    assert shown.returncode == 0 and "Flow 'demo-search'" in shown.stdout
+
+    assert main(["new", "demo-search", "--directory", str(tmp_path)]) == 2
+    assert main(["new", "9lives", "--directory", str(tmp_path)]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def _announced_url(server: subprocess.Popen, timeout: float = 60) -> str:
+    """The URL ``faasflow serve`` prints once it listens (read on a thread: no hang on a dead server)."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        assert server.stderr is not None
+        for line in server.stderr:
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    seen = []
+    while True:
+        try:
+            line = lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"faasflow serve announced no URL: {seen}") from None
+        seen.append(line)
+        match = re.search(r"serving on (http://\S+)", line)
+        if match:
+            return match.group(1)
