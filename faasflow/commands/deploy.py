@@ -1,0 +1,44 @@
+"""``faasflow deploy flow.yml``: build, ``sam build``, ``sam deploy`` (AWS or an emulator)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "deploy", help="build the Flow and deploy it with sam (to AWS, or to --endpoint-url)",
+        description="faasflow build, then sam build and sam deploy. With --endpoint-url the stack goes to a "
+        "LocalStack-compatible emulator (dummy credentials); without it, to AWS with your credentials.")
+    parser.add_argument("flow", help="the Flow YAML file")
+    parser.add_argument("--out", default=".", help="the project folder (default: .)")
+    parser.add_argument("--stack-name", help="CloudFormation stack name (default: the Flow's name)")
+    parser.add_argument("--endpoint-url", help="an emulator's endpoint, e.g. http://127.0.0.1:4566")
+    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--json", action="store_true", help="print the stack outputs as JSON")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from faasflow.commands.common import fail, load_flow
+    from faasflow.serverless.build import write
+    from faasflow.serverless.deploy import DeployError, deploy
+
+    flow = load_flow(args.flow)
+    project = Path(args.out)
+    write(flow, project)
+    stack = args.stack_name or re.sub(r"[^A-Za-z0-9-]+", "-", flow.name).strip("-") or "faasflow"
+    try:
+        outputs = deploy(project, stack, endpoint_url=args.endpoint_url, region=args.region, echo=not args.json)
+    except DeployError as exc:
+        return fail(str(exc))
+    if args.json:
+        print(json.dumps(outputs, indent=2))
+    else:
+        url = outputs.get("ApiUrlLocal") or outputs.get("ApiUrl")
+        print(f"deployed stack {stack!r}; the Flow answers at {url}")
+        print(f"  try: faasflow ping {url}")
+    return 0

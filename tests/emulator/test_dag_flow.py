@@ -1,0 +1,125 @@
+"""A second Flow, with a `needs` join and two sharded stages (ANY and ALL), deployed from a
+project of its own: it answers like the embedded engine on every endpoint."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from faasflow import Client, Document, DocumentArray, Flow
+from faasflow.client import GatewayFlowError
+from faasflow.serverless.build import write
+from faasflow.serverless.deploy import deploy
+from faasflow.testing import MiniStack
+
+pytestmark = pytest.mark.emulator
+
+EXECUTORS = '''
+from faasflow import Document, DocumentArray, Executor, requests
+
+
+class Tag(Executor):
+    @requests
+    def run(self, docs, **kwargs):
+        for d in docs:
+            d.tags.setdefault("path", []).append(f"{self.runtime_args.name}{self.runtime_args.shard_id}")
+
+
+class Scores(Executor):
+    @requests(on="/search")
+    def search(self, docs, **kwargs):
+        shard = self.runtime_args.shard_id
+        for d in docs:
+            d.matches = [Document(id=f"{d.id}-m{shard}-{i}", scores={"dist": (i + 1) * (shard + 1)}) for i in range(3)]
+
+    @requests(on="/split")
+    def split(self, docs, **kwargs):
+        return DocumentArray(Document(id=f"{d.id}-part{i}", text=d.text) for d in docs for i in range(2))
+
+
+class Join(Executor):
+    @requests(on="/search")
+    def join(self, docs, docs_matrix, **kwargs):
+        for d in docs:
+            d.tags["inputs"] = len(docs_matrix)
+
+    @requests(on="/boom")
+    def boom(self, docs, **kwargs):
+        raise KeyError("boom on purpose")
+'''
+
+FLOW = """
+jtype: Flow
+with:
+  name: dag-check
+executors:
+  - name: start
+    uses: dagfns.executors.Tag
+  - name: left
+    uses: dagfns.executors.Scores
+    shards: 2
+    polling: {/search: ALL, '*': ANY}
+    needs: start
+  - name: right
+    uses: dagfns.executors.Tag
+    shards: 3
+    needs: start
+  - name: join
+    uses: dagfns.executors.Join
+    needs: [left, right]
+  - name: tail
+    uses: dagfns.executors.Tag
+    shards: 2
+    polling: ALL
+    needs: join
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("dag-project")
+    (root / "dagfns").mkdir()
+    (root / "dagfns" / "__init__.py").write_text("")
+    (root / "dagfns" / "executors.py").write_text(EXECUTORS)
+    (root / "orchestrator").mkdir()
+    (root / "orchestrator" / "flow.yml").write_text(FLOW)
+    sys.path.insert(0, str(root))
+    try:
+        yield root
+    finally:
+        sys.path.remove(str(root))
+
+
+@pytest.fixture(scope="module")
+def flows(project: Path, ministack: MiniStack) -> Iterator[tuple[Client, Flow]]:
+    ministack.reset()
+    flow = Flow.load_config(project / "orchestrator" / "flow.yml")
+    flow.workspace = str(project / "workspace")
+    write(flow, project)
+    outputs = deploy(project, "faasflow-dag", endpoint_url=ministack.endpoint)
+    with flow:
+        yield Client(outputs["ApiUrlLocal"], timeout=120), flow
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "parameters"),
+    [("/search", {"limit": 4}), ("/search", {}), ("/split", {}), ("/anything", {})],
+)
+def test_dag_conforms(flows: tuple[Client, Flow], endpoint: str, parameters: dict):
+    client, embedded = flows
+    docs = DocumentArray(Document(id=f"d{i}", text=f"t{i}") for i in range(11))
+    remote = client.post(endpoint, docs, parameters=parameters)
+    local = embedded.post(endpoint, docs, parameters=parameters)
+    assert [d.to_dict() for d in remote] == [d.to_dict() for d in local]
+    assert len(remote) >= 11
+
+
+def test_dag_error_in_the_join(flows: tuple[Client, Flow]):
+    client, _ = flows
+    with pytest.raises(GatewayFlowError) as info:
+        client.post("/boom", Document(id="x"))
+    assert (info.value.executor, info.value.shard, info.value.endpoint) == ("join", 0, "/boom")
+    assert info.value.error_type == "KeyError"

@@ -1,0 +1,135 @@
+"""The reference app deployed with `sam deploy` answers like the embedded engine.
+
+Runs against the session's MiniStack always; against a real LocalStack too when
+FAASFLOW_TEST_ENDPOINT is set (see ``deployment`` below).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from examples.sharded_search.__main__ import FLOW_YAML, load_corpus
+from examples.sharded_search.corpus import write_corpus
+from faasflow import Client, Document, DocumentArray, Flow
+from faasflow.client import GatewayFlowError
+from faasflow.serverless.build import write
+from faasflow.serverless.deploy import deploy
+from faasflow.testing import MiniStack
+
+pytestmark = pytest.mark.emulator
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK = "faasflow-reference"
+
+
+def dicts(docs: DocumentArray) -> list[dict]:
+    return [d.to_dict() for d in docs]
+
+
+@pytest.fixture(scope="module")
+def deployment(ministack: MiniStack) -> Iterator[dict]:
+    """The reference app, built from orchestrator/flow.yml and deployed on a reset emulator."""
+    ministack.reset()
+    write(Flow.load_config(FLOW_YAML), ROOT)
+    outputs = deploy(ROOT, STACK, endpoint_url=ministack.endpoint)
+    yield outputs
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> DocumentArray:
+    return load_corpus(write_corpus(tmp_path_factory.mktemp("corpus") / "c.txt", 300))
+
+
+@pytest.fixture(scope="module")
+def embedded(corpus: DocumentArray, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
+    flow = Flow.load_config(FLOW_YAML)
+    flow.workspace = str(tmp_path_factory.mktemp("embedded"))
+    with flow:
+        flow.post("/index", corpus, request_size=100)
+        yield flow
+
+
+@pytest.fixture(scope="module")
+def indexed(deployment: dict, corpus: DocumentArray) -> Client:
+    client = Client(deployment["ApiUrlLocal"], timeout=120)
+    answer = client.post("/index", corpus, request_size=100)
+    assert answer.ids == corpus.ids
+    return client
+
+
+QUERIES = (0, 7, 150, 299)
+
+
+def test_status_over_api_gateway(deployment: dict):
+    status = httpx.get(f"{deployment['ApiUrlLocal']}/status", timeout=60).json()
+    assert status["name"] == "sharded-search" and status["backend"] == "stepfunctions" and status["ready"]
+    assert [e["name"] for e in status["executors"]] == ["featurizer", "db", "ranker"]
+
+
+def test_index_then_query_conforms_to_the_embedded_engine(indexed: Client, embedded: Flow, corpus: DocumentArray):
+    for position in QUERIES:
+        query = Document(id=f"q{position}", text=corpus[position].text)
+        remote = indexed.post("/query", query)
+        local = embedded.post("/query", query)
+        assert dicts(remote) == dicts(local)
+        assert remote[0].id == corpus[position].id and remote[0].scores["jaccard"].value == 0
+    remote_counts = indexed.post("/count", return_responses=True)[0].parameters["__results__"]
+    assert remote_counts == embedded.post("/count", return_responses=True)[0].parameters["__results__"]
+
+
+def test_large_requests_travel_by_reference(indexed: Client, deployment: dict, ministack: MiniStack):
+    # each /index batch of 100 featurized docs is over the inline limit: it went through S3
+    s3 = ministack.client("s3")
+    payloads = s3.list_objects_v2(Bucket=deployment["BucketName"], Prefix="payloads/").get("KeyCount", 0)
+    assert payloads > 0
+    big = DocumentArray(Document(id=f"big{i}", text="word " * 2000) for i in range(40))  # ~400 KB of text
+    answer = indexed.post("/other-endpoint", big, request_size=40)  # the featurizer's default method serves it
+    assert answer.ids == big.ids and all(d.embedding is not None for d in answer)
+
+
+def test_state_survives_fresh_containers(indexed: Client, embedded: Flow, corpus: DocumentArray,
+                                         deployment: dict, ministack: MiniStack):
+    lam = ministack.client("lambda")
+    for shard in range(3):
+        name = deployment[f"DbShard{shard}FunctionName"]
+        env = lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+        env["FAASFLOW_FORCE_COLD"] = str(time.time())  # a configuration change starts fresh containers
+        lam.update_function_configuration(FunctionName=name, Environment={"Variables": env})
+        lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    query = Document(id="again", text=corpus[42].text)
+    assert dicts(indexed.post("/query", query)) == dicts(embedded.post("/query", query))
+
+
+def test_executor_error_names_it_and_the_stack_stays_usable(indexed: Client, corpus: DocumentArray):
+    with pytest.raises(GatewayFlowError) as info:
+        indexed.post("/query", Document(text="x"), parameters={"limit": "many"})
+    error = info.value
+    assert error.executor == "db" and error.endpoint == "/query" and error.shard in (0, 1, 2)
+    assert error.error_type == "ValueError"
+    raw = httpx.post(f"{indexed.url}/query", json={"data": [{"text": "x"}], "parameters": {"limit": "many"}},
+                     timeout=60)
+    assert raw.status_code == 500 and raw.json()["error"]["executor"] == "db"
+    assert indexed.post("/query", Document(text=corpus[3].text))[0].id == corpus[3].id
+
+
+def test_unknown_endpoint_is_a_404_listing_served_ones(deployment: dict):
+    # every endpoint is served here (the featurizer has a default method): a GET is the way to miss
+    answer = httpx.get(f"{deployment['ApiUrlLocal']}/nope", timeout=60)
+    assert answer.status_code in (403, 404, 405)
+
+
+@pytest.mark.skipif(not os.environ.get("FAASFLOW_TEST_ENDPOINT"),
+                    reason="set FAASFLOW_TEST_ENDPOINT to a LocalStack endpoint to run against it too")
+def test_reference_app_on_an_external_localstack(corpus: DocumentArray, embedded: Flow):
+    endpoint = os.environ["FAASFLOW_TEST_ENDPOINT"]
+    outputs = deploy(ROOT, STACK, endpoint_url=endpoint)
+    client = Client(outputs["ApiUrlLocal"], timeout=120)
+    client.post("/index", corpus, request_size=100)
+    query = Document(id="q", text=corpus[5].text)
+    assert dicts(client.post("/query", query)) == dicts(embedded.post("/query", query))
