@@ -20,7 +20,7 @@ from faasflow.serverless.asl import compile_asl
 from faasflow.serverless.template import FAASFLOW_LAYER_DIR, GATEWAY_CODE_DIR, compile_template
 
 DEFAULT_LAYER_REQUIREMENTS = {
-    "layers/runtime/requirements.txt": "numpy==2.2.6\norjson==3.13.0\nPyYAML==6.0.3\n",
+    "layers/runtime/requirements.txt": "numpy==2.2.6\norjson==3.13.0\nPyYAML==6.0.3\naws-lambda-powertools==3.37.0\n",
     "layers/gateway/requirements.txt": "fastapi==0.165.0\nmangum==0.22.0\nprometheus-client==0.26.0\n",
 }
 

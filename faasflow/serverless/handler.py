@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -22,6 +23,7 @@ from faasflow.executor import Executor
 from faasflow.loader import resolve_uses
 from faasflow.plan import ExecutorSpec
 from faasflow.serverless.hops import run_shard
+from faasflow.serverless.observe import HopObserver
 from faasflow.serverless.payload import DEFAULT_INLINE_LIMIT
 
 
@@ -30,6 +32,10 @@ class ShardRuntime:
     spec: ExecutorSpec
     shard: int
     instance: Executor
+    observer: HopObserver = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.observer = HopObserver(self.spec.name, self.shard)
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] = os.environ) -> ShardRuntime:
@@ -56,10 +62,11 @@ class ShardRuntime:
         return cls(spec, shard, instance)
 
     def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        started = time.perf_counter()
         event = dict(event)
         if isinstance(event.get("input"), str):  # the state machine passes the static input tree as JSON text
             event["input"] = json.loads(event["input"])
-        return run_shard(
+        envelope = run_shard(
             self.instance,
             self.spec,
             self.shard,
@@ -67,6 +74,8 @@ class ShardRuntime:
             event,
             int(event.get("inline_limit") or DEFAULT_INLINE_LIMIT),
         )
+        self.observer.hop(event.get("request") or {}, envelope, time.perf_counter() - started)
+        return envelope
 
 
 _runtime: ShardRuntime | None = None

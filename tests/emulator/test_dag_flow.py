@@ -123,3 +123,10 @@ def test_dag_error_in_the_join(flows: tuple[Client, Flow]):
         client.post("/boom", Document(id="x"))
     assert (info.value.executor, info.value.shard, info.value.endpoint) == ("join", 0, "/boom")
     assert info.value.error_type == "KeyError"
+
+
+def test_dag_template_passes_sam_validate_lint(project: Path, emulator_tools: None):
+    from faasflow.serverless.deploy import validate
+
+    write(Flow.load_config(project / "orchestrator" / "flow.yml"), project)
+    assert "is a valid SAM Template" in validate(project)

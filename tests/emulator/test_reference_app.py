@@ -133,3 +133,11 @@ def test_reference_app_on_an_external_localstack(corpus: DocumentArray, embedded
     client.post("/index", corpus, request_size=100)
     query = Document(id="q", text=corpus[5].text)
     assert dicts(client.post("/query", query)) == dicts(embedded.post("/query", query))
+
+
+def test_generated_template_passes_sam_validate_lint(emulator_tools: None):
+    from faasflow.serverless.deploy import validate
+
+    write(Flow.load_config(FLOW_YAML), ROOT)
+    output = validate(ROOT)
+    assert "is a valid SAM Template" in output and "W" not in {line[:1] for line in output.splitlines()}
