@@ -1,4 +1,4 @@
-"""The ``faasflow`` command line: ``new``, ``run``, ``serve``, ``show``, ``ping``, ``build``, ``deploy``.
+"""The ``faasflow`` command line: ``new``, ``run``, ``serve``, ``show``, ``ping``, ``index``, ``build``, ``deploy``.
 
 Only commands that work are listed; each lives in ``faasflow.commands``.
 """
@@ -10,10 +10,10 @@ import os
 import sys
 
 from faasflow import __version__
-from faasflow.commands import build, deploy, new, ping, run, serve, show
+from faasflow.commands import build, deploy, index, new, ping, run, serve, show
 from faasflow.errors import FaasflowError
 
-COMMANDS = (new, run, serve, show, ping, build, deploy)
+COMMANDS = (new, run, index, serve, show, ping, build, deploy)
 
 
 def build_parser() -> argparse.ArgumentParser:
