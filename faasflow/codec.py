@@ -42,7 +42,9 @@ def array_from_dict(data: Mapping[str, Any]) -> np.ndarray:
         raise BadInputError(f"malformed array (expected dtype, shape and base64 data): {exc}") from None
 
 
-def document_to_dict(doc: Document) -> dict[str, Any]:
+def document_to_dict(doc: Document, *, embedding: bool = True) -> dict[str, Any]:
+    """The document as plain JSON data; ``embedding=False`` leaves its embedding out (an
+    index keeps embeddings as one raw matrix beside the documents)."""
     out: dict[str, Any] = {"id": doc.id}
     if doc.text is not None:
         out["text"] = doc.text
@@ -54,7 +56,7 @@ def document_to_dict(doc: Document) -> dict[str, Any]:
         out["blob"] = base64.b64encode(doc.blob).decode("ascii")
     if doc.tensor is not None:
         out["tensor"] = array_to_dict(doc.tensor)
-    if doc._embedding is not None:
+    if embedding and doc._embedding is not None:
         out["embedding"] = array_to_dict(doc._embedding)
     if doc.tags:
         out["tags"] = doc.tags

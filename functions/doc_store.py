@@ -1,54 +1,47 @@
 """DocStore: keeps its shard's documents and answers nearest-neighbour queries by jaccard.
 
-Documents live in the executor's durable storage (a folder embedded, an S3 prefix on AWS)
-as immutable segments listed by a manifest: any container, warm or cold, sees every
-write. A warm instance re-reads only the manifest, and loads only segments it lacks.
+The work is done by a ``VectorIndexer`` (faasflow's durable index shard) by jaccard:
+documents live in the executor's storage (a folder embedded, an S3 prefix on AWS) as
+immutable segments listed by a manifest, so any container, warm or cold, sees every
+write, and a warm one loads only segments it lacks. DocStore keeps the reference app's
+endpoints: ``/index``, ``/count``, and ``/query``, which answers with the first query's
+hits themselves (the ranker then orders the shards' hits).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from faasflow import DocumentArray, Executor, requests
-from faasflow.storage.segments import SegmentLog
+from faasflow.executors.vector_indexer import VectorIndexer
 
 DEFAULT_LIMIT = 3
 
 
 class DocStore(Executor):
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.log = SegmentLog(self.storage)
-        self._segments: dict[str, DocumentArray] = {}
-        self._generation = -1
-        self.db = DocumentArray()
-
-    def _refresh(self) -> None:
-        """Bring ``self.db`` up to date with the manifest (the newest write wins per id)."""
-        manifest = self.log.manifest()
-        if manifest.generation == self._generation:
-            return
-        latest = {}
-        for key in manifest.segments:
-            segment = self._segments.get(key)
-            if segment is None:
-                segment = self._segments[key] = DocumentArray.from_bytes(self.log.read(key))
-            for doc in segment:
-                latest[doc.id] = doc
-        self.db = DocumentArray(latest.values())
-        self._generation = manifest.generation
+        self.indexer = VectorIndexer(
+            metric="jaccard",
+            limit=DEFAULT_LIMIT,
+            runtime_args=vars(self.runtime_args),  # the same name and shard: the same storage
+            metas={"name": self.runtime_args.name},
+        )
 
     @requests(on="/index")
-    def index(self, docs: DocumentArray, **kwargs) -> None:
+    def index(self, docs: DocumentArray, **kwargs: Any) -> None:
         """Upsert by id: re-indexing a document replaces it."""
-        if docs:
-            self.log.append(docs.to_bytes())
+        self.indexer.index(docs)
 
     @requests(on="/query")
-    def query(self, docs: DocumentArray, parameters: dict, **kwargs) -> DocumentArray:
-        self._refresh()
-        limit = int(parameters.get("limit", DEFAULT_LIMIT))
-        return self.db.find(docs, metric="jaccard", use_scipy=True)[0][:limit]
+    def query(self, docs: DocumentArray, parameters: dict | None = None, **kwargs: Any) -> DocumentArray:
+        """The first query's nearest documents, best first: they replace the docs."""
+        if not docs:
+            return DocumentArray()
+        first = DocumentArray._wrap([docs[0]])
+        self.indexer.search(first, parameters or {})
+        return first[0].matches
 
     @requests(on="/count")
-    def count(self, **kwargs) -> dict:
-        self._refresh()
-        return {"count": len(self.db)}
+    def count(self, **kwargs: Any) -> dict:
+        return self.indexer.count()

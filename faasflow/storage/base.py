@@ -34,6 +34,12 @@ class Storage(Protocol):
         """The object's bytes and version, or None when there is no such object."""
         ...
 
+    def get_range(self, key: str, start: int, length: int) -> bytes | None:
+        """Up to ``length`` bytes of the object from offset ``start`` (fewer at its end, none
+        past it), or None when there is no such object. Large immutable objects (index
+        segments) are read this way, in parallel parts."""
+        ...
+
     def put(self, key: str, data: bytes) -> str:
         """Write (create or replace) an object; returns its new version."""
         ...

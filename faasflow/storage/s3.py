@@ -22,7 +22,11 @@ def s3_client() -> Any:
     return boto3.client(
         "s3",
         endpoint_url=os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None,
-        config=Config(s3={"addressing_style": "path"}, retries={"mode": "standard", "max_attempts": 5}),
+        config=Config(
+            s3={"addressing_style": "path"},
+            retries={"mode": "standard", "max_attempts": 5},
+            max_pool_connections=32,  # segments are read in parallel ranged parts
+        ),
     )
 
 
@@ -64,6 +68,33 @@ class S3Storage:
             raise StorageError(f"cannot read {self.url}{key}: {exc}") from exc
         return answer["Body"].read(), answer["ETag"]
 
+    def get_range(self, key: str, start: int, length: int) -> bytes | None:
+        if start < 0 or length < 0:
+            raise StorageError(f"invalid range of {self.url}{key}: start {start}, length {length}")
+        if length == 0:
+            return b"" if self._exists(key) else None
+        try:
+            answer = self.client.get_object(
+                Bucket=self.bucket, Key=self._key(key), Range=f"bytes={start}-{start + length - 1}"
+            )
+        except Exception as exc:  # noqa: BLE001
+            code = _code(exc)
+            if code in ("404", "NoSuchKey"):
+                return None
+            if code in ("416", "InvalidRange"):  # the object exists but ends before ``start``
+                return b""
+            raise StorageError(f"cannot read {self.url}{key}: {exc}") from exc
+        return answer["Body"].read()
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:  # noqa: BLE001
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise StorageError(f"cannot read {self.url}{key}: {exc}") from exc
+        return True
+
     def _put(self, key: str, data: bytes, **conditions: str) -> str:
         try:
             answer = self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **conditions)
@@ -80,7 +111,13 @@ class S3Storage:
         return self._put(key, data, IfNoneMatch="*")
 
     def put_if_version(self, key: str, data: bytes, version: str) -> str:
-        return self._put(key, data, IfMatch=version)
+        try:
+            return self._put(key, data, IfMatch=version)
+        except StorageError as exc:
+            # S3 answers If-Match on a missing object with 404: it changed (it is gone)
+            if _code(exc.__cause__) in ("404", "NoSuchKey"):  # type: ignore[arg-type]
+                raise VersionConflict(f"conditional write of {self.url}{key} lost: it no longer exists") from exc
+            raise
 
     def list(self, prefix: str = "") -> list[str]:
         keys: list[str] = []

@@ -5,6 +5,10 @@ segments) with a conditional write, retrying when another writer got there first
 crash between the two leaves the old manifest valid and the new segment unreferenced
 (collectable); no write ever rewrites existing data. Readers need one small GET (the
 manifest) to know whether anything changed.
+
+Compaction writes one new segment holding what a run of segments holds, then swaps the
+run for it in the manifest (``replace``); the run's segments, like a crashed writer's
+orphans, are deleted later by ``collect``, once they are older than a grace period.
 """
 
 from __future__ import annotations
@@ -12,13 +16,24 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import orjson
 
 from faasflow.storage.base import Storage, StorageError, VersionConflict
 
 MANIFEST = "manifest.json"
+SEGMENTS = "segments/"
+COLLECT_AFTER_S = 900.0
+"""Grace period before an unreferenced segment is deleted: longer than any write takes
+between storing its segment and publishing it, and than any reader holds an old manifest."""
+
+
+class SegmentsChanged(VersionConflict):
+    """A replace found the segments it was to replace no longer (all, contiguously) listed:
+    another compaction got there first."""
 
 
 @dataclass(frozen=True)
@@ -28,8 +43,20 @@ class Manifest:
     segments: tuple[str, ...]
 
 
+def segment_time(key: str) -> float | None:
+    """When a segment was written (seconds since the epoch), from its key; None if the key
+    is not one ``SegmentLog`` made."""
+    name = key.rsplit("/", 1)[-1]
+    stamp = name.split("-", 1)[0]
+    return int(stamp) / 1e9 if stamp.isdigit() else None
+
+
 class SegmentLog:
     """The segments and manifest of one executor shard, under ``prefix`` of a storage."""
+
+    after_write: ClassVar[Callable[[str], None] | None] = None
+    """Fault injection for tests: called with the key after a segment is stored and before
+    it is published (a test makes it kill the process there)."""
 
     def __init__(self, storage: Storage, prefix: str = "", max_attempts: int = 50):
         self.storage = storage.child(prefix) if prefix else storage
@@ -52,17 +79,50 @@ class SegmentLog:
             raise StorageError(f"{self.storage.url}{key} is listed in the manifest but missing")
         return data
 
+    def new_key(self, label: str = "") -> str:
+        """A fresh segment key: its write time first (for ``collect``), then a random part,
+        then ``label`` (what a reader may want to know from the manifest alone)."""
+        return f"{SEGMENTS}{time.time_ns():020d}-{uuid.uuid4().hex}{'-' + label if label else ''}.seg"
+
+    def write(self, data: bytes, label: str = "") -> str:
+        """Store ``data`` as a new segment, not yet visible to readers; returns its key."""
+        key = self.new_key(label)
+        self.storage.put(key, data)  # a fresh unique key: nobody else writes it
+        hook = SegmentLog.after_write
+        if hook is not None:
+            hook(key)
+        return key
+
+    def publish(self, *keys: str) -> Manifest:
+        """Add written segments to the end of the manifest (newest last)."""
+        return self.swap(lambda segments: (*segments, *keys))
+
     def append(self, data: bytes) -> Manifest:
         """Store ``data`` as a new segment and publish it in the manifest."""
-        key = f"segments/{time.time_ns():020d}-{uuid.uuid4().hex}.seg"
-        self.storage.put(key, data)  # a fresh unique key: nobody else writes it
-        return self.swap(lambda segments: (*segments, key))
+        return self.publish(self.write(data))
 
-    def swap(self, change) -> Manifest:  # type: ignore[no-untyped-def]
+    def replace(self, old: Sequence[str], new: str | None) -> Manifest:
+        """Swap the run of segments ``old`` (contiguous in the manifest, in this order) for
+        the one segment ``new`` (or for nothing), where the run was. Raises SegmentsChanged,
+        without retrying, when the run is no longer listed as it was."""
+        old = tuple(old)
+        if not old:
+            raise ValueError("replace needs at least one segment to replace")
+
+        def change(segments: tuple[str, ...]) -> tuple[str, ...]:
+            for start in range(len(segments) - len(old) + 1):
+                if segments[start : start + len(old)] == old:
+                    return (*segments[:start], *((new,) if new else ()), *segments[start + len(old) :])
+            raise SegmentsChanged(f"{self.storage.url}{MANIFEST} no longer lists the {len(old)} segments to replace")
+
+        return self.swap(change)
+
+    def swap(self, change: Callable[[tuple[str, ...]], Sequence[str]]) -> Manifest:
         """Replace the manifest's segment list by ``change(segments)``, retrying on conflict."""
         for attempt in range(self.max_attempts):
             current = self.manifest()
-            body = orjson.dumps({"generation": current.generation + 1, "segments": list(change(current.segments))})
+            segments = tuple(change(current.segments))
+            body = orjson.dumps({"generation": current.generation + 1, "segments": list(segments)})
             try:
                 if current.version is None:
                     version = self.storage.put_if_absent(MANIFEST, body)
@@ -71,6 +131,21 @@ class SegmentLog:
             except VersionConflict:
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # another writer won: back off, retry
                 continue
-            parsed = orjson.loads(body)
-            return Manifest(version, parsed["generation"], tuple(parsed["segments"]))
+            return Manifest(version, current.generation + 1, segments)
         raise StorageError(f"could not update {self.storage.url}{MANIFEST} after {self.max_attempts} attempts")
+
+    def collect(self, min_age_s: float = COLLECT_AFTER_S, now: float | None = None) -> list[str]:
+        """Delete segments the manifest does not list (a crashed writer's orphans, runs a
+        compaction replaced) that were written more than ``min_age_s`` ago; returns them."""
+        now = time.time() if now is None else now
+        stored = self.storage.list(SEGMENTS)  # listed before the manifest is read: see below
+        listed = set(self.manifest().segments)
+        deleted = []
+        for key in stored:
+            written = segment_time(key)
+            # a segment published after the listing is in the manifest read after it; one
+            # being written right now is younger than the grace period
+            if key not in listed and written is not None and now - written > min_age_s:
+                self.storage.delete(key)
+                deleted.append(key)
+        return deleted
