@@ -4,11 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install tools demo test bench bench-http lint clean
+EXPORT := .tools/export
+EXPORT_STAMP := $(EXPORT)/.installed-stamp
+
+.PHONY: install tools model demo test bench bench-http bench-onnx lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,serve,aws]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,serve,aws,onnx]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -17,12 +20,24 @@ install: $(STAMP)
 tools: install
 	$(BIN)/python -m faasflow.serverless.tools
 
+# all-MiniLM-L6-v2 as ONNX in .faasflow/models, converted in its own env (.tools/export,
+# CPU torch: never a run-time dependency); both steps do nothing when up to date.
+$(EXPORT_STAMP): scripts/export-requirements.txt
+	rm -rf $(EXPORT)
+	$(PYTHON) -m venv $(EXPORT)
+	$(EXPORT)/bin/python -m pip install -q --disable-pip-version-check -r scripts/export-requirements.txt
+	touch $@
+
+model: install $(EXPORT_STAMP)
+	$(EXPORT)/bin/python scripts/export_model.py
+
 demo: install
 	$(BIN)/python -m examples.sharded_search
 
 # Without the tools (no python3.11 here) the emulator tests skip, each saying why.
 test: install
 	@$(MAKE) --no-print-directory tools || echo 'make: no tool environments; emulator tests will be skipped' >&2
+	@$(MAKE) --no-print-directory model || echo 'make: no ONNX model; the real-model tests will be skipped' >&2
 	$(BIN)/python -m pytest
 
 bench: install
@@ -31,8 +46,11 @@ bench: install
 bench-http: install
 	$(BIN)/python bench/http_gateway.py
 
+bench-onnx: model
+	$(BIN)/python bench/onnx_encoder.py
+
 lint: install
-	$(BIN)/ruff check faasflow functions examples bench tests
+	$(BIN)/ruff check faasflow functions examples bench tests scripts
 
 clean:
 	rm -rf $(VENV) .faasflow .bench .pytest_cache

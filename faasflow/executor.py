@@ -180,6 +180,11 @@ class Executor(metaclass=ExecutorType):
     def close(self) -> None:
         """Called once when the Flow exits; release resources or persist state here."""
 
+    def status(self) -> dict[str, Any]:
+        """What ``GET /status`` shows of this instance (say, the device running its model);
+        nothing by default."""
+        return {}
+
 
 _loops = threading.local()
 

@@ -75,7 +75,14 @@ class EmbeddedBackend:
     def status(self) -> dict[str, Any]:
         from faasflow import __version__
 
-        return {**describe(self.plan), "version": __version__, "backend": self.kind, "ready": self.flow.is_started}
+        described = describe(self.plan)
+        engine = self.flow._engine
+        if engine is not None:  # what running instances report of themselves (executor.status())
+            for executor in described["executors"]:
+                runtime = [instance.status() for instance in engine.instances.get(executor["name"], [])]
+                if any(runtime):
+                    executor["runtime"] = runtime
+        return {**described, "version": __version__, "backend": self.kind, "ready": self.flow.is_started}
 
     def observe_executors(self, observer: ExecutorObserver) -> None:
         from faasflow.serve.instrument import instrument_engine

@@ -106,6 +106,8 @@ class ExecutorStatus(BaseModel):
     needs: list[str]
     endpoints: list[str]
     polling: dict[str, str]
+    runtime: list[dict[str, Any]] | None = Field(
+        None, description="per shard, what a running executor reports (e.g. its model's execution provider)")
 
 
 class FlowStatus(BaseModel):
