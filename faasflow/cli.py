@@ -1,4 +1,5 @@
-"""The ``faasflow`` command line: ``new``, ``run``, ``serve``, ``show``, ``ping``, ``index``, ``build``, ``deploy``.
+"""The ``faasflow`` command line: ``new``, ``run``, ``index``, ``serve``, ``show``, ``ping``,
+``build``, ``deploy``, ``status``.
 
 Only commands that work are listed; each lives in ``faasflow.commands``.
 """
@@ -10,10 +11,10 @@ import os
 import sys
 
 from faasflow import __version__
-from faasflow.commands import build, deploy, index, new, ping, run, serve, show
+from faasflow.commands import build, deploy, index, new, ping, run, serve, show, status
 from faasflow.errors import FaasflowError
 
-COMMANDS = (new, run, index, serve, show, ping, build, deploy)
+COMMANDS = (new, run, index, serve, show, ping, build, deploy, status)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     flow = load_flow(args.flow)
     project = Path(args.out)
     write(flow, project)
-    stack = args.stack_name or re.sub(r"[^A-Za-z0-9-]+", "-", flow.name).strip("-") or "faasflow"
+    # lower case: the stack name is part of the Flow's bucket name
+    stack = (args.stack_name or re.sub(r"[^A-Za-z0-9-]+", "-", flow.name).strip("-") or "faasflow").lower()
     try:
         outputs = deploy(project, stack, endpoint_url=args.endpoint_url, region=args.region, echo=not args.json)
     except DeployError as exc:

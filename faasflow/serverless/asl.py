@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 from faasflow.plan import GATEWAY, Plan
+from faasflow.serverless.endpoints import endpoint_branch
 from faasflow.serverless.naming import check_names, function_id, state_key
 from faasflow.serverless.payload import DEFAULT_INLINE_LIMIT
 from faasflow.serverless.routes import Route, Stage, Tree, plan_routes, tree_stages
@@ -48,22 +49,25 @@ def _values(names: list[str]) -> dict[str, str]:
     return {f"{name}.$": f"$.outputs.{state_key(name)}" for name in dict.fromkeys(names)}
 
 
-def _task(route: Route, stage: Stage, shard: int, limit: int) -> dict[str, Any]:
-    name = stage.spec.name
-    payload = {
+def _payload(stage: Stage, shard: int, limit: int) -> dict[str, Any]:
+    """The event a stage shard gets (the Lambda handler and the GPU server take the same)."""
+    return {
         "request.$": "$.request",
-        "stage": name,
+        "stage": stage.spec.name,
         "shard": shard,
         "mode": stage.mode,
         "input": json.dumps(stage.input, separators=(",", ":")),
         "inline_limit": limit,
         "values": _values(tree_stages(stage.input)),
     }
-    function = function_id(name, shard, stage.spec.shards)
+
+
+def _task(route: Route, stage: Stage, shard: int, limit: int) -> dict[str, Any]:
+    function = function_id(stage.spec.name, shard, stage.spec.shards)
     return {
         "Type": "Task",
         "Resource": "arn:aws:states:::lambda:invoke",
-        "Parameters": {"FunctionName": f"${{{function}Arn}}", "Payload": payload},
+        "Parameters": {"FunctionName": f"${{{function}Arn}}", "Payload": _payload(stage, shard, limit)},
         "ResultSelector": {"value.$": "$.Payload"},
         "Retry": [LAMBDA_RETRY],
     }
@@ -89,7 +93,7 @@ def _stage_states(route: Route, stage: Stage, next_state: str, limit: int) -> di
     prefix = f"{route.key} {stage.spec.name}"
     key = state_key(stage.spec.name)
     states: dict[str, Any] = {}
-    if stage.spec.shards == 1:
+    if stage.spec.shards == 1 and not stage.spec.gpu:
         task = _task(route, stage, 0, limit)
         task.update(
             ResultPath=f"$.outputs.{key}",
@@ -112,6 +116,10 @@ def _stage_states(route: Route, stage: Stage, next_state: str, limit: int) -> di
     branches = []
     for shard in range(stage.spec.shards):
         task_name = f"{prefix} shard {shard}"
+        if stage.spec.gpu:  # a SageMaker endpoint, not a function: faasflow.serverless.endpoints
+            payload = _payload(stage, shard, limit)
+            branches.append(endpoint_branch(task_name, payload, stage.spec, shard, _crashed(stage, shard)))
+            continue
         task = _task(route, stage, shard, limit)
         task.update(
             OutputPath="$.value",
@@ -127,18 +135,22 @@ def _stage_states(route: Route, stage: Stage, next_state: str, limit: int) -> di
         "ResultPath": f"$.outputs.{key}",
         "Next": f"{prefix} check",
     }
+    errors = [f"$.outputs.{key}[{shard}].error" for shard in range(stage.spec.shards)]
+    if stage.spec.shards == 1:  # a one-shard GPU stage: its envelope lands where a function's would
+        states[prefix]["ResultSelector"] = {"value.$": "$[0]"}
+        errors = [f"$.outputs.{key}.value.error"]
     states[f"{prefix} check"] = {
         "Type": "Choice",
         "Choices": [
-            {"Variable": f"$.outputs.{key}[{shard}].error", "IsPresent": True, "Next": f"{prefix} shard {shard} failed"}
-            for shard in range(stage.spec.shards)
+            {"Variable": error, "IsPresent": True, "Next": f"{prefix} shard {shard} failed"}
+            for shard, error in enumerate(errors)
         ],
         "Default": next_state,
     }
-    for shard in range(stage.spec.shards):
+    for shard, error in enumerate(errors):
         states[f"{prefix} shard {shard} failed"] = {
             "Type": "Pass",
-            "Parameters": {"error.$": f"$.outputs.{key}[{shard}].error"},
+            "Parameters": {"error.$": error},
             "End": True,
         }
     return states

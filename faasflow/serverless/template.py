@@ -15,6 +15,7 @@ from typing import Any
 from faasflow.errors import FlowConfigError
 from faasflow.plan import ExecutorSpec, Plan
 from faasflow.serverless.asl import gateway_inline_limit
+from faasflow.serverless.images import finish_template, place_images
 from faasflow.serverless.naming import camel, function_id
 from faasflow.serverless.routes import OTHER_ENDPOINTS, plan_routes
 
@@ -25,6 +26,11 @@ GATEWAY_TIMEOUT = 29  # API Gateway's integration timeout
 PAYLOAD_DAYS = 1
 FAASFLOW_LAYER_DIR = ".faasflow/build/layers/faasflow"
 GATEWAY_CODE_DIR = ".faasflow/build/gateway"
+# The bucket is named, not referenced: the batch ingest function is both notified by the
+# bucket and allowed into it, and a Ref both ways would be a dependency cycle. Stack names
+# must be lower case (bucket names are).
+BUCKET_NAME = "${AWS::StackName}-${AWS::AccountId}-${AWS::Region}"
+BATCH_MACHINE_NAME = "${AWS::StackName}-batch"
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,7 @@ def _sub(text: str) -> dict[str, str]:
 
 
 def _s3_objects(prefix: str) -> dict[str, str]:
-    return _sub(f"arn:${{AWS::Partition}}:s3:::${{FlowBucket}}/{prefix}*")
+    return _sub(f"arn:${{AWS::Partition}}:s3:::{BUCKET_NAME}/{prefix}*")
 
 
 def _executor_policy(spec: ExecutorSpec, shard: int) -> dict[str, Any]:
@@ -78,11 +84,120 @@ def _executor_policy(spec: ExecutorSpec, shard: int) -> dict[str, Any]:
             {
                 "Effect": "Allow",
                 "Action": ["s3:ListBucket"],
-                "Resource": _sub("arn:${AWS::Partition}:s3:::${FlowBucket}"),
+                "Resource": _sub(f"arn:${{AWS::Partition}}:s3:::{BUCKET_NAME}"),
                 "Condition": {"StringLike": {"s3:prefix": [f"{state}*"]}},
             },
             {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": [_s3_objects("payloads/")]},
         ]
+    }
+
+
+def batch_resources(plan: Plan, substitutions: dict[str, Any], function_ids: list[str]) -> dict[str, Any]:
+    """S3 ``incoming/*.jsonl`` -> the ingest function -> the Standard batch state machine,
+    whose Distributed Map children read splits (the batch worker) and run /index."""
+    from faasflow.serverless.build import batch_asl_file_name
+
+    worker_policy = {
+        "Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [_s3_objects("incoming/")]},
+            {
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject"],
+                "Resource": [_s3_objects("payloads/"), _s3_objects("runs/"), _s3_objects("summaries/")],
+            },
+        ]
+    }
+    machine_arn = (
+        f"arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:stateMachine:{BATCH_MACHINE_NAME}"
+    )
+    executions = f"arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:execution:{BATCH_MACHINE_NAME}"
+    return {
+        "BatchWorkerFunction": {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {
+                "Description": "faasflow batch worker: reads a split, writes the run summary",
+                "CodeUri": f"{GATEWAY_CODE_DIR}/",
+                "Handler": "faasflow.serverless.ingest.handler",
+                "MemorySize": 512,
+                "Timeout": 300,
+                "Layers": [{"Ref": "RuntimeLayer"}, {"Ref": "FaasflowLayer"}],
+                "Policies": [worker_policy],
+            },
+        },
+        "BatchStateMachine": {
+            "Type": "AWS::Serverless::StateMachine",
+            "Properties": {
+                "Name": _sub(BATCH_MACHINE_NAME),
+                "Type": "STANDARD",
+                "DefinitionUri": batch_asl_file_name(plan.name),
+                "DefinitionSubstitutions": {
+                    **substitutions,
+                    "BatchWorkerFunctionArn": {"Fn::GetAtt": ["BatchWorkerFunction", "Arn"]},
+                },
+                "Policies": [
+                    {
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": ["lambda:InvokeFunction"],
+                                "Resource": [
+                                    {"Fn::GetAtt": [f, "Arn"]} for f in [*function_ids, "BatchWorkerFunction"]
+                                ],
+                            },
+                            {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [_s3_objects("runs/")]},
+                            {"Effect": "Allow", "Action": ["states:StartExecution"], "Resource": [_sub(machine_arn)]},
+                            {
+                                "Effect": "Allow",
+                                "Action": ["states:DescribeExecution", "states:StopExecution"],
+                                "Resource": [_sub(f"{executions}:*")],
+                            },
+                        ]
+                    }
+                ],
+            },
+        },
+        "IngestFunction": {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {
+                "Description": "faasflow ingest: starts one batch run per JSON-lines object put under incoming/",
+                "CodeUri": f"{GATEWAY_CODE_DIR}/",
+                "Handler": "faasflow.serverless.ingest.handler",
+                "MemorySize": 256,
+                "Timeout": 60,
+                "Layers": [{"Ref": "RuntimeLayer"}, {"Ref": "FaasflowLayer"}],
+                "Environment": {"Variables": {"FAASFLOW_BATCH_STATE_MACHINE_ARN": {"Ref": "BatchStateMachine"}}},
+                "Policies": [
+                    {
+                        "Statement": [
+                            {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [_s3_objects("incoming/")]},
+                            {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": [_s3_objects("runs/")]},
+                            {
+                                "Effect": "Allow",
+                                "Action": ["states:StartExecution"],
+                                "Resource": [{"Ref": "BatchStateMachine"}],
+                            },
+                        ]
+                    }
+                ],
+                "Events": {
+                    "Incoming": {
+                        "Type": "S3",
+                        "Properties": {
+                            "Bucket": {"Ref": "FlowBucket"},
+                            "Events": "s3:ObjectCreated:*",
+                            "Filter": {
+                                "S3Key": {
+                                    "Rules": [
+                                        {"Name": "prefix", "Value": "incoming/"},
+                                        {"Name": "suffix", "Value": ".jsonl"},
+                                    ]
+                                }
+                            },
+                        },
+                    }
+                },
+            },
+        },
     }
 
 
@@ -110,6 +225,7 @@ def compile_template(
         "FlowBucket": {
             "Type": "AWS::S3::Bucket",
             "Properties": {
+                "BucketName": _sub(BUCKET_NAME),
                 "LifecycleConfiguration": {
                     "Rules": [
                         {
@@ -174,12 +290,13 @@ def compile_template(
                             "FAASFLOW_SHARD": str(shard),
                             "FAASFLOW_SHARDS": str(spec.shards),
                             "FAASFLOW_NEEDS": json.dumps(list(spec.needs)),
-                            "FAASFLOW_STORAGE_URL": _sub("s3://${FlowBucket}/state/"),
+                            "FAASFLOW_STORAGE_URL": _sub(f"s3://{BUCKET_NAME}/state/"),
                         }
                     },
                     "Policies": [_executor_policy(spec, shard)],
                 },
             }
+    image_parameters = place_images(plan, resources, substitutions, function_ids)  # package='image', gpu=True
     resources["FlowStateMachine"] = {
         "Type": "AWS::Serverless::StateMachine",
         "Properties": {
@@ -249,6 +366,7 @@ def compile_template(
             "Events": events,
         },
     }
+    resources.update(batch_resources(plan, substitutions, function_ids))
     outputs = {
         "ApiUrl": {
             "Description": "The Flow's HTTP endpoint",
@@ -257,11 +375,13 @@ def compile_template(
         "ApiId": {"Value": {"Ref": "FlowApi"}},
         "StateMachineArn": {"Value": {"Ref": "FlowStateMachine"}},
         "BucketName": {"Value": {"Ref": "FlowBucket"}},
+        "BatchStateMachineArn": {"Value": {"Ref": "BatchStateMachine"}},
+        "IngestFunctionName": {"Value": {"Ref": "IngestFunction"}},
         "GatewayFunctionName": {"Value": {"Ref": "GatewayFunction"}},
     }
     for logical_id in function_ids:
         outputs[f"{logical_id}Name"] = {"Value": {"Ref": logical_id}}
-    return {
+    template = {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Transform": "AWS::Serverless-2016-10-31",
         "Description": f"faasflow Flow {plan.name} (generated by `faasflow build`: edit the Flow, not this file)",
@@ -272,8 +392,8 @@ def compile_template(
                 "Tracing": "Active" if tracing else "PassThrough",
                 "Environment": {
                     "Variables": {
-                        "FAASFLOW_BUCKET": {"Ref": "FlowBucket"},
-                        "FAASFLOW_PAYLOAD_URL": _sub("s3://${FlowBucket}/payloads/"),
+                        "FAASFLOW_BUCKET": _sub(BUCKET_NAME),
+                        "FAASFLOW_PAYLOAD_URL": _sub(f"s3://{BUCKET_NAME}/payloads/"),
                         "POWERTOOLS_SERVICE_NAME": plan.name,
                     }
                 },
@@ -282,3 +402,4 @@ def compile_template(
         "Resources": resources,
         "Outputs": outputs,
     }
+    return finish_template(template, image_parameters)

@@ -3,6 +3,7 @@ project of its own: it answers like the embedded engine on every endpoint."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,42 +15,10 @@ from faasflow.client import GatewayFlowError
 from faasflow.serverless.build import write
 from faasflow.serverless.deploy import deploy
 from faasflow.testing import MiniStack
+from tests.serverless import dag_executors
 
 pytestmark = pytest.mark.emulator
 
-EXECUTORS = '''
-from faasflow import Document, DocumentArray, Executor, requests
-
-
-class Tag(Executor):
-    @requests
-    def run(self, docs, **kwargs):
-        for d in docs:
-            d.tags.setdefault("path", []).append(f"{self.runtime_args.name}{self.runtime_args.shard_id}")
-
-
-class Scores(Executor):
-    @requests(on="/search")
-    def search(self, docs, **kwargs):
-        shard = self.runtime_args.shard_id
-        for d in docs:
-            d.matches = [Document(id=f"{d.id}-m{shard}-{i}", scores={"dist": (i + 1) * (shard + 1)}) for i in range(3)]
-
-    @requests(on="/split")
-    def split(self, docs, **kwargs):
-        return DocumentArray(Document(id=f"{d.id}-part{i}", text=d.text) for d in docs for i in range(2))
-
-
-class Join(Executor):
-    @requests(on="/search")
-    def join(self, docs, docs_matrix, **kwargs):
-        for d in docs:
-            d.tags["inputs"] = len(docs_matrix)
-
-    @requests(on="/boom")
-    def boom(self, docs, **kwargs):
-        raise KeyError("boom on purpose")
-'''
 
 FLOW = """
 jtype: Flow
@@ -83,7 +52,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("dag-project")
     (root / "dagfns").mkdir()
     (root / "dagfns" / "__init__.py").write_text("")
-    (root / "dagfns" / "executors.py").write_text(EXECUTORS)
+    shutil.copy(dag_executors.__file__, root / "dagfns" / "executors.py")
     (root / "orchestrator").mkdir()
     (root / "orchestrator" / "flow.yml").write_text(FLOW)
     sys.path.insert(0, str(root))

@@ -6,6 +6,7 @@ FAASFLOW_TEST_ENDPOINT is set (see ``deployment`` below).
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -93,8 +94,9 @@ def test_large_requests_travel_by_reference(indexed: Client, deployment: dict, m
     assert answer.ids == big.ids and all(d.embedding is not None for d in answer)
 
 
-def test_state_survives_fresh_containers(indexed: Client, embedded: Flow, corpus: DocumentArray,
-                                         deployment: dict, ministack: MiniStack):
+def test_state_survives_fresh_containers(
+    indexed: Client, embedded: Flow, corpus: DocumentArray, deployment: dict, ministack: MiniStack
+):
     lam = ministack.client("lambda")
     for shard in range(3):
         name = deployment[f"DbShard{shard}FunctionName"]
@@ -112,8 +114,9 @@ def test_executor_error_names_it_and_the_stack_stays_usable(indexed: Client, cor
     error = info.value
     assert error.executor == "db" and error.endpoint == "/query" and error.shard in (0, 1, 2)
     assert error.error_type == "ValueError"
-    raw = httpx.post(f"{indexed.url}/query", json={"data": [{"text": "x"}], "parameters": {"limit": "many"}},
-                     timeout=60)
+    raw = httpx.post(
+        f"{indexed.url}/query", json={"data": [{"text": "x"}], "parameters": {"limit": "many"}}, timeout=60
+    )
     assert raw.status_code == 500 and raw.json()["error"]["executor"] == "db"
     assert indexed.post("/query", Document(text=corpus[3].text))[0].id == corpus[3].id
 
@@ -124,8 +127,10 @@ def test_unknown_endpoint_is_a_404_listing_served_ones(deployment: dict):
     assert answer.status_code in (403, 404, 405)
 
 
-@pytest.mark.skipif(not os.environ.get("FAASFLOW_TEST_ENDPOINT"),
-                    reason="set FAASFLOW_TEST_ENDPOINT to a LocalStack endpoint to run against it too")
+@pytest.mark.skipif(
+    not os.environ.get("FAASFLOW_TEST_ENDPOINT"),
+    reason="set FAASFLOW_TEST_ENDPOINT to a LocalStack endpoint to run against it too",
+)
 def test_reference_app_on_an_external_localstack(corpus: DocumentArray, embedded: Flow):
     endpoint = os.environ["FAASFLOW_TEST_ENDPOINT"]
     outputs = deploy(ROOT, STACK, endpoint_url=endpoint)
@@ -141,3 +146,61 @@ def test_generated_template_passes_sam_validate_lint(emulator_tools: None):
     write(Flow.load_config(FLOW_YAML), ROOT)
     output = validate(ROOT)
     assert "is a valid SAM Template" in output and "W" not in {line[:1] for line in output.splitlines()}
+
+
+def _batch_lines(texts: list[str], bad: dict[int, str]) -> bytes:
+    lines = [bad.get(n) or json.dumps({"id": f"batch-{n}", "text": text}) for n, text in enumerate(texts, start=1)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _wait_for_summary(s3, bucket: str, key: str, timeout_s: float = 400) -> dict:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        try:
+            return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except s3.exceptions.NoSuchKey:
+            time.sleep(1)
+    raise AssertionError(f"no summary at {key} after {timeout_s} s")
+
+
+def test_batch_indexing_of_an_uploaded_jsonl(indexed: Client, deployment: dict, ministack: MiniStack):
+    s3, sfn = ministack.client("s3"), ministack.client("stepfunctions")
+    bucket = deployment["BucketName"]
+    bad = {17: "{not json", 2500: json.dumps(["not", "an", "object"]), 4999: json.dumps({"id": "x", "tags": "no"})}
+    from examples.sharded_search.corpus import sentences
+
+    texts = list(sentences(5000, seed=11))
+    body = _batch_lines(texts, bad)
+    count_before = sum(
+        c["count"] for c in indexed.post("/count", return_responses=True)[0].parameters["__results__"]["db"]
+    )
+    s3.put_object(Bucket=bucket, Key="incoming/docs.jsonl", Body=body)
+    summary = _wait_for_summary(s3, bucket, "summaries/docs.jsonl.summary.json")
+    assert summary["lines"] == 5000 and summary["docs_indexed"] == 4997 and summary["failed_splits"] == []
+    assert [r["line"] for r in summary["rejected"]] == [17, 2500, 4999]
+    found = indexed.post("/query", Document(text=texts[1233]))
+    assert found[0].text == texts[1233] and found[0].scores["jaccard"].value == 0
+    counts = indexed.post("/count", return_responses=True)[0].parameters["__results__"]["db"]
+    assert sum(c["count"] for c in counts) == count_before + 4997
+    runs = sfn.list_executions(stateMachineArn=deployment["BatchStateMachineArn"])["executions"]
+    assert len(runs) == 1 and runs[0]["status"] == "SUCCEEDED"
+    # the same object again: the ingest function sees it (it rewrites the run's split plan),
+    # starts no second run, and the count stays
+    run = runs[0]["name"]
+    plan_key = f"runs/{run}/splits.jsonl"
+    planned = s3.head_object(Bucket=bucket, Key=plan_key)["LastModified"]
+    time.sleep(1.1)  # a later LastModified second
+    s3.put_object(Bucket=bucket, Key="incoming/docs.jsonl", Body=body)
+    deadline = time.time() + 60
+    while s3.head_object(Bucket=bucket, Key=plan_key)["LastModified"] == planned:
+        assert time.time() < deadline, "the ingest function did not see the second upload"
+        time.sleep(0.5)
+    time.sleep(2)
+    runs = sfn.list_executions(stateMachineArn=deployment["BatchStateMachineArn"])["executions"]
+    assert len(runs) == 1
+    from faasflow.commands.status import recent_runs
+
+    shown = recent_runs(STACK, ministack.endpoint, "us-east-1", 10)
+    assert shown[0]["docs_indexed"] == 4997 and shown[0]["rejected"] == 3 and shown[0]["status"] == "SUCCEEDED"
+    counts = indexed.post("/count", return_responses=True)[0].parameters["__results__"]["db"]
+    assert sum(c["count"] for c in counts) == count_before + 4997

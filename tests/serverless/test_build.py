@@ -36,6 +36,8 @@ def test_one_function_per_executor_shard_with_least_privilege():
             "DbShard2Function",
             "RankerFunction",
             "GatewayFunction",
+            "IngestFunction",
+            "BatchWorkerFunction",
         ]
     )
     shard1 = functions["DbShard1Function"]["Properties"]
@@ -100,11 +102,15 @@ def test_bare_class_names_cannot_be_imported_in_a_function(tmp_path: Path):
 
 
 def test_dag_flow_compiles(tmp_path: Path):
-    asl = json.loads(next(t for p, t in artefacts(dag_flow(), tmp_path).files.items() if p.endswith(".asl.json")))
-    # "join" has no /search method: "tail" reads (and merges) what it would have passed on
-    tail = asl["States"]["/search tail"]["Branches"][0]["States"]["/search tail shard 0"]
-    assert tail["Parameters"]["Payload"]["input"] == (
+    asl = json.loads(next(t for p, t in artefacts(dag_flow(), tmp_path).files.items() if p.endswith("dag.asl.json")))
+    states = asl["States"]
+    assert states["/search join"]["Parameters"]["Payload"]["input"] == (
         '{"merge":[{"stage":"left","mode":"ALL"},{"stage":"right","mode":"ANY"}]}'
+    )
+    # "join" has no /split method: "tail" reads (and merges) what it would have passed on
+    tail = states["/split tail"]["Branches"][0]["States"]["/split tail shard 0"]
+    assert tail["Parameters"]["Payload"]["input"] == (
+        '{"merge":[{"stage":"left","mode":"ANY"},{"stage":"right","mode":"ANY"}]}'
     )
 
 

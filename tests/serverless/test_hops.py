@@ -10,6 +10,7 @@ import pytest
 from examples.sharded_search.__main__ import FLOW_YAML, load_corpus
 from examples.sharded_search.corpus import write_corpus
 from faasflow import Document, DocumentArray, Executor, Flow, FlowError, requests
+from tests.serverless.dag_executors import Join, Scores, Tag
 from tests.serverless.simulate import SimulatedStateMachine
 
 
@@ -54,43 +55,13 @@ def test_reference_app_conforms(tmp_path: Path, payload_store: Path):
     assert machine.invocations - before == 5
 
 
-class Tag(Executor):
-    @requests
-    def run(self, docs, **kwargs):
-        for d in docs:
-            d.tags.setdefault("path", []).append(f"{self.runtime_args.name}{self.runtime_args.shard_id}")
-
-
-class Scores(Executor):
-    @requests(on="/search")
-    def search(self, docs, **kwargs):
-        for d in docs:
-            d.matches = [
-                Document(
-                    id=f"{d.id}-m{self.runtime_args.shard_id}-{i}",
-                    scores={"dist": (i + 1) * (self.runtime_args.shard_id + 1)},
-                )
-                for i in range(3)
-            ]
-
-    @requests(on="/split")
-    def split(self, docs, **kwargs):
-        return DocumentArray(Document(id=f"{d.id}-part{i}", text=d.text) for d in docs for i in range(2))
-
-
-class Boom(Executor):
-    @requests(on="/boom")
-    def boom(self, docs, **kwargs):
-        raise ValueError("no thanks")
-
-
 def dag_flow() -> Flow:
     return (
         Flow(name="dag")
         .add(uses=Tag, name="start")
         .add(uses=Scores, name="left", shards=2, polling={"/search": "ALL", "*": "ANY"}, needs="start")
         .add(uses=Tag, name="right", shards=3, needs="start")
-        .add(uses=Boom, name="join", needs=["left", "right"])
+        .add(uses=Join, name="join", needs=["left", "right"])
         .add(uses=Tag, name="tail", shards=2, polling="ALL", needs="join")
     )
 
@@ -114,7 +85,7 @@ def test_executor_error_names_executor_shard_and_endpoint(tmp_path: Path):
     with pytest.raises(FlowError) as info:
         machine.post("/boom", DocumentArray([Document(id="a")]))
     assert (info.value.executor, info.value.shard, info.value.endpoint) == ("join", 0, "/boom")
-    assert info.value.error_type == "ValueError" and "no thanks" in str(info.value)
+    assert info.value.error_type == "KeyError" and "boom on purpose" in str(info.value)
 
 
 def test_empty_request_reaches_shard_zero_only(tmp_path: Path):

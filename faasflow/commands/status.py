@@ -1,0 +1,78 @@
+"""``faasflow status``: the recent batch-indexing runs of a deployed Flow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "status",
+        help="show the recent batch-indexing runs of a deployed Flow",
+        description="List the recent runs of a deployed Flow's batch state machine (files put under incoming/ in "
+        "its bucket), with each run's summary: docs indexed, lines rejected, splits failed.",
+    )
+    parser.add_argument("--stack-name", required=True, help="the CloudFormation stack of the Flow")
+    parser.add_argument("--endpoint-url", help="an emulator's endpoint, e.g. http://127.0.0.1:4566")
+    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--limit", type=int, default=10)
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(handler=run)
+
+
+def recent_runs(stack: str, endpoint_url: str | None, region: str, limit: int) -> list[dict]:
+    import boto3
+    from botocore.config import Config
+
+    from faasflow.serverless.deploy import DUMMY_CREDENTIALS, stack_outputs
+
+    outputs = stack_outputs(stack, endpoint_url, region)
+    session = boto3.session.Session(
+        **(
+            {
+                "aws_access_key_id": DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                "aws_secret_access_key": DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            }
+            if endpoint_url
+            else {}
+        ),
+        region_name=region,
+    )
+    sfn = session.client("stepfunctions", endpoint_url=endpoint_url, config=Config(inject_host_prefix=not endpoint_url))
+    s3 = session.client("s3", endpoint_url=endpoint_url, config=Config(s3={"addressing_style": "path"}))
+    runs = []
+    answer = sfn.list_executions(stateMachineArn=outputs["BatchStateMachineArn"], maxResults=limit)
+    for execution in answer["executions"]:
+        entry = {"run": execution["name"], "status": execution["status"], "started": str(execution["startDate"])}
+        try:
+            body = s3.get_object(Bucket=outputs["BucketName"], Key=f"runs/{execution['name']}/summary.json")["Body"]
+            summary = json.loads(body.read())
+            entry.update(
+                source=summary["source"],
+                docs_indexed=summary["docs_indexed"],
+                rejected=len(summary["rejected"]),
+                failed_splits=len(summary["failed_splits"]),
+            )
+        except s3.exceptions.NoSuchKey:
+            pass
+        runs.append(entry)
+    return runs
+
+
+def run(args: argparse.Namespace) -> int:
+    runs = recent_runs(args.stack_name, args.endpoint_url, args.region, args.limit)
+    if args.json:
+        print(json.dumps(runs, indent=2))
+        return 0
+    if not runs:
+        print("no batch runs yet: put a JSON-lines file under incoming/ in the Flow's bucket")
+    for entry in runs:
+        done = (
+            f"{entry['docs_indexed']:,} docs, {entry['rejected']} lines rejected, "
+            f"{entry['failed_splits']} splits failed"
+            if "docs_indexed" in entry
+            else "no summary yet"
+        )
+        print(f"{entry['started']}  {entry['status']:<10} {entry.get('source', entry['run'])}: {done}")
+    return 0
