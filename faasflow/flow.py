@@ -16,7 +16,7 @@ from faasflow.array import DocumentArray
 from faasflow.errors import FaasflowError, FlowConfigError, FlowError, UnknownEndpointError
 from faasflow.flow_yaml import flow_from_config, flow_to_config
 from faasflow.plan import Plan, compile_plan
-from faasflow.posting import run_post
+from faasflow.posting import JinaShortcuts, run_post
 from faasflow.request import Callback, Response, make_response, new_request_id
 
 logger = logging.getLogger("faasflow.flow")
@@ -35,7 +35,7 @@ JINA_IGNORED = frozenset({
 FLOW_FIELDS = ("name", "protocol", "port", "host", "workspace", "auth", "tracing")
 
 
-class Flow:
+class Flow(JinaShortcuts):
     """A pipeline of executors with shards and per-endpoint polling."""
 
     def __init__(self, name: str = "flow", protocol: str | None = None, port: int | None = None,
@@ -204,19 +204,6 @@ class Flow:
         self.check_endpoint(on)
         return run_post(self.process, on, inputs, parameters, request_size, show_progress,
                         on_done, on_error, on_always, return_responses)
-
-    # Jina's shortcuts
-    def index(self, inputs: Any = None, **kwargs: Any) -> Any:
-        return self.post("/index", inputs, **kwargs)
-
-    def search(self, inputs: Any = None, **kwargs: Any) -> Any:
-        return self.post("/search", inputs, **kwargs)
-
-    def update(self, inputs: Any = None, **kwargs: Any) -> Any:
-        return self.post("/update", inputs, **kwargs)
-
-    def delete(self, inputs: Any = None, **kwargs: Any) -> Any:
-        return self.post("/delete", inputs, **kwargs)
 
     def __repr__(self) -> str:
         names = ", ".join(str(e.get("name") or e.get("uses")) for e in self._executors)

@@ -52,3 +52,22 @@ def run_post(
     if return_responses:
         return responses
     return DocumentArray._wrap(collected)
+
+
+class JinaShortcuts:
+    """Jina's ``index``/``search``/``update``/``delete`` shortcuts for anything with ``post``."""
+
+    def post(self, on: str, inputs: Any = None, **kwargs: Any) -> Any:  # pragma: no cover - provided by the host
+        raise NotImplementedError
+
+    def index(self, inputs: Any = None, **kwargs: Any) -> Any:
+        return self.post("/index", inputs, **kwargs)
+
+    def search(self, inputs: Any = None, **kwargs: Any) -> Any:
+        return self.post("/search", inputs, **kwargs)
+
+    def update(self, inputs: Any = None, **kwargs: Any) -> Any:
+        return self.post("/update", inputs, **kwargs)
+
+    def delete(self, inputs: Any = None, **kwargs: Any) -> Any:
+        return self.post("/delete", inputs, **kwargs)

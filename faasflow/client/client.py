@@ -23,7 +23,7 @@ from faasflow.client.retry import (
     parse_retry_after,
 )
 from faasflow.errors import BadInputError, FaasflowError
-from faasflow.posting import run_post
+from faasflow.posting import JinaShortcuts, run_post
 from faasflow.request import Callback, Response, make_response, new_request_id
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def base_url(host: str, port: int | None = None, protocol: str | None = None, tl
     return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
 
 
-class Client:
+class Client(JinaShortcuts):
     """Talks to a faasflow gateway over HTTP; thread-safe, and reusable across posts."""
 
     def __init__(self, host: str = DEFAULT_HOST, port: int | None = None, protocol: str | None = None, *,
@@ -133,20 +133,6 @@ class Client:
                     status=answer.status_code, body=_json_or_text(answer), request_id=request_id)
             return answer
         raise AssertionError("unreachable")
-
-    # --- Jina's shortcuts ---
-
-    def index(self, inputs: Any = None, **kwargs: Any) -> Any:
-        return self.post("/index", inputs, **kwargs)
-
-    def search(self, inputs: Any = None, **kwargs: Any) -> Any:
-        return self.post("/search", inputs, **kwargs)
-
-    def update(self, inputs: Any = None, **kwargs: Any) -> Any:
-        return self.post("/update", inputs, **kwargs)
-
-    def delete(self, inputs: Any = None, **kwargs: Any) -> Any:
-        return self.post("/delete", inputs, **kwargs)
 
     # --- the gateway itself ---
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from faasflow.errors import BadInputError, FaasflowError, FlowError, UnknownEndpointError
+from faasflow.errors import BadInputError, FaasflowError, FlowError, RemoteError, UnknownEndpointError
 
 
 class GatewayError(FaasflowError):
@@ -53,13 +53,9 @@ class GatewayFlowError(GatewayError, FlowError):
         self.shard = detail.get("shard")
         self.endpoint = str(detail.get("endpoint"))
         self.error_type = str(detail.get("type") or "Exception")
-        self.cause = ReportedException(str(detail.get("message", "")))
+        self.cause = RemoteError(str(detail.get("message", "")))
         self.status, self.body, self.request_id = status, body, request_id
         Exception.__init__(self, str(detail.get("detail") or f"executor {self.executor!r} failed"))
-
-
-class ReportedException(Exception):
-    """An executor's exception as the gateway reported it (its type is in ``GatewayFlowError.error_type``)."""
 
 
 def error_from_answer(endpoint: str, status: int, body: Any, request_id: str | None) -> GatewayError:
