@@ -8,7 +8,6 @@ returns ``None`` (docs changed in place), a DocumentArray (replaces the docs) or
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import os
@@ -193,6 +192,8 @@ def _run_coroutine(coro: Any) -> Any:
     """Run a coroutine on this thread's own event loop (made once per thread)."""
     loop = getattr(_loops, "loop", None)
     if loop is None:
+        import asyncio  # only executors with async methods pay for it (cold starts)
+
         loop = _loops.loop = asyncio.new_event_loop()
     return loop.run_until_complete(coro)
 
