@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 EXPORT := .tools/export
 EXPORT_STAMP := $(EXPORT)/.installed-stamp
 
-.PHONY: install tools model demo test bench bench-http bench-onnx lint clean
+.PHONY: install tools model demo demo-jaccard test bench bench-http bench-onnx lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,13 @@ $(EXPORT_STAMP): scripts/export-requirements.txt
 model: install $(EXPORT_STAMP)
 	$(EXPORT)/bin/python scripts/export_model.py
 
+# The main job: the semantic sharded search (ONNX encoder -> 3-shard vector index -> ranker).
 demo: install
+	@$(MAKE) --no-print-directory model
+	$(BIN)/python -m examples.semantic_search
+
+# The same Flow shape with a model-free featurizer and jaccard search (the reference app).
+demo-jaccard: install
 	$(BIN)/python -m examples.sharded_search
 
 # Without the tools (no python3.11 here) the emulator tests skip, each saying why.

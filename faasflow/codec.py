@@ -114,6 +114,10 @@ def document_from_dict(data: Mapping[str, Any]) -> Document:
                 value = score.get("value")
                 if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
                     raise BadInputError(f"score {name!r} has a value of type {type(value).__name__}, not a number")
+                for text_field in ("op_name", "description"):
+                    text = score.get(text_field)
+                    if text is not None and not isinstance(text, str):
+                        raise BadInputError(f"score {name!r}: {text_field} must be a string, not {type(text).__name__}")
                 dict.__setitem__(score_map, name, NamedScore(value, score.get("op_name"), score.get("description")))
             doc._scores = score_map
         for name in ("matches", "chunks"):

@@ -344,3 +344,10 @@ def test_round_trip_property(doc_id, text, tags, score):
     again = DocumentArray.from_bytes(DocumentArray([doc, back]).to_bytes())
     assert again.ids == [doc_id, doc_id]
     assert again[1].tags == tags
+
+
+def test_score_text_fields_must_be_strings():
+    with pytest.raises(BadInputError, match="op_name must be a string"):
+        Document.from_dict({"id": "a", "scores": {"k": {"value": 0.5, "op_name": ["x"]}}})
+    with pytest.raises(BadInputError, match="description must be a string"):
+        Document.from_dict({"id": "a", "scores": {"k": {"value": 0.5, "description": {"x": 1}}}})

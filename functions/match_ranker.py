@@ -1,0 +1,18 @@
+"""MatchRanker: orders each query's matches best first and cuts them to ``limit``.
+
+The shards' matches arrive merged already; ranking again here is where a re-ranker (a
+cross-encoder, business rules) would go, and keeps the answer's order explicit.
+"""
+
+from __future__ import annotations
+
+from faasflow import DocumentArray, Executor, requests
+from faasflow.sharding import sort_by_score
+
+
+class MatchRanker(Executor):
+    @requests(on=["/search", "/query"])
+    def rank(self, docs: DocumentArray, parameters: dict, **kwargs) -> None:
+        limit = parameters.get("limit")
+        for doc in docs:
+            doc.matches = sort_by_score(doc.matches, int(limit) if limit is not None else None)
