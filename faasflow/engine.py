@@ -60,7 +60,7 @@ class LocalEngine:
         for sink in plan.sinks:
             consumers[sink] = consumers.get(sink, 0) + 1
         self._consumers = consumers
-        self._modes: dict[tuple[str, str], ModeChooser] = {}
+        self._modes: dict[tuple[str, str, int], ModeChooser] = {}
 
     # --- lifecycle ---
 
@@ -175,14 +175,16 @@ class LocalEngine:
 
     def _run_shards(self, executor: str, endpoint: str, call, work):
         """Run a stage's shard calls in parallel threads, or one after another on this
-        thread, whichever has been faster for this executor and endpoint.
+        thread, whichever has been faster for this executor, endpoint and request size
+        (by powers of two: one query and a batch of a hundred are learnt apart).
 
         Threads pay off when shards do real work (numpy releases the GIL); for shard calls
         of a few hundred microseconds the hand-off costs more than it saves.
         """
-        chooser = self._modes.get((executor, endpoint))
+        key = (executor, endpoint, sum(len(docs) for _, docs in work).bit_length())
+        chooser = self._modes.get(key)
         if chooser is None:
-            chooser = self._modes[(executor, endpoint)] = ModeChooser()
+            chooser = self._modes[key] = ModeChooser()
         parallel = chooser.choose() if len(work) > 1 else False
         started = time.perf_counter()
         if parallel:
