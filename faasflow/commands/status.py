@@ -22,25 +22,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def recent_runs(stack: str, endpoint_url: str | None, region: str, limit: int) -> list[dict]:
-    import boto3
-    from botocore.config import Config
-
-    from faasflow.serverless.deploy import DUMMY_CREDENTIALS, stack_outputs
+    from faasflow.aws import aws_client
+    from faasflow.serverless.deploy import stack_outputs
 
     outputs = stack_outputs(stack, endpoint_url, region)
-    session = boto3.session.Session(
-        **(
-            {
-                "aws_access_key_id": DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                "aws_secret_access_key": DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            }
-            if endpoint_url
-            else {}
-        ),
-        region_name=region,
-    )
-    sfn = session.client("stepfunctions", endpoint_url=endpoint_url, config=Config(inject_host_prefix=not endpoint_url))
-    s3 = session.client("s3", endpoint_url=endpoint_url, config=Config(s3={"addressing_style": "path"}))
+    emulated = bool(endpoint_url)
+    sfn = aws_client("stepfunctions", endpoint_url, region, dummy_credentials=emulated)
+    s3 = aws_client("s3", endpoint_url, region, dummy_credentials=emulated)
     runs = []
     answer = sfn.list_executions(stateMachineArn=outputs["BatchStateMachineArn"], maxResults=limit)
     for execution in answer["executions"]:

@@ -21,8 +21,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from faasflow.aws import DUMMY_CREDENTIALS
+
 DEFAULT_REGION = "us-east-1"
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND")
 
 
@@ -190,12 +191,6 @@ def delete(
 
 
 def _cloudformation(endpoint_url: str | None, region: str) -> Any:
-    import boto3
+    from faasflow.aws import aws_client
 
-    if endpoint_url:
-        return boto3.session.Session(
-            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            region_name=region,
-        ).client("cloudformation", endpoint_url=endpoint_url)
-    return boto3.session.Session(region_name=region).client("cloudformation")
+    return aws_client("cloudformation", endpoint_url, region, dummy_credentials=bool(endpoint_url))

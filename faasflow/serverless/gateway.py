@@ -29,15 +29,10 @@ class ExecutionFailed(FaasflowError):
 
 
 def stepfunctions_client() -> Any:
-    """A Step Functions client; no host prefix on an emulator's IP endpoint."""
-    import boto3
-    from botocore.config import Config
+    """A Step Functions client that waits as long as an Express run may last."""
+    from faasflow.aws import aws_client
 
-    emulated = bool(os.environ.get("AWS_ENDPOINT_URL"))
-    return boto3.client(
-        "stepfunctions",
-        config=Config(inject_host_prefix=not emulated, read_timeout=300, retries={"mode": "standard"}),
-    )
+    return aws_client("stepfunctions", read_timeout=300)
 
 
 class StepFunctionsBackend:

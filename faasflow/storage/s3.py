@@ -6,7 +6,6 @@ that never touch state pay nothing for it at cold start.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from faasflow.storage.base import StorageError, VersionConflict
@@ -16,18 +15,9 @@ _CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "4
 
 def s3_client() -> Any:
     """A boto3 S3 client for the configured endpoint (``AWS_ENDPOINT_URL`` or AWS)."""
-    import boto3
-    from botocore.config import Config
+    from faasflow.aws import aws_client
 
-    return boto3.client(
-        "s3",
-        endpoint_url=os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None,
-        config=Config(
-            s3={"addressing_style": "path"},
-            retries={"mode": "standard", "max_attempts": 5},
-            max_pool_connections=32,  # segments are read in parallel ranged parts
-        ),
-    )
+    return aws_client("s3", max_pool_connections=32)  # segments are read in parallel ranged parts
 
 
 class S3Storage:

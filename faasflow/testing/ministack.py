@@ -22,8 +22,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from faasflow.aws import DUMMY_CREDENTIALS
+
 REGION = "us-east-1"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 
 
 class MiniStackError(RuntimeError):
@@ -131,7 +132,7 @@ class MiniStack:
             # Defaults are shared paths under /tmp; keep parallel emulators apart.
             "STATE_DIR": str(self._workdir / "state"),
             "S3_DATA_DIR": str(self._workdir / "s3"),
-            **CREDENTIALS,
+            **DUMMY_CREDENTIALS,
         }
         env.update(self.extra_env)
         return env
@@ -221,24 +222,14 @@ class MiniStack:
 
     def environ(self) -> dict[str, str]:
         """Variables that point an AWS SDK or CLI (``sam``) at this emulator."""
-        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": self.region, **CREDENTIALS}
+        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": self.region, **DUMMY_CREDENTIALS}
 
     def client(self, service: str, **config: Any) -> Any:
-        """A boto3 client for ``service`` bound to this emulator.
+        """A boto3 client for ``service`` bound to this emulator (``config``: botocore options)."""
+        from faasflow.aws import aws_client
 
-        Host-prefix injection is off: boto3 would otherwise send StartSyncExecution
-        to ``sync-127.0.0.1``, which does not resolve.
-        """
-        import boto3
-        from botocore.config import Config
-
-        options: dict[str, Any] = {"read_timeout": 300, "connect_timeout": 5, "inject_host_prefix": False}
-        options.update(config)
-        return boto3.session.Session(
-            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            region_name=self.region,
-        ).client(service, endpoint_url=self.endpoint, config=Config(**options))
+        options: dict[str, Any] = {"read_timeout": 300, "connect_timeout": 5, **config}
+        return aws_client(service, self.endpoint, self.region, dummy_credentials=True, **options)
 
     def api_url(self, api_id: str, stage: str = "Prod") -> str:
         """Base URL of a deployed REST API, in the path form that needs no DNS."""
