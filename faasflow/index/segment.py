@@ -26,6 +26,7 @@ import struct
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -277,17 +278,10 @@ def _assemble(
     )
 
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
+@cache  # made once; a race can only make a spare pool, and pools start threads on first use
 def _io_pool() -> ThreadPoolExecutor:
     """Threads for ranged reads (they wait on the network, not the GIL)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="faasflow-segment-io")
-        return _pool
+    return ThreadPoolExecutor(max_workers=16, thread_name_prefix="faasflow-segment-io")
 
 
 def load(storage: Storage, key: str, part_bytes: int = PART_BYTES) -> Segment:

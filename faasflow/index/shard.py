@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -177,17 +178,10 @@ class View:
         return blocks
 
 
-_loader: ThreadPoolExecutor | None = None
-_loader_lock = threading.Lock()
-
-
+@cache  # made once; a race can only make a spare pool, and pools start threads on first use
 def _load_pool() -> ThreadPoolExecutor:
     """Threads that load whole segments (each one's parts go to the segment I/O pool)."""
-    global _loader
-    with _loader_lock:
-        if _loader is None:
-            _loader = ThreadPoolExecutor(max_workers=8, thread_name_prefix="faasflow-segment-load")
-        return _loader
+    return ThreadPoolExecutor(max_workers=8, thread_name_prefix="faasflow-segment-load")
 
 
 class ShardIndex:
