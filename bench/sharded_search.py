@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from examples.common import load_corpus  # noqa: E402
 from examples.sharded_search.corpus import write_corpus  # noqa: E402
 from faasflow import Document, DocumentArray, Flow  # noqa: E402
 from faasflow.request import batches  # noqa: E402
@@ -36,11 +37,6 @@ from functions.featurizer import Featurizer  # noqa: E402
 from functions.ranker import Ranker  # noqa: E402
 
 SHARDS = 3
-
-
-def load_docs(corpus: Path, count: int) -> list[Document]:
-    lines = corpus.read_text().splitlines()[:count]
-    return [Document(id=f"line-{n}", text=line) for n, line in enumerate(lines, start=1)]
 
 
 def query_lines(docs: list[Document], count: int) -> list[str]:
@@ -185,7 +181,7 @@ def main() -> None:
     args = parser.parse_args()
 
     corpus = write_corpus(ROOT / ".faasflow" / "data" / f"corpus-{args.docs}.txt", count=args.docs)
-    docs = load_docs(corpus, args.docs)
+    docs = load_corpus(corpus)
     queries = query_lines(docs, args.queries)
     # workspaces inside the project (not /tmp, whose file creation is slow on some machines)
     scratch = ROOT / ".faasflow" / "bench"

@@ -8,15 +8,9 @@ The Flow is ``orchestrator/semantic.yml``: an ONNX encoder (all-MiniLM-L6-v2, ma
 
 from __future__ import annotations
 
-import argparse
-import time
-from pathlib import Path
-
-from examples.sharded_search.__main__ import load_corpus
-from examples.sharded_search.corpus import write_corpus
+from examples.common import ROOT, corpus_docs, example_args, index_and_report
 from faasflow import Document, Flow
 
-ROOT = Path(__file__).resolve().parents[2]
 FLOW_YAML = ROOT / "orchestrator" / "semantic.yml"
 QUESTIONS = [
     "someone fixing an old clock in the morning",
@@ -27,27 +21,16 @@ QUESTIONS = [
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--docs", type=int, default=10_000, help="corpus size (default 10000)")
-    parser.add_argument("--workspace", default=None, help="where the index shards keep their data")
-    args = parser.parse_args(argv)
-
+    args = example_args(__doc__, argv)
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
-    corpus = load_corpus(write_corpus(ROOT / ".faasflow" / "data" / f"corpus-{args.docs}.txt", count=args.docs))
+    corpus = corpus_docs(args.docs)
     flow = Flow.load_config(FLOW_YAML)
     flow.workspace = args.workspace or str(ROOT / ".faasflow" / "workspace-semantic")
     with flow:
-        started = time.perf_counter()
-        flow.post("/index", corpus, request_size=100, show_progress=True)
-        elapsed = time.perf_counter() - started
-        counts = flow.post("/count", return_responses=True)[0].parameters["__results__"]["index"]
-        console.print(
-            f"encoded and indexed {len(corpus):,} docs in {elapsed:.1f} s "
-            f"({len(corpus) / elapsed:,.0f} docs/s); docs per shard: {[c['count'] for c in counts]}"
-        )
+        console.print(index_and_report(flow, corpus, "index", verb="encoded and indexed"))
         table = Table(title="top 3 per question (cosine distance, 0 = same direction)")
         table.add_column("question", overflow="fold", max_width=36)
         table.add_column("#", justify="right")

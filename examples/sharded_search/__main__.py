@@ -8,14 +8,9 @@ deploy to AWS run here in-process.
 
 from __future__ import annotations
 
-import argparse
-import time
-from pathlib import Path
+from examples.common import ROOT, corpus_docs, example_args, index_and_report
+from faasflow import Document, Flow
 
-from examples.sharded_search.corpus import write_corpus
-from faasflow import Document, DocumentArray, Flow
-
-ROOT = Path(__file__).resolve().parents[2]
 FLOW_YAML = ROOT / "orchestrator" / "flow.yml"
 NEW_QUERIES = [
     "The chef paints a red bicycle near the station",
@@ -23,38 +18,18 @@ NEW_QUERIES = [
 ]
 
 
-def load_corpus(path: Path) -> DocumentArray:
-    return DocumentArray(
-        Document(id=f"line-{number}", text=line)
-        for number, line in enumerate(path.read_text().splitlines(), start=1)
-        if line.strip()
-    )
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--docs", type=int, default=10_000, help="corpus size (default 10000)")
-    parser.add_argument("--workspace", default=None, help="where the shards keep their data")
-    args = parser.parse_args(argv)
-
+    args = example_args(__doc__, argv)
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
-    corpus_path = write_corpus(ROOT / ".faasflow" / "data" / f"corpus-{args.docs}.txt", count=args.docs)
-    corpus = load_corpus(corpus_path)
+    corpus = corpus_docs(args.docs)
     flow = Flow.load_config(FLOW_YAML)
     if args.workspace:
         flow.workspace = args.workspace
     with flow:
-        started = time.perf_counter()
-        flow.post("/index", corpus, request_size=100, show_progress=True)
-        elapsed = time.perf_counter() - started
-        counts = flow.post("/count", return_responses=True)[0].parameters["__results__"]["db"]
-        console.print(
-            f"indexed {len(corpus):,} docs in {elapsed:.2f} s ({len(corpus) / elapsed:,.0f} docs/s); "
-            f"docs per shard: {[c['count'] for c in counts]}"
-        )
+        console.print(index_and_report(flow, corpus, "db"))
         queries = [corpus[0].text, corpus[len(corpus) // 2].text, corpus[-1].text, *NEW_QUERIES]
         table = Table(title="top 3 per query (jaccard distance, 0 = identical)")
         table.add_column("query", overflow="fold", max_width=44)

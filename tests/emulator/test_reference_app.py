@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from examples.sharded_search.__main__ import FLOW_YAML, load_corpus
+from examples.common import load_corpus
+from examples.sharded_search.__main__ import FLOW_YAML
 from examples.sharded_search.corpus import write_corpus
 from faasflow import Client, Document, DocumentArray, Flow
 from faasflow.client import GatewayFlowError

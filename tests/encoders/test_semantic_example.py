@@ -10,8 +10,8 @@ import pytest
 
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
 
+from examples.common import load_corpus  # noqa: E402
 from examples.semantic_search.__main__ import FLOW_YAML  # noqa: E402
-from examples.sharded_search.__main__ import load_corpus  # noqa: E402
 from examples.sharded_search.corpus import write_corpus  # noqa: E402
 from faasflow import Document, Flow  # noqa: E402
 from faasflow.executors.model_files import ModelNotFoundError, resolve_model  # noqa: E402

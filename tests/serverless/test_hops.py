@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from examples.sharded_search.__main__ import FLOW_YAML, load_corpus
+from examples.common import load_corpus
+from examples.sharded_search.__main__ import FLOW_YAML
 from examples.sharded_search.corpus import write_corpus
 from faasflow import Document, DocumentArray, Executor, Flow, FlowError, requests
 from tests.serverless.dag_executors import Join, Scores, Tag

@@ -6,7 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from examples.sharded_search.__main__ import FLOW_YAML, load_corpus
+from examples.common import load_corpus
+from examples.sharded_search.__main__ import FLOW_YAML
 from examples.sharded_search.corpus import sentences, write_corpus
 from faasflow import Document, Flow
 
