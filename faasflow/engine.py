@@ -1,18 +1,20 @@
 """The local engine: runs a Plan in-process, shards in parallel threads, no serialization.
 
 Documents pass between executors as Python objects. Where one output feeds several
-consumers (an ``ALL`` broadcast, a DAG fork) each consumer after the first gets shallow
+consumers (an ``ALL`` broadcast, a DAG fork) each consumer after the first gets
 copies, so in-place edits in one branch never leak into another, as with Jina's wire.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from faasflow.array import DocumentArray
 from faasflow.errors import FaasflowError, FlowConfigError, FlowError
@@ -21,6 +23,10 @@ from faasflow.plan import GATEWAY, ExecutorSpec, Plan
 from faasflow.sharding import merge, partition, reassemble
 
 logger = logging.getLogger("faasflow.engine")
+
+
+class StageObserver(Protocol):
+    def observe_executor(self, executor: str, endpoint: str, seconds: float, failed: bool) -> None: ...
 
 
 @dataclass
@@ -61,6 +67,19 @@ class LocalEngine:
             consumers[sink] = consumers.get(sink, 0) + 1
         self._consumers = consumers
         self._modes: dict[tuple[str, str, int], ModeChooser] = {}
+        self._observers: list[StageObserver] = []
+        self._executor_locks: dict[str, threading.Lock] = {}
+
+    def add_observer(self, observer: StageObserver) -> None:
+        """Report every executor stage a request runs (``observe_executor(name, endpoint,
+        seconds, failed)``), for metrics."""
+        self._observers.append(observer)
+
+    def one_request_per_executor(self) -> None:
+        """Let each executor handle one request at a time, as one Lambda container does, so
+        an executor written for a single caller stays safe when requests come concurrently
+        (a served Flow); different executors still work on different requests at once."""
+        self._executor_locks = {spec.name: threading.Lock() for spec in self.plan.executors}
 
     # --- lifecycle ---
 
@@ -123,12 +142,29 @@ class LocalEngine:
             if binding is None:
                 outputs[spec.name] = node_docs  # no method for this endpoint: pass through, as in Jina
                 continue
-            stage = self._run_stage(spec, endpoint, node_docs, executor_parameters(parameters, spec.name), docs_matrix)
+            stage = self._stage(spec, endpoint, node_docs, executor_parameters(parameters, spec.name), docs_matrix)
             outputs[spec.name] = stage.docs
             results.update(stage.results)
         sinks = [self._take(outputs, uses_left, sink) for sink in self.plan.sinks]
         final = sinks[0] if len(sinks) == 1 else merge(sinks)
         return StageOutput(final, results)
+
+    def _stage(self, spec: ExecutorSpec, endpoint: str, docs: DocumentArray, parameters: dict[str, Any],
+               docs_matrix: list[DocumentArray] | None) -> StageOutput:
+        """Run a stage, under its executor's lock and reported to observers when asked for."""
+        lock = self._executor_locks.get(spec.name)
+        if lock is None and not self._observers:
+            return self._run_stage(spec, endpoint, docs, parameters, docs_matrix)
+        with lock or nullcontext():
+            started = time.perf_counter()
+            failed = True
+            try:
+                stage = self._run_stage(spec, endpoint, docs, parameters, docs_matrix)
+                failed = False
+                return stage
+            finally:
+                for observer in self._observers:
+                    observer.observe_executor(spec.name, endpoint, time.perf_counter() - started, failed)
 
     def _take(self, outputs: dict[str, DocumentArray], uses_left: dict[str, int], name: str) -> DocumentArray:
         """An output for one consumer: the original for the last consumer, copies before."""

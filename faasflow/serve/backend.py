@@ -9,17 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from faasflow.array import DocumentArray
+from faasflow.engine import StageObserver as ExecutorObserver
 from faasflow.request import Response
 from faasflow.topology import describe
 
 if TYPE_CHECKING:
     from faasflow.flow import Flow
-
-
-class ExecutorObserver(Protocol):
-    """Told about every executor stage a request runs through (for metrics)."""
-
-    def observe_executor(self, executor: str, endpoint: str, seconds: float, failed: bool) -> None: ...
 
 
 @runtime_checkable
@@ -85,8 +80,7 @@ class EmbeddedBackend:
         return {**described, "version": __version__, "backend": self.kind, "ready": self.flow.is_started}
 
     def observe_executors(self, observer: ExecutorObserver) -> None:
-        from faasflow.serve.instrument import instrument_engine
-
         engine = self.flow._engine
         if engine is not None:
-            instrument_engine(engine, observer)
+            engine.add_observer(observer)
+            engine.one_request_per_executor()
