@@ -30,8 +30,7 @@ Envelope = dict[str, Any]
 def resolve(tree: Tree, values: Mapping[str, Any], parameters: Mapping[str, Any]) -> DocumentArray:
     """The documents an input tree stands for."""
     if "merge" in tree:
-        inputs = [resolve(child, values, parameters) for child in tree["merge"]]
-        return merge([copy_docs(inputs[0]), *inputs[1:]])
+        return resolve_input(tree, values, parameters)[0]
     value = values[tree["stage"]]
     if tree["mode"] == "single":
         return decode_docs(value["value"]["docs"])
