@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -36,10 +37,18 @@ RUNS = "runs/"
 SUMMARIES = "summaries/"
 
 
+@cache  # one client per container: making one costs more than the calls it serves
 def _s3() -> Any:
     from faasflow.storage.s3 import s3_client
 
     return s3_client()
+
+
+@cache
+def _sfn() -> Any:
+    from faasflow.serverless.gateway import stepfunctions_client
+
+    return stepfunctions_client()
 
 
 def run_name(bucket: str, key: str, version: str) -> str:
@@ -61,10 +70,7 @@ def ranged_reader(s3: Any, bucket: str, key: str, version: str | None):
 def start_runs(event: Mapping[str, Any], s3: Any = None, sfn: Any = None) -> list[dict[str, Any]]:
     """Handle an S3 ObjectCreated event: one batch run per new object version."""
     s3 = s3 or _s3()
-    if sfn is None:
-        from faasflow.serverless.gateway import stepfunctions_client
-
-        sfn = stepfunctions_client()
+    sfn = sfn or _sfn()
     batch_size = int(os.environ.get("FAASFLOW_BATCH_SIZE", DEFAULT_BATCH_SIZE))
     started = []
     for record in event.get("Records", []):
