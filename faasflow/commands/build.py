@@ -13,6 +13,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "state machine, API Gateway, a bucket) and orchestrator/<flow>.asl.json, and stage the faasflow layer.")
     parser.add_argument("flow", help="the Flow YAML file")
     parser.add_argument("--out", default=".", help="the project folder to write into (default: .)")
+    parser.add_argument("--template", default="template.yaml",
+                        help="the SAM template's file name in the project (default: template.yaml)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 if the files there are missing or stale")
     parser.set_defaults(handler=run)
@@ -25,12 +27,13 @@ def run(args: argparse.Namespace) -> int:
     flow = load_flow(args.flow)
     project = Path(args.out)
     if args.check:
-        outdated = stale(flow, project)
+        outdated = stale(flow, project, args.template)
         for path in outdated:
-            print(f"stale: {path} (run `faasflow build {args.flow}`)")
+            again = f" --template {args.template}" if args.template != "template.yaml" else ""
+            print(f"stale: {path} (run `faasflow build {args.flow}{again}`)")
         if not outdated:
-            print("template.yaml and the state machine are up to date")
+            print(f"{args.template} and the state machine are up to date")
         return 1 if outdated else 0
-    for path in write(flow, project):
+    for path in write(flow, project, args.template):
         print(f"wrote {path}")
     return 0

@@ -18,6 +18,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--stack-name", help="CloudFormation stack name (default: the Flow's name)")
     parser.add_argument("--endpoint-url", help="an emulator's endpoint, e.g. http://127.0.0.1:4566")
     parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--template", default="template.yaml",
+                        help="the SAM template's file name in the project (default: template.yaml)")
+    parser.add_argument("--emulate-images", action="store_true",
+                        help="with --endpoint-url of an emulator without Docker that runs handlers on this machine "
+                        "(MiniStack): deploy each container-image function as a zip function standing in for it")
     parser.add_argument("--json", action="store_true", help="print the stack outputs as JSON")
     parser.set_defaults(handler=run)
 
@@ -26,15 +31,19 @@ def run(args: argparse.Namespace) -> int:
     from faasflow.commands.common import fail, load_flow
     from faasflow.serverless.build import write
     from faasflow.serverless.deploy import DeployError, deploy
+    from faasflow.serverless.tools import ToolsUnavailable
 
     flow = load_flow(args.flow)
     project = Path(args.out)
-    write(flow, project)
+    if args.emulate_images and not args.endpoint_url:
+        return fail("--emulate-images needs --endpoint-url: it stands in for images on an emulator, not on AWS")
+    write(flow, project, args.template)
     # lower case: the stack name is part of the Flow's bucket name
     stack = (args.stack_name or re.sub(r"[^A-Za-z0-9-]+", "-", flow.name).strip("-") or "faasflow").lower()
     try:
-        outputs = deploy(project, stack, endpoint_url=args.endpoint_url, region=args.region, echo=not args.json)
-    except DeployError as exc:
+        outputs = deploy(project, stack, endpoint_url=args.endpoint_url, region=args.region, template=args.template,
+                         emulate_images=args.emulate_images, echo=not args.json)
+    except (DeployError, ToolsUnavailable, FileNotFoundError) as exc:  # a missing model: `make model`
         return fail(str(exc))
     if args.json:
         print(json.dumps(outputs, indent=2))

@@ -13,6 +13,7 @@ endpoint and dummy credentials; without it they use the ambient AWS credentials.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from typing import Any
 from faasflow.aws import DUMMY_CREDENTIALS
 
 DEFAULT_REGION = "us-east-1"
+DEFAULT_TEMPLATE = "template.yaml"
 CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND")
 
 
@@ -110,18 +112,35 @@ def _run(
     return output
 
 
+def build_dir(template: str) -> str:
+    """Where ``sam build`` puts a template's build: one folder per template, so a project's
+    Flows (and an emulator's stand-in template) do not overwrite each other's builds."""
+    if template == DEFAULT_TEMPLATE:
+        return ".aws-sam/build"
+    stem = re.sub(r"[^0-9A-Za-z]+", "-", template.removesuffix(".yaml").removesuffix(".yml")).strip("-")
+    return f".aws-sam/build-{stem}"
+
+
 def build(
-    project_dir: Path, *, timeout_s: float = 900, echo: bool = False, env: Mapping[str, str] | None = None
+    project_dir: Path,
+    *,
+    template: str = DEFAULT_TEMPLATE,
+    timeout_s: float = 900,
+    echo: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> str:
-    """``sam build``, cached; retried once from scratch, as a stale cache can break it."""
+    """``sam build`` of ``template``, cached; retried once from scratch, as a stale cache can break it."""
     env = env or _environment(sam_command()[0], None, DEFAULT_REGION)
+    target = build_dir(template)
+    cache = target.replace("/build", "/cache", 1)
+    args = ["build", "--template-file", template, "--build-dir", target, "--cache-dir", cache, "--parallel"]
     try:
-        return _run(["build", "--cached", "--parallel"], project_dir, env, timeout_s, echo)
+        return _run([*args, "--cached"], project_dir, env, timeout_s, echo)
     except DeployError as first:
         if first.returncode is None:
             raise
-        shutil.rmtree(project_dir / ".aws-sam" / "cache", ignore_errors=True)
-        return _run(["build", "--parallel"], project_dir, env, timeout_s, echo)
+        shutil.rmtree(project_dir / cache, ignore_errors=True)
+        return _run(args, project_dir, env, timeout_s, echo)
 
 
 def stack_outputs(stack_name: str, endpoint_url: str | None = None, region: str = DEFAULT_REGION) -> dict[str, str]:
@@ -137,19 +156,31 @@ def deploy(
     region: str = DEFAULT_REGION,
     *,
     parameters: Mapping[str, str] | None = None,
+    template: str = DEFAULT_TEMPLATE,
+    emulate_images: bool = False,
     timeout_s: float = 900,
     echo: bool = False,
 ) -> dict[str, str]:
-    """Build and deploy ``project_dir/template.yaml``; return the stack Outputs.
+    """Build and deploy ``project_dir/<template>``; return the stack Outputs.
 
     With ``endpoint_url`` and an ``ApiId`` output, ``ApiUrlLocal`` is added: the
-    emulator's path-form execute-api URL, which needs no wildcard DNS.
+    emulator's path-form execute-api URL, which needs no wildcard DNS. ``emulate_images``
+    (an emulator without Docker that runs handlers on this machine, such as MiniStack)
+    deploys each image function as a zip function standing in for its image
+    (``faasflow.testing.emulated_images``).
     """
     project_dir = Path(project_dir).resolve()
     env = _environment(sam_command()[0], endpoint_url, region)
-    build(project_dir, timeout_s=timeout_s, echo=echo, env=env)
+    if emulate_images:
+        if not endpoint_url:
+            raise ValueError("emulate_images is for an emulator (give endpoint_url): AWS runs the images themselves")
+        from faasflow.testing.emulated_images import stand_in_template
+
+        template = stand_in_template(project_dir, template)
+    build(project_dir, template=template, timeout_s=timeout_s, echo=echo, env=env)
     args = [
         "deploy",
+        "--template-file", f"{build_dir(template)}/template.yaml",
         "--stack-name", stack_name,
         "--resolve-s3",
         "--capabilities", *CAPABILITIES,
@@ -158,6 +189,8 @@ def deploy(
         "--region", region,
         "--no-progressbar",
     ]  # fmt: skip
+    if "PackageType: Image" in (project_dir / template).read_text():
+        args.append("--resolve-image-repos")  # an ECR repository per image function, made by SAM
     if parameters:
         args += ["--parameter-overrides", *(f"{key}={value}" for key, value in parameters.items())]
     _run(args, project_dir, env, timeout_s, echo)
@@ -167,13 +200,14 @@ def deploy(
     return outputs
 
 
-def validate(project_dir: Path, *, timeout_s: float = 300) -> str:
-    """``sam validate --lint`` (cfn-lint, offline); returns its output, raises on findings."""
+def validate(project_dir: Path, *, template: str = DEFAULT_TEMPLATE, timeout_s: float = 300) -> str:
+    """``sam validate --lint`` of ``template`` (cfn-lint, offline); returns its output, raises on findings."""
     project_dir = Path(project_dir).resolve()
     env = _environment(sam_command()[0], None, DEFAULT_REGION)
     for key, value in DUMMY_CREDENTIALS.items():
         env.setdefault(key, value)
-    return _run(["validate", "--lint", "--region", DEFAULT_REGION], project_dir, env, timeout_s, False)
+    args = ["validate", "--lint", "--template-file", template, "--region", DEFAULT_REGION]
+    return _run(args, project_dir, env, timeout_s, False)
 
 
 def delete(

@@ -25,7 +25,9 @@ DEFAULT_TIMEOUT = 30
 GATEWAY_TIMEOUT = 29  # API Gateway's integration timeout
 PAYLOAD_DAYS = 1
 FAASFLOW_LAYER_DIR = ".faasflow/build/layers/faasflow"
-GATEWAY_CODE_DIR = ".faasflow/build/gateway"
+# Functions whose code is all in the faasflow layer (the gateway, ingest, faasflow's own
+# executors) package this folder, which holds only a note.
+LAYER_ONLY_CODE_DIR = ".faasflow/build/layer-only"
 # The bucket is named, not referenced: the batch ingest function is both notified by the
 # bucket and allowed into it, and a Ref both ways would be a dependency cycle. Stack names
 # must be lower case (bucket names are).
@@ -58,6 +60,8 @@ def code_location(spec: ExecutorSpec, project: Path) -> CodeLocation:
             field="uses",
         )
     top, rest = uses.split(".", 1)
+    if top == "faasflow":  # faasflow's own executors come with the faasflow layer (or image)
+        return CodeLocation(f"{LAYER_ONLY_CODE_DIR}/", uses)
     if (project / top).is_dir() and "." in rest:
         return CodeLocation(f"{top}/", rest)
     return CodeLocation("functions/", uses)  # an installed package: it comes with the layers
@@ -116,7 +120,7 @@ def batch_resources(plan: Plan, substitutions: dict[str, Any], function_ids: lis
             "Type": "AWS::Serverless::Function",
             "Properties": {
                 "Description": "faasflow batch worker: reads a split, writes the run summary",
-                "CodeUri": f"{GATEWAY_CODE_DIR}/",
+                "CodeUri": f"{LAYER_ONLY_CODE_DIR}/",
                 "Handler": "faasflow.serverless.ingest.handler",
                 "MemorySize": 512,
                 "Timeout": 300,
@@ -160,7 +164,7 @@ def batch_resources(plan: Plan, substitutions: dict[str, Any], function_ids: lis
             "Type": "AWS::Serverless::Function",
             "Properties": {
                 "Description": "faasflow ingest: starts one batch run per JSON-lines object put under incoming/",
-                "CodeUri": f"{GATEWAY_CODE_DIR}/",
+                "CodeUri": f"{LAYER_ONLY_CODE_DIR}/",
                 "Handler": "faasflow.serverless.ingest.handler",
                 "MemorySize": 256,
                 "Timeout": 60,
@@ -336,7 +340,7 @@ def compile_template(
         "Type": "AWS::Serverless::Function",
         "Properties": {
             "Description": f"faasflow gateway of Flow {plan.name}",
-            "CodeUri": f"{GATEWAY_CODE_DIR}/",
+            "CodeUri": f"{LAYER_ONLY_CODE_DIR}/",
             "Handler": "faasflow.serverless.gateway.handler",
             "MemorySize": 512,
             "Timeout": GATEWAY_TIMEOUT,

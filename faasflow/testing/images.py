@@ -139,11 +139,14 @@ def find_image_python() -> tuple[str, bool]:
     return sys.executable, False
 
 
-def image_env(kind: str) -> Path:
-    """``.tools/image-<kind>``: a virtual env with exactly the image's requirements."""
+def image_env(kind: str, python: str | None = None, name: str | None = None) -> Path:
+    """``.tools/image-<kind>``: a virtual env with exactly the image's requirements, on the
+    images' Python version (or on ``python``, in ``.tools/<name>``)."""
     requirements = images.requirements_text(kind)
-    python, exact = find_image_python()
-    venv = tools_dir() / f"image-{kind}"
+    exact = True
+    if python is None:
+        python, exact = find_image_python()
+    venv = tools_dir() / (name or f"image-{kind}")
     stamp_text = f"{python}\n{requirements}"
     stamp = venv / STAMP
     if stamp.is_file() and stamp.read_text() == stamp_text:
@@ -153,7 +156,7 @@ def image_env(kind: str) -> Path:
     if not exact:
         print(f"[faasflow images] no python{images.IMAGE_PYTHON} here: the {kind} image's env uses {python}",
               file=sys.stderr)
-    requirements_file = venv.parent / f"image-{kind}-requirements.txt"
+    requirements_file = venv.parent / f"{venv.name}-requirements.txt"
     requirements_file.write_text(requirements)
     for cmd in ([python, "-m", "venv", str(venv)],
                 [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
@@ -163,6 +166,14 @@ def image_env(kind: str) -> Path:
             raise ToolsUnavailable(f"{' '.join(cmd)} failed:\n{(done.stdout + done.stderr)[-3000:]}")
     stamp.write_text(stamp_text)
     return venv
+
+
+def site_packages(venv: Path) -> Path:
+    """The env's site-packages folder."""
+    found = sorted(venv.glob("lib/python*/site-packages"))
+    if not found:
+        raise ToolsUnavailable(f"{venv} has no lib/python*/site-packages")
+    return found[0]
 
 
 def command(rehearsal: Rehearsal, venv: Path) -> list[str]:

@@ -197,3 +197,21 @@ def _announced_url(server: subprocess.Popen, timeout: float = 60) -> str:
         match = re.search(r"serving on (http://\S+)", line)
         if match:
             return match.group(1)
+
+
+def test_build_writes_and_checks_a_named_template(tmp_path, capsys):
+    semantic = str(ROOT / "orchestrator" / "semantic.yml")
+    args = ["build", semantic, "--out", str(tmp_path), "--template", "template.semantic.yaml"]
+    assert main([*args, "--check"]) == 1
+    assert "stale: template.semantic.yaml (run `faasflow build" in capsys.readouterr().out
+    assert main(args) == 0
+    assert (tmp_path / "template.semantic.yaml").is_file() and not (tmp_path / "template.yaml").exists()
+    assert (tmp_path / "infra" / "images" / "encoder.Dockerfile").is_file()
+    assert main([*args, "--check"]) == 0
+    assert "template.semantic.yaml and the state machine are up to date" in capsys.readouterr().out
+
+
+def test_deploy_emulate_images_needs_an_emulator(tmp_path, capsys):
+    assert main(["deploy", FLOW, "--out", str(tmp_path), "--emulate-images"]) == 2
+    assert "--emulate-images needs --endpoint-url" in capsys.readouterr().err
+    assert not (tmp_path / "template.yaml").exists()  # refused before writing anything

@@ -23,6 +23,23 @@ def test_committed_template_and_state_machine_are_fresh():
     assert stale(reference(), ROOT) == [], "run `faasflow build orchestrator/flow.yml` and commit the result"
 
 
+def test_committed_semantic_template_and_its_image_are_fresh():
+    semantic = Flow.load_config(ROOT / "orchestrator" / "semantic.yml")
+    assert stale(semantic, ROOT, "template.semantic.yaml") == [], (
+        "run `faasflow build orchestrator/semantic.yml --template template.semantic.yaml` and commit the result")
+
+
+def test_faasflows_own_executors_come_with_the_layer_not_as_project_code():
+    files = artefacts(Flow.load_config(ROOT / "orchestrator" / "semantic.yml"), ROOT, "template.semantic.yaml").files
+    resources = yaml.safe_load(files["template.semantic.yaml"])["Resources"]
+    shard = resources["IndexShard0Function"]["Properties"]
+    assert shard["CodeUri"] == ".faasflow/build/layer-only/"
+    assert shard["Environment"]["Variables"]["FAASFLOW_USES"] == "faasflow.executors.vector_indexer.VectorIndexer"
+    assert resources["RankerFunction"]["Properties"]["CodeUri"] == "functions/"
+    assert resources["EncoderFunction"]["Properties"]["PackageType"] == "Image"
+    assert "template.yaml" not in files  # a second Flow of the project has a template of its own
+
+
 def test_one_function_per_executor_shard_with_least_privilege():
     files = artefacts(reference(), ROOT).files
     template = yaml.safe_load(files["template.yaml"])
