@@ -144,9 +144,11 @@ class Gateway:
             raise HTTPException(405, f"{endpoint} answers GET only", headers={"Allow": "GET"})
         return await self.post(request, endpoint)
 
-    async def status(self) -> Response:
-        """The Flow: name, executors with shards, polling and needs, version, ready."""
-        return Response(codec.dumps(self.backend.status()), media_type=JSON)
+    async def status(self, runtime: bool = False) -> Response:
+        """The Flow: name, executors with shards, polling and needs, version, ready.
+        ``runtime=true``: deployed executors are asked what they report of themselves (one
+        invocation per shard: not for health checks); running embedded ones always are."""
+        return Response(codec.dumps(await run_in_threadpool(self.backend.status, runtime)), media_type=JSON)
 
     async def render_metrics(self) -> Response:
         """Prometheus metrics, text exposition format."""

@@ -33,8 +33,9 @@ class Backend(Protocol):
         """Run one request; an executor failure comes back in ``response.error``, not raised."""
         ...
 
-    def status(self) -> dict[str, Any]:
-        """What ``GET /status`` answers: name, executors, shards, version, ready."""
+    def status(self, runtime: bool = False) -> dict[str, Any]:
+        """What ``GET /status`` answers: name, executors, shards, version, ready; with
+        ``runtime``, what each running executor shard reports of itself too."""
         ...
 
     def observe_executors(self, observer: ExecutorObserver) -> None:
@@ -67,12 +68,12 @@ class EmbeddedBackend:
         # Docs decoded from a request body belong to nobody else: no defensive copy.
         return self.flow.process(endpoint, docs, parameters, request_id, copy_inputs=False)
 
-    def status(self) -> dict[str, Any]:
+    def status(self, runtime: bool = False) -> dict[str, Any]:
         from faasflow import __version__
 
         described = describe(self.plan)
         engine = self.flow._engine
-        if engine is not None:  # what running instances report of themselves (executor.status())
+        if engine is not None:  # in-process instances report themselves (executor.status()) at no cost: always
             for executor in described["executors"]:
                 runtime = [instance.status() for instance in engine.instances.get(executor["name"], [])]
                 if any(runtime):

@@ -40,14 +40,17 @@ class StepFunctionsBackend:
 
     kind = "stepfunctions"
 
-    def __init__(self, state_machine_arn: str, config: Mapping[str, Any], client: Any = None):
+    def __init__(self, state_machine_arn: str, config: Mapping[str, Any], client: Any = None,
+                 functions: Mapping[str, list[str]] | None = None):
         self.state_machine_arn = state_machine_arn
         self.config = config
         self._client = client
+        self.functions = dict(functions or {})  # executor -> its shards' function ARNs (Lambda stages only)
 
     @classmethod
     def from_environment(cls) -> StepFunctionsBackend:
-        return cls(os.environ["FAASFLOW_STATE_MACHINE_ARN"], json.loads(os.environ["FAASFLOW_GATEWAY_CONFIG"]))
+        return cls(os.environ["FAASFLOW_STATE_MACHINE_ARN"], json.loads(os.environ["FAASFLOW_GATEWAY_CONFIG"]),
+                   functions=json.loads(os.environ.get("FAASFLOW_EXECUTOR_FUNCTIONS") or "{}"))
 
     @property
     def client(self) -> Any:
@@ -99,17 +102,49 @@ class StepFunctionsBackend:
             parameters["__results__"] = results
         return make_response(request_id, endpoint, docs, parameters)
 
-    def status(self) -> dict[str, Any]:
+    def status(self, runtime: bool = False) -> dict[str, Any]:
         from faasflow import __version__
 
+        executors = [dict(e) for e in self.config["executors"]]
+        if runtime:
+            reports = self.runtime_reports()
+            for executor in executors:
+                if any(reports.get(executor["name"], [])):
+                    executor["runtime"] = reports[executor["name"]]
         return {
             "name": self.name,
             "endpoints": self.served_endpoints,
-            "executors": self.config["executors"],
+            "executors": executors,
             "version": __version__,
             "backend": self.kind,
             "ready": True,
         }
+
+    def runtime_reports(self) -> dict[str, list[dict[str, Any]]]:
+        """Each executor shard's own report (``Executor.status()``), from its function, asked
+        in parallel; a shard that cannot answer reports the error instead."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from faasflow.aws import aws_client
+        from faasflow.serverless.handler import STATUS_EVENT
+
+        client = aws_client("lambda")
+        payload = json.dumps({"faasflow": STATUS_EVENT})
+
+        def ask(arn: str) -> dict[str, Any]:
+            try:
+                answer = client.invoke(FunctionName=arn, Payload=payload)
+                body = json.loads(answer["Payload"].read() or b"null")
+            except Exception as exc:  # noqa: BLE001 - a status page reports failures, it does not raise them
+                return {"error": f"{type(exc).__name__}: {exc}"}
+            if answer.get("FunctionError") or not isinstance(body, dict):
+                return {"error": str((body or {}).get("errorMessage") if isinstance(body, dict) else body)}
+            return body
+
+        arns = [arn for shards in self.functions.values() for arn in shards]
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(arns)))) as pool:
+            answers = dict(zip(arns, pool.map(ask, arns)))
+        return {name: [answers[arn] for arn in shards] for name, shards in self.functions.items()}
 
     def observe_executors(self, observer: Any) -> None:
         """Executors run in their own functions: their metrics are theirs (EMF), not the gateway's."""

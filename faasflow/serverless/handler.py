@@ -2,7 +2,8 @@
 
 At init (once per container) it imports the executor class named by the function's
 environment and constructs it with its ``uses_with``, its shard and its durable storage
-(an S3 prefix per executor and shard); each invocation runs one hop (``hops.run_shard``).
+(an S3 prefix per executor and shard); each invocation runs one hop (``hops.run_shard``),
+or answers ``{"faasflow": "status"}`` with what the instance reports of itself.
 
 Environment (written by ``faasflow build``): ``FAASFLOW_EXECUTOR``, ``FAASFLOW_USES``,
 ``FAASFLOW_USES_WITH`` (JSON), ``FAASFLOW_SHARD``, ``FAASFLOW_SHARDS``, ``FAASFLOW_NEEDS``
@@ -25,6 +26,8 @@ from faasflow.plan import ExecutorSpec
 from faasflow.serverless.hops import run_shard
 from faasflow.serverless.observe import HopObserver
 from faasflow.serverless.payload import DEFAULT_INLINE_LIMIT
+
+STATUS_EVENT = "status"
 
 
 @dataclass
@@ -61,7 +64,13 @@ class ShardRuntime:
         instance = executor_cls(**uses_with, runtime_args=runtime_args, metas={"name": name})
         return cls(spec, shard, instance)
 
+    def status(self) -> dict[str, Any]:
+        """What this container's instance reports of itself (``Executor.status()``)."""
+        return {"shard": self.shard, **self.instance.status()}
+
     def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        if event.get("faasflow") == STATUS_EVENT:  # the gateway's GET /status?runtime=true
+            return self.status()
         started = time.perf_counter()
         event = dict(event)
         if isinstance(event.get("input"), str):  # the state machine passes the static input tree as JSON text

@@ -301,6 +301,11 @@ def compile_template(
                 },
             }
     image_parameters = place_images(plan, resources, substitutions, function_ids)  # package='image', gpu=True
+    executor_functions: dict[str, list[str]] = {}  # the Lambda ones: GPU stages are SageMaker endpoints
+    for spec in plan.executors:
+        ids = [function_id(spec.name, shard, spec.shards) for shard in range(spec.shards)]
+        if any(f in function_ids for f in ids):
+            executor_functions[spec.name] = ids
     resources["FlowStateMachine"] = {
         "Type": "AWS::Serverless::StateMachine",
         "Properties": {
@@ -349,6 +354,8 @@ def compile_template(
                 "Variables": {
                     "FAASFLOW_STATE_MACHINE_ARN": {"Ref": "FlowStateMachine"},
                     "FAASFLOW_GATEWAY_CONFIG": json.dumps(gateway_config(plan), sort_keys=True),
+                    "FAASFLOW_EXECUTOR_FUNCTIONS": _sub(json.dumps(
+                        {name: [f"${{{f}.Arn}}" for f in ids] for name, ids in executor_functions.items()})),
                 }
             },
             "Policies": [
@@ -370,6 +377,12 @@ def compile_template(
             "Events": events,
         },
     }
+    if executor_functions:  # GET /status?runtime=true asks each executor shard to report itself
+        resources["GatewayFunction"]["Properties"]["Policies"][0]["Statement"].append({
+            "Effect": "Allow",
+            "Action": ["lambda:InvokeFunction"],
+            "Resource": [{"Fn::GetAtt": [f, "Arn"]} for ids in executor_functions.values() for f in ids],
+        })
     resources.update(batch_resources(plan, substitutions, function_ids))
     outputs = {
         "ApiUrl": {

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -77,6 +78,17 @@ def test_the_encoder_runs_as_a_stand_in_for_its_image(deployment: dict, ministac
     assert (model_dir / DEFAULT_MODEL / "model.onnx").is_file()
     assert variables["FAASFLOW_USES"] == "faasflow.executors.onnx_encoder.OnnxEncoder"
     assert "Layers" not in config or not config["Layers"]  # the image's own packages, not the zip functions' layers
+
+
+def test_status_reports_each_shards_runtime_only_when_asked(deployment: dict):
+    url = f"{deployment['ApiUrlLocal']}/status"
+    plain = httpx.get(url, timeout=60).json()
+    assert all("runtime" not in e for e in plain["executors"])  # no function is invoked for a health check
+    executors = {e["name"]: e for e in httpx.get(url, params={"runtime": "true"}, timeout=180).json()["executors"]}
+    (encoder,) = executors["encoder"]["runtime"]
+    assert encoder["provider"] == "CPUExecutionProvider" and encoder["model"] == DEFAULT_MODEL
+    assert encoder["device"] == "auto" and encoder["shard"] == 0
+    assert [r["shard"] for r in executors["index"]["runtime"]] == [0, 1, 2]
 
 
 def test_index_then_search_conforms_to_the_embedded_engine(indexed: Client, embedded: Flow, corpus: DocumentArray):

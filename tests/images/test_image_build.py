@@ -92,6 +92,13 @@ def test_a_gpu_executor_is_a_sagemaker_endpoint_per_shard(project: Path):
         "Fn::GetAtt": ["GpuEncoderShard1Endpoint", "EndpointName"]}
     lambdas = json.dumps(machine["Policies"][0]["Statement"][0])
     assert "GpuEncoder" not in lambdas and "EncoderFunction" in lambdas
+    gateway = resources["GatewayFunction"]["Properties"]
+    asked = gateway["Environment"]["Variables"]["FAASFLOW_EXECUTOR_FUNCTIONS"]["Fn::Sub"]
+    shards = ["DbShard0Function", "DbShard1Function"]
+    assert json.loads(asked) == {"encoder": ["${EncoderFunction.Arn}"],  # /status?runtime=true: Lambda stages only
+                                 "db": [f"${{{f}.Arn}}" for f in shards]}
+    assert gateway["Policies"][0]["Statement"][-1]["Resource"] == [
+        {"Fn::GetAtt": [f, "Arn"]} for f in ["EncoderFunction", *shards]]
 
 
 def test_the_state_machine_calls_gpu_stages_through_invoke_endpoint(project: Path):

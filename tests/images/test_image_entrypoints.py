@@ -66,16 +66,17 @@ def test_the_lambda_image_handler_answers_its_event_contract(tmp_path: Path):
            **environment_of(function["Environment"]["Variables"], tmp_path),
            "PYTHONPATH": rehearsal.env["LAMBDA_TASK_ROOT"]}  # the Lambda runtime puts the task root on sys.path
     docs = DocumentArray(Document(id=str(i), text=t) for i, t in enumerate(TEXTS))
-    events = [stage_event(flow, "/index", "encoder", docs), {"mode": "single"}]
+    events = [stage_event(flow, "/index", "encoder", docs), {"mode": "single"}, {"faasflow": "status"}]
     out = subprocess.run(command(rehearsal, venv), input="\n".join(json.dumps(e) for e in events),
                          cwd=rehearsal.workdir, env=env, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-3000:]
-    init, answered, failed = (json.loads(line) for line in out.stdout.splitlines())
+    init, answered, failed, status = (json.loads(line) for line in out.stdout.splitlines())
     assert init["init_seconds"] > 0
     envelope = answered["result"]
     np.testing.assert_allclose(decode_docs(envelope["docs"]).embeddings,
                                expected_text_embeddings(TEXTS, max_length=32), atol=1e-6)
     assert failed["error"]["type"] == "KeyError"  # Lambda reports it; the state machine's Catch names it
+    assert status["result"] == {**status["result"], "shard": 0, "provider": "CPUExecutionProvider", "model": TINY}
     # what ran is what the image holds, not this checkout
     assert (rehearsal.path("/var/task/faasflow/serverless/handler.py")).is_file()
     assert (rehearsal.path(f"/opt/faasflow/models/{TINY}/model.onnx")).is_file()
