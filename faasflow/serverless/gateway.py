@@ -45,7 +45,7 @@ class StepFunctionsBackend:
         self.state_machine_arn = state_machine_arn
         self.config = config
         self._client = client
-        self.functions = dict(functions or {})  # executor -> its shards' function ARNs (Lambda stages only)
+        self.functions = dict(functions or {})  # executor -> its shards' function names (Lambda stages only)
 
     @classmethod
     def from_environment(cls) -> StepFunctionsBackend:
@@ -131,9 +131,9 @@ class StepFunctionsBackend:
         client = aws_client("lambda")
         payload = json.dumps({"faasflow": STATUS_EVENT})
 
-        def ask(arn: str) -> dict[str, Any]:
+        def ask(function: str) -> dict[str, Any]:
             try:
-                answer = client.invoke(FunctionName=arn, Payload=payload)
+                answer = client.invoke(FunctionName=function, Payload=payload)
                 body = json.loads(answer["Payload"].read() or b"null")
             except Exception as exc:  # noqa: BLE001 - a status page reports failures, it does not raise them
                 return {"error": f"{type(exc).__name__}: {exc}"}
@@ -141,10 +141,10 @@ class StepFunctionsBackend:
                 return {"error": str((body or {}).get("errorMessage") if isinstance(body, dict) else body)}
             return body
 
-        arns = [arn for shards in self.functions.values() for arn in shards]
-        with ThreadPoolExecutor(max_workers=max(1, min(16, len(arns)))) as pool:
-            answers = dict(zip(arns, pool.map(ask, arns)))
-        return {name: [answers[arn] for arn in shards] for name, shards in self.functions.items()}
+        functions = [f for shards in self.functions.values() for f in shards]
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(functions)))) as pool:
+            answers = dict(zip(functions, pool.map(ask, functions)))
+        return {name: [answers[f] for f in shards] for name, shards in self.functions.items()}
 
     def observe_executors(self, observer: Any) -> None:
         """Executors run in their own functions: their metrics are theirs (EMF), not the gateway's."""

@@ -8,6 +8,7 @@ write out as YAML; ``faasflow build`` writes it, ``sam build``/``sam deploy`` ac
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -354,8 +355,9 @@ def compile_template(
                 "Variables": {
                     "FAASFLOW_STATE_MACHINE_ARN": {"Ref": "FlowStateMachine"},
                     "FAASFLOW_GATEWAY_CONFIG": json.dumps(gateway_config(plan), sort_keys=True),
+                    # names, not ARNs: Lambda allows 4 KB of environment, and names are at most 64 characters
                     "FAASFLOW_EXECUTOR_FUNCTIONS": _sub(json.dumps(
-                        {name: [f"${{{f}.Arn}}" for f in ids] for name, ids in executor_functions.items()})),
+                        {name: [f"${{{f}}}" for f in ids] for name, ids in executor_functions.items()})),
                 }
             },
             "Policies": [
@@ -419,4 +421,35 @@ def compile_template(
         "Resources": resources,
         "Outputs": outputs,
     }
+    check_environment_sizes(template)
     return finish_template(template, image_parameters)
+
+
+ENVIRONMENT_LIMIT = 4096  # Lambda: all of a function's environment variables together
+SUBSTITUTION_BOUND = 64  # what one ${...} of ours may become: function names, stack-derived bucket names
+
+
+def environment_size(variables: dict[str, Any]) -> int:
+    """An upper bound of the variables' size once deployed (each substitution at its longest)."""
+    size = 0
+    for key, value in variables.items():
+        text = value["Fn::Sub"] if isinstance(value, dict) and "Fn::Sub" in value else value
+        text = text if isinstance(text, str) else "x" * SUBSTITUTION_BOUND  # a Ref or GetAtt
+        size += len(key) + len(re.sub(r"\$\{[^}]*\}", "x" * SUBSTITUTION_BOUND, text))
+    return size
+
+
+def check_environment_sizes(template: dict[str, Any]) -> None:
+    """Refuse at build time what CloudFormation would refuse at deploy time."""
+    shared = template["Globals"]["Function"]["Environment"]["Variables"]
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        variables = {**shared, **resource["Properties"].get("Environment", {}).get("Variables", {})}
+        size = environment_size(variables)
+        if size > ENVIRONMENT_LIMIT:
+            executor = variables.get("FAASFLOW_EXECUTOR")
+            raise FlowConfigError(
+                f"function {logical_id}'s environment would be up to {size} bytes, over Lambda's "
+                f"{ENVIRONMENT_LIMIT}-byte limit (long uses_with values, or very many executors and shards)",
+                executor=executor if isinstance(executor, str) else None, field="uses_with" if executor else None)

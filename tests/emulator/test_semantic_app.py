@@ -1,11 +1,14 @@
 """The reference app's semantic variant (``template.semantic.yaml``) deployed with
-``sam deploy``: its encoder is a container image, which the emulator runs through a zip
-stand-in (no Docker here; ``faasflow.testing.emulated_images``). Through API Gateway it
-answers like the embedded engine, with the real all-MiniLM-L6-v2 model.
+``faasflow deploy --emulate-images``: its encoder is a container image, which the emulator
+runs through a zip stand-in (no Docker here; ``faasflow.testing.emulated_images``). Through
+API Gateway it answers like the embedded engine, with the real all-MiniLM-L6-v2 model.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +24,6 @@ from examples.sharded_search.corpus import write_corpus  # noqa: E402
 from faasflow import Client, Document, DocumentArray, Flow  # noqa: E402
 from faasflow.executors.model_files import DEFAULT_MODEL, ModelNotFoundError, resolve_model  # noqa: E402
 from faasflow.serverless.build import write  # noqa: E402
-from faasflow.serverless.deploy import deploy  # noqa: E402
 from faasflow.testing import MiniStack  # noqa: E402
 
 pytestmark = pytest.mark.emulator
@@ -39,10 +41,12 @@ def deployment(ministack: MiniStack) -> Iterator[dict]:
         resolve_model(DEFAULT_MODEL)
     except ModelNotFoundError as exc:
         pytest.skip(f"{exc} (make model exports it)")
-    flow = Flow.load_config(FLOW_YAML)
     ministack.reset()
-    write(flow, ROOT, TEMPLATE)
-    yield deploy(ROOT, STACK, endpoint_url=ministack.endpoint, template=TEMPLATE, emulate_images=True)
+    command = [sys.executable, "-m", "faasflow", "deploy", str(FLOW_YAML), "--template", TEMPLATE, "--stack-name",
+               STACK, "--endpoint-url", ministack.endpoint, "--emulate-images", "--json"]  # as a user deploys it
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr[-4000:]
+    yield json.loads(done.stdout)
 
 
 @pytest.fixture(scope="module")

@@ -95,8 +95,8 @@ def test_a_gpu_executor_is_a_sagemaker_endpoint_per_shard(project: Path):
     gateway = resources["GatewayFunction"]["Properties"]
     asked = gateway["Environment"]["Variables"]["FAASFLOW_EXECUTOR_FUNCTIONS"]["Fn::Sub"]
     shards = ["DbShard0Function", "DbShard1Function"]
-    assert json.loads(asked) == {"encoder": ["${EncoderFunction.Arn}"],  # /status?runtime=true: Lambda stages only
-                                 "db": [f"${{{f}.Arn}}" for f in shards]}
+    assert json.loads(asked) == {"encoder": ["${EncoderFunction}"],  # /status?runtime=true: Lambda stages only
+                                 "db": [f"${{{f}}}" for f in shards]}
     assert gateway["Policies"][0]["Statement"][-1]["Resource"] == [
         {"Fn::GetAtt": [f, "Arn"]} for f in ["EncoderFunction", *shards]]
 

@@ -138,3 +138,15 @@ def test_names_that_collide_on_aws_are_refused():
     flow = Flow().add(uses=Append, name="doc-store").add(uses=Append, name="doc_store")
     with pytest.raises(FlowConfigError, match="same id"):
         compile_asl(flow.plan)
+
+
+def test_an_environment_over_lambdas_4_kb_is_refused_at_build(tmp_path: Path):
+    from faasflow.serverless.template import ENVIRONMENT_LIMIT, environment_size
+
+    flow = Flow(name="big").add(uses="functions.doc_store.DocStore", name="db", uses_with={"note": "x" * 4000})
+    with pytest.raises(FlowConfigError, match=r"executor 'db', field 'uses_with': function DbFunction's environment"):
+        artefacts(flow, tmp_path)
+    template = yaml.safe_load(artefacts(reference(), ROOT).files["template.yaml"])
+    shared = template["Globals"]["Function"]["Environment"]["Variables"]
+    gateway = template["Resources"]["GatewayFunction"]["Properties"]["Environment"]["Variables"]
+    assert environment_size({**shared, **gateway}) < ENVIRONMENT_LIMIT / 2  # the reference app has room to grow
