@@ -115,6 +115,7 @@ class StepFunctionsBackend:
             "name": self.name,
             "endpoints": self.served_endpoints,
             "executors": executors,
+            "answer": list(self.config.get("answer", [])),
             "version": __version__,
             "backend": self.kind,
             "ready": True,

@@ -215,9 +215,8 @@ def gateway_config(plan: Plan) -> dict[str, Any]:
         "name": plan.name,
         "endpoints": plan.served_endpoints,
         "any_endpoint": any(r.key == OTHER_ENDPOINTS for r in plan_routes(plan)),
-        "executors": [
-            {k: e[k] for k in ("name", "shards", "needs", "endpoints", "polling")} for e in described["executors"]
-        ],
+        "executors": described["executors"],
+        "answer": described["answer"],
         "inline_limit": gateway_inline_limit(plan),
     }
 

@@ -20,6 +20,7 @@ from examples.sharded_search.__main__ import FLOW_YAML
 from examples.sharded_search.corpus import write_corpus
 from faasflow import Client, Document, DocumentArray, Flow
 from faasflow.client import GatewayFlowError
+from faasflow.serve.schema import FlowStatus
 from faasflow.serverless.build import write
 from faasflow.serverless.deploy import deploy
 from faasflow.testing import MiniStack
@@ -72,6 +73,8 @@ def test_status_over_api_gateway(deployment: dict):
     status = httpx.get(f"{deployment['ApiUrlLocal']}/status", timeout=60).json()
     assert status["name"] == "sharded-search" and status["backend"] == "stepfunctions" and status["ready"]
     assert [e["name"] for e in status["executors"]] == ["featurizer", "db", "ranker"]
+    FlowStatus.model_validate(status)  # the same shape as the local gateway's, as its OpenAPI schema says
+    assert status["executors"][1]["uses"] == "functions.doc_store.DocStore" and status["answer"] == ["ranker"]
 
 
 def test_index_then_query_conforms_to_the_embedded_engine(indexed: Client, embedded: Flow, corpus: DocumentArray):
