@@ -136,9 +136,12 @@ class Client(JinaShortcuts):
 
     # --- the gateway itself ---
 
-    def status(self, max_attempts: int = 1, backoff: BackoffSpec = DEFAULT_BACKOFF) -> dict[str, Any]:
-        """The gateway's ``GET /status``: Flow name, executors, shards, version, ready."""
-        answer = self._request("GET", "/status", None, new_request_id(), max_attempts, backoff)
+    def status(self, max_attempts: int = 1, backoff: BackoffSpec = DEFAULT_BACKOFF,
+               runtime: bool = False) -> dict[str, Any]:
+        """The gateway's ``GET /status``: Flow name, executors, shards, version, ready; with
+        ``runtime``, what each executor shard reports of itself (a deployed Flow invokes them)."""
+        path = "/status?runtime=true" if runtime else "/status"
+        answer = self._request("GET", path, None, new_request_id(), max_attempts, backoff)
         payload = _json_or_text(answer)
         if answer.status_code != 200 or not isinstance(payload, dict):
             raise error_from_answer("/status", answer.status_code, payload, answer.headers.get("x-request-id"))

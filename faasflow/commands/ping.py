@@ -17,6 +17,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="API Gateway key, sent as x-api-key (default: $FAASFLOW_API_KEY)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the answer (default 10)")
     parser.add_argument("--json", action="store_true", help="print the whole status as JSON")
+    parser.add_argument("--runtime", action="store_true",
+                        help="also show what each executor shard reports of itself (an encoder's execution provider); "
+                        "a deployed Flow invokes every executor function for it")
     parser.set_defaults(handler=run)
 
 
@@ -26,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with Client(args.url, api_key=args.api_key, timeout=args.timeout) as client:
-            status = client.status()
+            status = client.status(runtime=args.runtime)
     except GatewayError as exc:
         return fail(str(exc))
     if args.json:
@@ -37,4 +40,8 @@ def run(args: argparse.Namespace) -> int:
         state = "ready" if status.get("ready") else "NOT ready"
         print(f"{args.url}: Flow {status.get('name')!r} {state} (faasflow {status.get('version')}, "
               f"{status.get('backend')}); executors: {executors}; endpoints: {', '.join(status.get('endpoints', []))}")
+        for executor in status.get("executors", []) if args.runtime else []:
+            for position, report in enumerate(executor.get("runtime") or []):
+                details = ", ".join(f"{k} {v}" for k, v in report.items() if k != "shard")
+                print(f"  {executor['name']} shard {report.get('shard', position)}: {details or 'nothing to report'}")
     return 0 if status.get("ready") else 1

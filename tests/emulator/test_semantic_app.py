@@ -93,6 +93,11 @@ def test_status_reports_each_shards_runtime_only_when_asked(deployment: dict):
     assert encoder["provider"] == "CPUExecutionProvider" and encoder["model"] == DEFAULT_MODEL
     assert encoder["device"] == "auto" and encoder["shard"] == 0
     assert [r["shard"] for r in executors["index"]["runtime"]] == [0, 1, 2]
+    ping = subprocess.run([sys.executable, "-m", "faasflow", "ping", deployment["ApiUrlLocal"], "--runtime",
+                           "--timeout", "120"], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert ping.returncode == 0, ping.stderr
+    assert "encoder shard 0: model all-MiniLM-L6-v2, device auto, provider CPUExecutionProvider" in ping.stdout
+    assert "index shard 2: nothing to report" in ping.stdout
 
 
 def test_index_then_search_conforms_to_the_embedded_engine(indexed: Client, embedded: Flow, corpus: DocumentArray):
