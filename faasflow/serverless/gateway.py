@@ -16,7 +16,7 @@ from typing import Any
 from faasflow.array import DocumentArray
 from faasflow.errors import FaasflowError, FlowError
 from faasflow.request import Response, make_response
-from faasflow.serverless.hops import collect_results, resolve
+from faasflow.serverless.hops import STATUS_REQUEST, collect_results, resolve
 from faasflow.serverless.payload import DEFAULT_INLINE_LIMIT, encode_docs
 
 
@@ -45,6 +45,7 @@ class StepFunctionsBackend:
         self.state_machine_arn = state_machine_arn
         self.config = config
         self._client = client
+        self._lambda: Any = None  # made on the first GET /status?runtime=true, then kept
         self.functions = dict(functions or {})  # executor -> its shards' function names (Lambda stages only)
 
     @classmethod
@@ -126,11 +127,11 @@ class StepFunctionsBackend:
         in parallel; a shard that cannot answer reports the error instead."""
         from concurrent.futures import ThreadPoolExecutor
 
-        from faasflow.aws import aws_client
-        from faasflow.serverless.handler import STATUS_EVENT
+        if self._lambda is None:
+            from faasflow.aws import aws_client
 
-        client = aws_client("lambda")
-        payload = json.dumps({"faasflow": STATUS_EVENT})
+            self._lambda = aws_client("lambda")
+        client, payload = self._lambda, json.dumps(STATUS_REQUEST)
 
         def ask(function: str) -> dict[str, Any]:
             try:
@@ -138,9 +139,9 @@ class StepFunctionsBackend:
                 body = json.loads(answer["Payload"].read() or b"null")
             except Exception as exc:  # noqa: BLE001 - a status page reports failures, it does not raise them
                 return {"error": f"{type(exc).__name__}: {exc}"}
-            if answer.get("FunctionError") or not isinstance(body, dict):
-                return {"error": str((body or {}).get("errorMessage") if isinstance(body, dict) else body)}
-            return body
+            if answer.get("FunctionError"):
+                return {"error": str(body.get("errorMessage", body) if isinstance(body, dict) else body)}
+            return body if isinstance(body, dict) else {"error": f"not a report: {body!r}"}
 
         functions = [f for shards in self.functions.values() for f in shards]
         with ThreadPoolExecutor(max_workers=max(1, min(16, len(functions)))) as pool:

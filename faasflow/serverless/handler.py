@@ -3,7 +3,7 @@
 At init (once per container) it imports the executor class named by the function's
 environment and constructs it with its ``uses_with``, its shard and its durable storage
 (an S3 prefix per executor and shard); each invocation runs one hop (``hops.run_shard``),
-or answers ``{"faasflow": "status"}`` with what the instance reports of itself.
+or answers ``hops.STATUS_REQUEST`` with what the instance reports of itself.
 
 Environment (written by ``faasflow build``): ``FAASFLOW_EXECUTOR``, ``FAASFLOW_USES``,
 ``FAASFLOW_USES_WITH`` (JSON), ``FAASFLOW_SHARD``, ``FAASFLOW_SHARDS``, ``FAASFLOW_NEEDS``
@@ -23,11 +23,9 @@ from typing import Any
 from faasflow.executor import Executor
 from faasflow.loader import resolve_uses
 from faasflow.plan import ExecutorSpec
-from faasflow.serverless.hops import run_shard
+from faasflow.serverless.hops import STATUS_REQUEST, run_shard
 from faasflow.serverless.observe import HopObserver
 from faasflow.serverless.payload import DEFAULT_INLINE_LIMIT
-
-STATUS_EVENT = "status"
 
 
 @dataclass
@@ -69,7 +67,7 @@ class ShardRuntime:
         return {"shard": self.shard, **self.instance.status()}
 
     def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        if event.get("faasflow") == STATUS_EVENT:  # the gateway's GET /status?runtime=true
+        if event == STATUS_REQUEST:  # the gateway's GET /status?runtime=true
             return self.status()
         started = time.perf_counter()
         event = dict(event)

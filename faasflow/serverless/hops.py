@@ -25,6 +25,8 @@ from faasflow.serverless.routes import Tree
 from faasflow.sharding import merge
 
 Envelope = dict[str, Any]
+# What the gateway sends an executor function for GET /status?runtime=true, instead of a hop.
+STATUS_REQUEST: Mapping[str, str] = {"faasflow": "status"}
 
 
 def resolve(tree: Tree, values: Mapping[str, Any], parameters: Mapping[str, Any]) -> DocumentArray:

@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from faasflow.serverless import images
-from faasflow.serverless.tools import ensure_tool
+from faasflow.serverless.tools import ministack_executable
 from faasflow.testing.images import BASE_ENTRYPOINT, image_env, rehearse, site_packages
 
 EMULATED_DIR = ".faasflow/emulated"
@@ -39,15 +39,7 @@ IMAGE_ONLY_PROPERTIES = ("PackageType", "ImageUri", "ImageConfig")
 
 def emulator_python() -> str:
     """The interpreter MiniStack runs Python handlers on: its own (``.tools/ministack``)."""
-    return str(ensure_tool("ministack") / "bin" / "python")
-
-
-def _image_kind(dockerfile: Path) -> str:
-    text = dockerfile.read_text()
-    kind = next((k for k in images.KINDS if images.requirements_path(k) in text), None)
-    if kind != "lambda":
-        raise ValueError(f"{dockerfile}: only Lambda images (package='image') have a zip stand-in")
-    return kind
+    return str(ministack_executable().with_name("python"))
 
 
 @dataclass(frozen=True)
@@ -62,10 +54,12 @@ class StandIn:
 def lay_out(dockerfile: Path, context: Path, folder: Path, python: str) -> StandIn:
     """Rehearse the image into ``folder`` and install its requirements for ``python``."""
     rehearsal = rehearse(dockerfile, context, folder)
+    if rehearsal.base != images.LAMBDA_BASE:
+        raise ValueError(f"{dockerfile}: only Lambda images (package='image') have a zip stand-in")
     if rehearsal.entrypoint != BASE_ENTRYPOINT[images.LAMBDA_BASE] or len(rehearsal.cmd) != 1:
         raise ValueError(f"{dockerfile}: a Lambda image's command is one handler, got {rehearsal.cmd}")
     environment = {k: v for k, v in rehearsal.env.items() if k != "LAMBDA_TASK_ROOT"}
-    venv = image_env(_image_kind(dockerfile), python, "image-lambda-emulated")
+    venv = image_env("lambda", python, "image-lambda-emulated")
     environment["PYTHONPATH"] = str(site_packages(venv))
     return StandIn(str(rehearsal.path("/var/task")), rehearsal.cmd[0], environment)
 

@@ -24,6 +24,7 @@ from faasflow.serve.schema import FlowStatus
 from faasflow.serverless.build import write
 from faasflow.serverless.deploy import deploy
 from faasflow.testing import MiniStack
+from tests.emulator.side_by_side import deployed_with, embedded_with
 
 pytestmark = pytest.mark.emulator
 
@@ -51,19 +52,12 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> DocumentArray:
 
 @pytest.fixture(scope="module")
 def embedded(corpus: DocumentArray, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
-    flow = Flow.load_config(FLOW_YAML)
-    flow.workspace = str(tmp_path_factory.mktemp("embedded"))
-    with flow:
-        flow.post("/index", corpus, request_size=100)
-        yield flow
+    yield from embedded_with(FLOW_YAML, corpus, tmp_path_factory.mktemp("embedded"), request_size=100)
 
 
 @pytest.fixture(scope="module")
 def indexed(deployment: dict, corpus: DocumentArray) -> Client:
-    client = Client(deployment["ApiUrlLocal"], timeout=120)
-    answer = client.post("/index", corpus, request_size=100)
-    assert answer.ids == corpus.ids
-    return client
+    return deployed_with(deployment["ApiUrlLocal"], corpus, request_size=100, timeout=120)
 
 
 QUERIES = (0, 7, 150, 299)

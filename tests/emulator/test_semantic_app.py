@@ -25,6 +25,7 @@ from faasflow import Client, Document, DocumentArray, Flow  # noqa: E402
 from faasflow.executors.model_files import DEFAULT_MODEL, ModelNotFoundError, resolve_model  # noqa: E402
 from faasflow.serverless.build import write  # noqa: E402
 from faasflow.testing import MiniStack  # noqa: E402
+from tests.emulator.side_by_side import deployed_with, embedded_with  # noqa: E402
 
 pytestmark = pytest.mark.emulator
 
@@ -58,19 +59,12 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> DocumentArray:
 
 @pytest.fixture(scope="module")
 def embedded(corpus: DocumentArray, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flow]:
-    flow = Flow.load_config(FLOW_YAML)
-    flow.workspace = str(tmp_path_factory.mktemp("embedded"))
-    with flow:
-        flow.post("/index", corpus, request_size=40)
-        yield flow
+    yield from embedded_with(FLOW_YAML, corpus, tmp_path_factory.mktemp("embedded"), request_size=40)
 
 
 @pytest.fixture(scope="module")
 def indexed(deployment: dict, corpus: DocumentArray) -> Client:
-    client = Client(deployment["ApiUrlLocal"], timeout=180)
-    answer = client.post("/index", corpus, request_size=40)
-    assert answer.ids == corpus.ids
-    return client
+    return deployed_with(deployment["ApiUrlLocal"], corpus, request_size=40, timeout=180)
 
 
 def test_the_encoder_runs_as_a_stand_in_for_its_image(deployment: dict, ministack: MiniStack):
