@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from faasflow.serverless.deploy import DEFAULT_TEMPLATE
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
@@ -13,7 +15,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "state machine, API Gateway, a bucket) and orchestrator/<flow>.asl.json, and stage the faasflow layer.")
     parser.add_argument("flow", help="the Flow YAML file")
     parser.add_argument("--out", default=".", help="the project folder to write into (default: .)")
-    parser.add_argument("--template", default="template.yaml",
+    parser.add_argument("--template", default=DEFAULT_TEMPLATE,
                         help="the SAM template's file name in the project (default: template.yaml)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 if the files there are missing or stale")
@@ -29,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         outdated = stale(flow, project, args.template)
         for path in outdated:
-            again = f" --template {args.template}" if args.template != "template.yaml" else ""
+            again = f" --template {args.template}" if args.template != DEFAULT_TEMPLATE else ""
             print(f"stale: {path} (run `faasflow build {args.flow}{again}`)")
         if not outdated:
             print(f"{args.template} and the state machine are up to date")

@@ -7,6 +7,8 @@ import json
 import re
 from pathlib import Path
 
+from faasflow.serverless.deploy import DEFAULT_TEMPLATE
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
@@ -18,7 +20,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--stack-name", help="CloudFormation stack name (default: the Flow's name)")
     parser.add_argument("--endpoint-url", help="an emulator's endpoint, e.g. http://127.0.0.1:4566")
     parser.add_argument("--region", default="us-east-1")
-    parser.add_argument("--template", default="template.yaml",
+    parser.add_argument("--template", default=DEFAULT_TEMPLATE,
                         help="the SAM template's file name in the project (default: template.yaml)")
     parser.add_argument("--emulate-images", action="store_true",
                         help="with --endpoint-url of an emulator without Docker that runs handlers on this machine "

@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from faasflow.serverless import images
+from faasflow.serverless.deploy import DEFAULT_TEMPLATE
 from faasflow.serverless.tools import ministack_executable
 from faasflow.testing.images import BASE_ENTRYPOINT, image_env, rehearse, site_packages
 
@@ -73,7 +74,7 @@ def _relocate(properties: dict[str, Any], project: Path, target: Path) -> None:
             properties[key] = os.path.relpath(path, target)
 
 
-def stand_in_template(project: Path, template: str = "template.yaml", python: str | None = None) -> str:
+def stand_in_template(project: Path, template: str = DEFAULT_TEMPLATE, python: str | None = None) -> str:
     """Write ``.faasflow/emulated/<template>`` with zip stand-ins for the image functions;
     returns its path relative to ``project`` (a template without images comes back as is)."""
     project = Path(project).resolve()
