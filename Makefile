@@ -18,7 +18,7 @@ install: $(STAMP)
 
 # The SAM CLI and the MiniStack emulator, each in its own pinned venv under .tools/ (idempotent).
 tools: install
-	$(BIN)/python -m faasflow.serverless.tools
+	$(BIN)/python -m faasflow.deploy.tools
 
 # all-MiniLM-L6-v2 as ONNX in .faasflow/models, converted in its own env (.tools/export,
 # CPU torch: never a run-time dependency); both steps do nothing when up to date.

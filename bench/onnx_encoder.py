@@ -8,7 +8,7 @@
 * model load time in a fresh process: ``OnnxEncoder()`` (import included) against a bare
   ``InferenceSession`` plus tokenizer, median of ``--runs``;
 * cold-start init of the Lambda image-packaged encoder: the image rehearsed without
-  Docker (``faasflow.testing.images``) and its handler module imported as the Lambda
+  Docker (``faasflow.deploy.rehearsal``) and its handler module imported as the Lambda
   runtime does, in a fresh process on the image's own env, median of ``--runs``; its
   first invocation too.
 
@@ -130,9 +130,10 @@ def fresh_process_seconds(code: str, runs: int, python: str = sys.executable,
 
 def image_cold_start(folder: Path, runs: int) -> dict | None:
     """Init and first invocation of the rehearsed Lambda image handler, in fresh processes."""
-    from faasflow.serverless.build import write
-    from faasflow.serverless.tools import ToolsUnavailable
-    from faasflow.testing.images import command, gateway_event, image_env, rehearse
+    from faasflow.deploy.layers import write
+    from faasflow.deploy.rehearsal import command, image_env, rehearse
+    from faasflow.deploy.tools import ToolsUnavailable
+    from faasflow.testing.events import gateway_event
 
     try:
         venv = image_env("lambda")
@@ -146,7 +147,7 @@ def image_cold_start(folder: Path, runs: int) -> dict | None:
         os.symlink(folder, project / ".faasflow" / "models" / DEFAULT_MODEL)
         flow = Flow(name="bench").add(uses="faasflow.executors.onnx_encoder.OnnxEncoder", name="encoder",
                                       package="image")
-        write(flow, project)
+        write(flow.plan, project)
         rehearsal = rehearse(project / "infra/images/encoder.Dockerfile", project, Path(tmp) / "image")
         docs = DocumentArray(Document(text=t) for t in write_corpus(Path(tmp) / "c.txt", 32).read_text().split("\n")
                              if t)

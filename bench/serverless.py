@@ -28,20 +28,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from faasflow import Flow  # noqa: E402
-from faasflow.serverless.asl import compile_asl  # noqa: E402
-from faasflow.serverless.template import FAASFLOW_LAYER_DIR, gateway_config  # noqa: E402
+from faasflow.compiler.asl import compile_asl  # noqa: E402
+from faasflow.compiler.template import FAASFLOW_LAYER_DIR, gateway_config  # noqa: E402
 
 HANDLER_INIT = """
 import time
 started = time.perf_counter()
-import faasflow.serverless.handler as handler
+import faasflow.runtime.handler as handler
 handler.runtime()
 print(time.perf_counter() - started)
 """
 GATEWAY_INIT = """
 import time
 started = time.perf_counter()
-import faasflow.serverless.gateway as gateway
+import faasflow.runtime.gateway as gateway
 gateway.build_handler()
 print(time.perf_counter() - started)
 """
@@ -127,10 +127,10 @@ def main() -> None:
 
     if args.no_sizes:
         return
-    from faasflow.serverless.build import write
-    from faasflow.serverless.deploy import build
+    from faasflow.deploy.layers import write
+    from faasflow.deploy.sam import build
 
-    write(flow, ROOT)
+    write(flow.plan, ROOT)
     build(ROOT)
     built = ROOT / ".aws-sam" / "build"
     print("\npackages as `sam build` made them (unzipped / zipped):")

@@ -273,7 +273,7 @@ print(json.dumps({"imports": imported - started, "first_query": answered - impor
 
 
 def bench_cold_warm(rows: int, dim: int, queries_count: int) -> dict:
-    from faasflow.serverless.tools import ensure_tools
+    from faasflow.deploy.tools import ensure_tools
     from faasflow.storage.s3 import S3Storage
     from faasflow.testing import MiniStack
 

@@ -15,6 +15,7 @@ import orjson
 
 from faasflow.document import FIELDS, Document, NamedScore, ScoreMap
 from faasflow.errors import BadInputError
+from faasflow.wire import MAX_TAG_DEPTH
 
 _ARRAY_FIELDS = ("tensor", "embedding")
 
@@ -154,7 +155,90 @@ def _default(value: Any) -> Any:
 
 def dumps(value: Any) -> bytes:
     """Compact JSON bytes (numpy scalars and arrays in tags become plain JSON)."""
-    return orjson.dumps(value, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
+    try:
+        return orjson.dumps(value, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
+    except orjson.JSONEncodeError as exc:
+        raise BadInputError(f"cannot be written as JSON: {exc}") from None
+
+
+def dumps_text(value: Any, *, sort_keys: bool = False) -> str:
+    """``dumps`` as text: for environment variables, ASL strings and log lines."""
+    if not sort_keys:
+        return dumps(value).decode()
+    try:
+        return orjson.dumps(value, default=_default,
+                            option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_SORT_KEYS).decode()
+    except orjson.JSONEncodeError as exc:
+        raise BadInputError(f"cannot be written as JSON: {exc}") from None
+
+
+def to_plain(value: Any) -> Any:
+    """``value`` as the wire carries it (plain JSON data): what a Lambda runtime's own JSON
+    writer, or any other hop, can pass on unchanged."""
+    return loads(dumps(value))
+
+
+# What a tag value may be, so that every mode carries it: JSON's types, plus numpy scalars
+# and arrays of numbers (sent as numbers and lists), bytes (sent as base64 text) and tuples
+# (sent as lists). The wire form is the answer: embedded, served and deployed agree on it.
+_PLAIN = (str, bool, type(None))
+_INT_RANGE = (-(2**63), 2**64 - 1)  # what the JSON writer takes
+
+
+def check_wire_value(value: Any, where: str, depth: int = 0) -> None:
+    """Refuse a tag value that some mode could not carry, naming where it is; the message
+    is the same embedded, served and deployed, since every mode calls this on the docs an
+    executor returns."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return
+    if kind is int:
+        if not _INT_RANGE[0] <= value <= _INT_RANGE[1]:
+            raise BadInputError(f"{where}: integer {value} is outside the 64-bit range JSON is sent with")
+        return
+    if kind is float:
+        if value != value or value in (float("inf"), float("-inf")):
+            raise BadInputError(f"{where}: {value} is not a JSON number (NaN and infinities cannot be sent)")
+        return
+    if depth >= MAX_TAG_DEPTH:
+        raise BadInputError(f"{where}: nested deeper than {MAX_TAG_DEPTH} levels")
+    if kind is dict:
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise BadInputError(f"{where}: key {key!r} is a {type(key).__name__}; JSON keys are strings")
+            check_wire_value(item, f"{where}.{key}", depth + 1)
+        return
+    if kind in (list, tuple):
+        for position, item in enumerate(value):
+            check_wire_value(item, f"{where}[{position}]", depth + 1)
+        return
+    if isinstance(value, (bytes, bytearray, str, bool, int, float)):
+        return
+    if isinstance(value, np.generic):
+        check_wire_value(value.item(), where, depth)
+        return
+    if isinstance(value, np.ndarray):
+        if value.dtype.hasobject or value.dtype.kind in "cVMm":
+            raise BadInputError(f"{where}: a numpy array of dtype {value.dtype} cannot be sent as JSON")
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise BadInputError(f"{where}: the array holds NaN or infinities, which JSON cannot carry")
+        return
+    if isinstance(value, Mapping):
+        check_wire_value(dict(value), where, depth)
+        return
+    raise BadInputError(f"{where}: a value of type {kind.__name__} cannot be sent between executors "
+                        "(tags hold JSON values, numpy numbers and arrays, bytes)")
+
+
+def check_wire_docs(docs: Iterable[Document]) -> None:
+    """``check_wire_value`` on the tags of every doc, its matches and its chunks."""
+    for doc in docs:
+        if doc.tags:
+            check_wire_value(doc.tags, f"document {doc.id!r} tags")
+        if doc._matches:
+            check_wire_docs(doc._matches)
+        if doc._chunks:
+            check_wire_docs(doc._chunks)
 
 
 def loads(data: bytes | str) -> Any:

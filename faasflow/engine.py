@@ -1,4 +1,5 @@
-"""The local engine: runs a Plan in-process, shards in parallel threads, no serialization.
+"""The local engine: the in-process scheduler of a Plan, shards in parallel threads, no
+serialization. What a stage means (partition, combine, merge, parameters) is ``faasflow.stage``.
 
 Documents pass between executors as Python objects. Where one output feeds several
 consumers (an ``ALL`` broadcast, a DAG fork) each consumer after the first gets
@@ -17,10 +18,19 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from faasflow.array import DocumentArray
-from faasflow.errors import FaasflowError, FlowConfigError, FlowError
-from faasflow.executor import Executor, call_endpoint
+from faasflow.errors import FlowError
+from faasflow.executor import Executor
 from faasflow.plan import GATEWAY, ExecutorSpec, Plan
-from faasflow.sharding import merge, partition, reassemble
+from faasflow.sharding import merge
+from faasflow.stage import (
+    combine_shards,
+    construct_executor,
+    copy_docs,
+    executor_parameters,
+    invoke_shard,
+    join_inputs,
+    shard_parts,
+)
 
 logger = logging.getLogger("faasflow.engine")
 
@@ -33,21 +43,6 @@ class StageObserver(Protocol):
 class StageOutput:
     docs: DocumentArray
     results: dict[str, Any] = field(default_factory=dict)
-
-
-def copy_docs(docs: DocumentArray) -> DocumentArray:
-    return DocumentArray._wrap([d.copy() for d in docs])
-
-
-def executor_parameters(parameters: Mapping[str, Any], executor: str) -> dict[str, Any]:
-    """The parameters an executor sees: the request's, plus those nested under its own
-    name (``{'ranker': {'limit': 3}}``), as Jina does."""
-    own = parameters.get(executor)
-    if isinstance(own, Mapping):
-        merged = dict(parameters)
-        merged.update(own)
-        return merged
-    return dict(parameters)
 
 
 class LocalEngine:
@@ -95,23 +90,7 @@ class LocalEngine:
             raise
 
     def _construct(self, spec: ExecutorSpec, shard: int) -> Executor:
-        runtime_args = {"name": spec.name, "shard_id": shard, "shards": spec.shards, "replicas": spec.replicas}
-        if self.workspace is not None:
-            runtime_args["workspace"] = self.workspace
-        try:
-            return spec.cls(**spec.uses_with, runtime_args=runtime_args, metas={"name": spec.name})
-        except TypeError as exc:
-            if "argument" in str(exc) and spec.uses_with:
-                raise FlowConfigError(
-                    f"{spec.cls.__name__}.__init__ rejects it: {exc}", executor=spec.name, field="uses_with"
-                ) from exc
-            raise FaasflowError(
-                f"executor {spec.name!r} shard {shard} failed to start: {type(exc).__name__}: {exc}"
-            ) from exc
-        except Exception as exc:
-            raise FaasflowError(
-                f"executor {spec.name!r} shard {shard} failed to start: {type(exc).__name__}: {exc}"
-            ) from exc
+        return construct_executor(spec, shard, workspace=self.workspace)
 
     def close(self) -> None:
         """Close every executor (errors are logged, so one cannot stop the others closing)."""
@@ -137,7 +116,7 @@ class LocalEngine:
                 node_docs, docs_matrix = inputs[0], None
             else:
                 docs_matrix = inputs
-                node_docs = merge([copy_docs(inputs[0]), *inputs[1:]])
+                node_docs = join_inputs(inputs)
             binding = spec.cls.binding_for(endpoint)
             if binding is None:
                 outputs[spec.name] = node_docs  # no method for this endpoint: pass through, as in Jina
@@ -271,81 +250,3 @@ def _guarded(call, shard: int, docs: DocumentArray):
         return None, error
 
 
-def shard_parts(docs: DocumentArray, shards: int, mode: str) -> list[list[int] | None]:
-    """What each shard of a stage gets: ``None`` for all the docs (``ALL``), else the input
-    positions it owns (``ANY``). With ``ANY`` a shard that owns nothing is not called,
-    except that an empty request still reaches shard 0, as in Jina."""
-    if mode == "ALL":
-        return [None] * shards
-    parts: list[list[int] | None] = list(partition(docs, shards))
-    if not docs:
-        parts[0] = None
-    return parts
-
-
-def combine_shards(
-    mode: str,
-    input_ids: list[str],
-    parts: list[list[int] | None],
-    outputs: list[DocumentArray | None],
-    parameters: Mapping[str, Any],
-) -> DocumentArray:
-    """One stage answer from its shards' answers: ``ALL`` merges by id (matches cut to
-    ``parameters['limit']``), ``ANY`` puts the docs back in input order."""
-    answered = [o for o in outputs if o is not None]
-    if mode == "ALL":
-        limit = parameters.get("limit")
-        return merge(answered, limit=limit if isinstance(limit, int) else None, order=input_ids)
-    if not input_ids:
-        return answered[0] if answered else DocumentArray()
-    return reassemble(input_ids, [p or [] for p in parts], outputs)
-
-
-def invoke_shard(
-    instance: Executor,
-    binding: Any,
-    spec: ExecutorSpec,
-    shard: int,
-    endpoint: str,
-    docs: DocumentArray,
-    parameters: dict[str, Any],
-    docs_matrix: list[DocumentArray] | None = None,
-) -> tuple[DocumentArray, dict | None]:
-    """Call one shard's endpoint method; any failure becomes a FlowError naming it."""
-    call_args = {
-        "docs": docs,
-        "parameters": parameters,
-        "docs_matrix": docs_matrix,
-        "docs_map": None if docs_matrix is None else dict(zip(spec.needs, docs_matrix)),
-    }
-    try:
-        returned = call_endpoint(instance, binding, call_args)
-    except Exception as exc:
-        raise FlowError(spec.name, shard, endpoint, exc) from exc
-    return _normalise(returned, docs, spec.name, shard, endpoint)
-
-
-def _normalise(
-    returned: Any, docs: DocumentArray, executor: str, shard: int, endpoint: str
-) -> tuple[DocumentArray, dict | None]:
-    """Jina's return semantics: None keeps the (edited) docs, a DocumentArray replaces them,
-    a dict is a result for the caller."""
-    if returned is None:
-        return docs, None
-    if isinstance(returned, DocumentArray):
-        return returned, None
-    if isinstance(returned, dict):
-        return docs, returned
-    if isinstance(returned, (list, tuple)):
-        try:
-            return DocumentArray(returned), None
-        except TypeError as exc:
-            raise FlowError(
-                executor, shard, endpoint, TypeError(f"returned a list that is not all Documents: {exc}")
-            ) from None
-    raise FlowError(
-        executor,
-        shard,
-        endpoint,
-        TypeError(f"returned {type(returned).__name__}; expected None, a DocumentArray or a dict"),
-    )

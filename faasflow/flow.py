@@ -89,7 +89,7 @@ class Flow(JinaShortcuts):
     def plan(self) -> Plan:
         """The validated, immutable Plan (compiled on first use)."""
         if self._plan is None:
-            self._plan = compile_plan(self.name, self._executors, self.base_dir)
+            self._plan = compile_plan(self.name, self._executors, self.base_dir, auth=self.auth, tracing=self.tracing)
         return self._plan
 
     def build(self) -> Flow:

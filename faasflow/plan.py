@@ -104,6 +104,8 @@ class Plan:
     name: str
     executors: tuple[ExecutorSpec, ...]
     sinks: tuple[str, ...]  # executors nobody needs: their outputs merge into the answer
+    auth: str | None = None  # deployed API: None (open) or "api_key"
+    tracing: bool = False  # deployed functions and state machine: X-Ray active tracing
 
     def executor(self, name: str) -> ExecutorSpec:
         for spec in self.executors:
@@ -197,8 +199,16 @@ def build_spec(raw: Mapping[str, Any], previous: str, base_dir: Path | None) -> 
     )
 
 
-def compile_plan(name: str, raw_executors: list[Mapping[str, Any]], base_dir: Path | None = None) -> Plan:
+AUTH_MODES = ("api_key",)
+
+
+def compile_plan(name: str, raw_executors: list[Mapping[str, Any]], base_dir: Path | None = None, *,
+                 auth: str | None = None, tracing: bool = False) -> Plan:
     """Validate every executor and the graph they form; raise FlowConfigError on the first problem."""
+    if auth is not None and auth not in AUTH_MODES:
+        raise FlowConfigError(f"auth must be 'api_key' or absent, got {auth!r}", field="auth")
+    if not isinstance(tracing, bool):
+        raise FlowConfigError(f"tracing must be true or false, got {tracing!r}", field="tracing")
     specs: list[ExecutorSpec] = []
     previous = GATEWAY
     for raw in raw_executors:
@@ -223,7 +233,7 @@ def compile_plan(name: str, raw_executors: list[Mapping[str, Any]], base_dir: Pa
     ordered = _topological_order(specs)
     needed = {n for s in specs for n in s.needs}
     sinks = tuple(s.name for s in ordered if s.name not in needed)
-    return Plan(name=name, executors=tuple(ordered), sinks=sinks)
+    return Plan(name=name, executors=tuple(ordered), sinks=sinks, auth=auth, tracing=tracing)
 
 
 def _topological_order(specs: list[ExecutorSpec]) -> list[ExecutorSpec]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from faasflow.serverless.deploy import DEFAULT_TEMPLATE
+from faasflow.compiler.layout import DEFAULT_TEMPLATE
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -24,18 +24,19 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from faasflow.commands.common import load_flow
-    from faasflow.serverless.build import stale, write
+    from faasflow.compiler.artefacts import stale
+    from faasflow.deploy.layers import write
 
     flow = load_flow(args.flow)
     project = Path(args.out)
     if args.check:
-        outdated = stale(flow, project, args.template)
+        outdated = stale(flow.plan, project, args.template)
         for path in outdated:
             again = f" --template {args.template}" if args.template != DEFAULT_TEMPLATE else ""
             print(f"stale: {path} (run `faasflow build {args.flow}{again}`)")
         if not outdated:
             print(f"{args.template} and the state machine are up to date")
         return 1 if outdated else 0
-    for path in write(flow, project, args.template):
+    for path in write(flow.plan, project, args.template):
         print(f"wrote {path}")
     return 0

@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from faasflow.serverless.deploy import DEFAULT_TEMPLATE
+from faasflow.compiler.layout import DEFAULT_TEMPLATE
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -31,15 +31,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from faasflow.commands.common import fail, load_flow
-    from faasflow.serverless.build import write
-    from faasflow.serverless.deploy import DeployError, deploy
-    from faasflow.serverless.tools import ToolsUnavailable
+    from faasflow.deploy.layers import write
+    from faasflow.deploy.sam import DeployError, deploy
+    from faasflow.deploy.tools import ToolsUnavailable
 
     flow = load_flow(args.flow)
     project = Path(args.out)
     if args.emulate_images and not args.endpoint_url:
         return fail("--emulate-images needs --endpoint-url: it stands in for images on an emulator, not on AWS")
-    write(flow, project, args.template)
+    write(flow.plan, project, args.template)
     # lower case: the stack name is part of the Flow's bucket name
     stack = (args.stack_name or re.sub(r"[^A-Za-z0-9-]+", "-", flow.name).strip("-") or "faasflow").lower()
     try:

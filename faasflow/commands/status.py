@@ -23,7 +23,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def recent_runs(stack: str, endpoint_url: str | None, region: str, limit: int) -> list[dict]:
     from faasflow.aws import aws_client
-    from faasflow.serverless.deploy import stack_outputs
+    from faasflow.deploy.sam import stack_outputs
 
     outputs = stack_outputs(stack, endpoint_url, region)
     emulated = bool(endpoint_url)

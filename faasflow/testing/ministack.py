@@ -90,7 +90,7 @@ class MiniStack:
             return self
         executable = self._executable
         if executable is None:
-            from faasflow.serverless.tools import ministack_executable
+            from faasflow.deploy.tools import ministack_executable
 
             executable = ministack_executable()
         self._workdir = self._log_dir or Path(tempfile.mkdtemp(prefix="faasflow-ministack-"))

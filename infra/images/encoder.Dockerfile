@@ -6,4 +6,4 @@ COPY .faasflow/models/all-MiniLM-L6-v2 /opt/faasflow/models/all-MiniLM-L6-v2
 COPY .faasflow/build/layers/faasflow/python/faasflow/ ${LAMBDA_TASK_ROOT}/faasflow/
 COPY .faasflow/build/layer-only/ ${LAMBDA_TASK_ROOT}/
 ENV FAASFLOW_MODEL_DIR=/opt/faasflow/models
-CMD ["faasflow.serverless.handler.handle"]
+CMD ["faasflow.runtime.handler.handle"]

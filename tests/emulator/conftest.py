@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from faasflow.serverless.tools import ToolsUnavailable, ensure_tools
+from faasflow.deploy.tools import ToolsUnavailable, ensure_tools
 from faasflow.testing import MiniStack
 
 

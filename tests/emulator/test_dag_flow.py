@@ -12,8 +12,8 @@ import pytest
 
 from faasflow import Client, Document, DocumentArray, Flow
 from faasflow.client import GatewayFlowError
-from faasflow.serverless.build import write
-from faasflow.serverless.deploy import deploy
+from faasflow.deploy.layers import write
+from faasflow.deploy.sam import deploy
 from faasflow.testing import MiniStack
 from tests.serverless import dag_executors
 
@@ -67,7 +67,7 @@ def flows(project: Path, ministack: MiniStack) -> Iterator[tuple[Client, Flow]]:
     ministack.reset()
     flow = Flow.load_config(project / "orchestrator" / "flow.yml")
     flow.workspace = str(project / "workspace")
-    write(flow, project)
+    write(flow.plan, project)
     outputs = deploy(project, "faasflow-dag", endpoint_url=ministack.endpoint)
     with flow:
         yield Client(outputs["ApiUrlLocal"], timeout=120), flow
@@ -95,7 +95,7 @@ def test_dag_error_in_the_join(flows: tuple[Client, Flow]):
 
 
 def test_dag_template_passes_sam_validate_lint(project: Path, emulator_tools: None):
-    from faasflow.serverless.deploy import validate
+    from faasflow.deploy.sam import validate
 
-    write(Flow.load_config(project / "orchestrator" / "flow.yml"), project)
+    write((Flow.load_config(project / "orchestrator" / "flow.yml")).plan, project)
     assert "is a valid SAM Template" in validate(project)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from faasflow.serverless.deploy import DeployError, deploy, validate
+from faasflow.deploy.sam import DeployError, deploy, validate
 from faasflow.testing import MiniStack
 
 pytestmark = pytest.mark.emulator

@@ -20,9 +20,9 @@ from examples.sharded_search.__main__ import FLOW_YAML
 from examples.sharded_search.corpus import write_corpus
 from faasflow import Client, Document, DocumentArray, Flow
 from faasflow.client import GatewayFlowError
+from faasflow.deploy.layers import write
+from faasflow.deploy.sam import deploy
 from faasflow.serve.schema import FlowStatus
-from faasflow.serverless.build import write
-from faasflow.serverless.deploy import deploy
 from faasflow.testing import MiniStack
 from tests.emulator.side_by_side import deployed_with, embedded_with
 
@@ -40,7 +40,7 @@ def dicts(docs: DocumentArray) -> list[dict]:
 def deployment(ministack: MiniStack) -> Iterator[dict]:
     """The reference app, built from orchestrator/flow.yml and deployed on a reset emulator."""
     ministack.reset()
-    write(Flow.load_config(FLOW_YAML), ROOT)
+    write(Flow.load_config(FLOW_YAML).plan, ROOT)
     outputs = deploy(ROOT, STACK, endpoint_url=ministack.endpoint)
     yield outputs
 
@@ -139,9 +139,9 @@ def test_reference_app_on_an_external_localstack(corpus: DocumentArray, embedded
 
 
 def test_generated_template_passes_sam_validate_lint(emulator_tools: None):
-    from faasflow.serverless.deploy import validate
+    from faasflow.deploy.sam import validate
 
-    write(Flow.load_config(FLOW_YAML), ROOT)
+    write(Flow.load_config(FLOW_YAML).plan, ROOT)
     output = validate(ROOT)
     assert "is a valid SAM Template" in output and "W" not in {line[:1] for line in output.splitlines()}
 

@@ -1,6 +1,6 @@
 """The reference app's semantic variant (``template.semantic.yaml``) deployed with
 ``faasflow deploy --emulate-images``: its encoder is a container image, which the emulator
-runs through a zip stand-in (no Docker here; ``faasflow.testing.emulated_images``). Through
+runs through a zip stand-in (no Docker here; ``faasflow.deploy.stand_ins``). Through
 API Gateway it answers like the embedded engine, with the real all-MiniLM-L6-v2 model.
 """
 
@@ -22,8 +22,8 @@ from examples.common import load_corpus  # noqa: E402
 from examples.semantic_search.__main__ import FLOW_YAML  # noqa: E402
 from examples.sharded_search.corpus import write_corpus  # noqa: E402
 from faasflow import Client, Document, DocumentArray, Flow  # noqa: E402
+from faasflow.deploy.layers import write  # noqa: E402
 from faasflow.executors.model_files import DEFAULT_MODEL, ModelNotFoundError, resolve_model  # noqa: E402
-from faasflow.serverless.build import write  # noqa: E402
 from faasflow.testing import MiniStack  # noqa: E402
 from tests.emulator.side_by_side import deployed_with, embedded_with  # noqa: E402
 
@@ -70,7 +70,7 @@ def indexed(deployment: dict, corpus: DocumentArray) -> Client:
 def test_the_encoder_runs_as_a_stand_in_for_its_image(deployment: dict, ministack: MiniStack):
     lam = ministack.client("lambda")
     config = lam.get_function_configuration(FunctionName=deployment["EncoderFunctionName"])
-    assert config["PackageType"] == "Zip" and config["Handler"] == "faasflow.serverless.handler.handle"
+    assert config["PackageType"] == "Zip" and config["Handler"] == "faasflow.runtime.handler.handle"
     variables = config["Environment"]["Variables"]
     model_dir = Path(variables["FAASFLOW_MODEL_DIR"])  # the image's ENV, at the rehearsed image's folder
     assert (model_dir / DEFAULT_MODEL / "model.onnx").is_file()
@@ -115,8 +115,8 @@ def test_counts_per_shard_match(indexed: Client, embedded: Flow, corpus: Documen
 
 
 def test_semantic_template_passes_sam_validate_lint(emulator_tools: None):
-    from faasflow.serverless.deploy import validate
+    from faasflow.deploy.sam import validate
 
-    write(Flow.load_config(FLOW_YAML), ROOT, TEMPLATE)
+    write(Flow.load_config(FLOW_YAML).plan, ROOT, TEMPLATE)
     output = validate(ROOT, template=TEMPLATE)
     assert "is a valid SAM Template" in output and "W" not in {line[:1] for line in output.splitlines()}

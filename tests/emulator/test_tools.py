@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from faasflow.serverless import deploy, tools
+from faasflow.deploy import sam as deploy
+from faasflow.deploy import tools
 
 
 @pytest.mark.emulator

@@ -9,7 +9,7 @@ from typing import Any
 
 from faasflow import Flow
 from faasflow.array import DocumentArray
-from faasflow.testing.images import gateway_event
+from faasflow.testing.events import gateway_event
 from tests.encoders.tiny_models import text_model
 
 ROOT = Path(__file__).resolve().parents[2]

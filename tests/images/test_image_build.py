@@ -12,8 +12,9 @@ import yaml
 pytest.importorskip("onnx", reason="onnx (dev extra) builds the tiny model the test project bakes")
 
 from faasflow import Flow, FlowConfigError  # noqa: E402
-from faasflow.serverless import images  # noqa: E402
-from faasflow.serverless.build import artefacts, stale, write  # noqa: E402
+from faasflow.compiler import images  # noqa: E402
+from faasflow.compiler.artefacts import artefacts, stale
+from faasflow.deploy.layers import write  # noqa: E402
 from tests.images.project import ENCODER, ROOT, TINY, image_flow, make_project  # noqa: E402
 
 
@@ -23,21 +24,21 @@ def project(tmp_path: Path) -> Path:
 
 
 def template_of(flow: Flow, project: Path) -> dict:
-    return yaml.safe_load(artefacts(flow, project).files["template.yaml"])
+    return yaml.safe_load(artefacts(flow.plan, project).files["template.yaml"])
 
 
 def test_dockerfiles_and_requirements_come_from_one_source(project: Path):
-    files = artefacts(image_flow(), project).files
+    files = artefacts(image_flow().plan, project).files
     assert files["infra/images/requirements-lambda.txt"].splitlines()[2:] == images.requirements("lambda")
     assert files["infra/images/requirements-gpu.txt"].splitlines()[2:] == images.requirements("gpu")
     lambda_file = files["infra/images/encoder.Dockerfile"]
     assert lambda_file.splitlines()[1] == f"FROM {images.LAMBDA_BASE}"
     assert "COPY infra/images/requirements-lambda.txt /tmp/requirements.txt" in lambda_file
     assert f"COPY .faasflow/models/{TINY} /opt/faasflow/models/{TINY}" in lambda_file
-    assert lambda_file.rstrip().endswith('CMD ["faasflow.serverless.handler.handle"]')
+    assert lambda_file.rstrip().endswith('CMD ["faasflow.runtime.handler.handle"]')
     gpu_file = files["infra/images/gpu-encoder.gpu.Dockerfile"]
     assert f"FROM {images.GPU_BASE}" in gpu_file and "FAASFLOW_ONNX_DEVICE=cuda" in gpu_file
-    assert 'ENTRYPOINT ["python", "-m", "faasflow.serverless.sagemaker"]' in gpu_file and "EXPOSE 8080" in gpu_file
+    assert 'ENTRYPOINT ["python", "-m", "faasflow.runtime.sagemaker"]' in gpu_file and "EXPOSE 8080" in gpu_file
     ignore = files[".dockerignore"].splitlines()
     assert ignore[1] == "*" and f"!.faasflow/models/{TINY}" in ignore and "!infra/images/" in ignore
 
@@ -102,7 +103,7 @@ def test_a_gpu_executor_is_a_sagemaker_endpoint_per_shard(project: Path):
 
 
 def test_the_state_machine_calls_gpu_stages_through_invoke_endpoint(project: Path):
-    files = artefacts(image_flow(gpu_shards=1), project).files
+    files = artefacts(image_flow(gpu_shards=1).plan, project).files
     states = json.loads(files["orchestrator/images.asl.json"])["States"]
     stage = states["/query gpu-encoder"]
     assert stage["Type"] == "Parallel" and stage["ResultSelector"] == {"value.$": "$[0]"}  # lands as a function's
@@ -125,36 +126,36 @@ def test_yaml_options_build_the_same(project: Path, tmp_path: Path):
     image_flow().save_config(path)
     loaded = yaml.safe_load(path.read_text())
     assert loaded["executors"][0]["package"] == "image" and loaded["executors"][2]["gpu"] is True
-    assert artefacts(Flow.load_config(path), project).files == artefacts(image_flow(), project).files
+    assert artefacts(Flow.load_config(path).plan, project).files == artefacts(image_flow().plan, project).files
 
 
 def test_generated_image_files_are_checked_for_staleness(project: Path):
     flow = image_flow()
-    write(flow, project)
-    assert stale(flow, project) == []
+    write(flow.plan, project)
+    assert stale(flow.plan, project) == []
     (project / "infra/images/requirements-gpu.txt").write_text("onnxruntime-gpu\n")
-    assert stale(flow, project) == ["infra/images/requirements-gpu.txt"]
+    assert stale(flow.plan, project) == ["infra/images/requirements-gpu.txt"]
 
 
 def test_a_flow_without_images_generates_no_image_files():
-    files = artefacts(Flow.load_config(ROOT / "orchestrator" / "flow.yml"), ROOT).files
+    files = artefacts(Flow.load_config(ROOT / "orchestrator" / "flow.yml").plan, ROOT).files
     assert not [path for path in files if path.startswith("infra/") or path == ".dockerignore"]
 
 
 def test_models_are_baked_by_name_or_project_path(project: Path):
     flow = Flow(name="x").add(uses=ENCODER, name="enc", package="image", uses_with={"model": "models/mine"})
-    assert "COPY models/mine ${LAMBDA_TASK_ROOT}/models/mine" in artefacts(flow, project).files[
+    assert "COPY models/mine ${LAMBDA_TASK_ROOT}/models/mine" in artefacts(flow.plan, project).files[
         "infra/images/enc.Dockerfile"]
     flow = Flow(name="x").add(uses=ENCODER, name="enc", package="image", uses_with={"model": "/abs/model.onnx"})
     with pytest.raises(FlowConfigError, match="executor 'enc', field 'uses_with'"):
-        artefacts(flow, project)
+        artefacts(flow.plan, project)
 
 
 def test_sam_validate_lint_passes_on_an_image_and_gpu_template(project: Path):
-    from faasflow.serverless.deploy import validate
-    from faasflow.serverless.tools import ToolsUnavailable
+    from faasflow.deploy.sam import validate
+    from faasflow.deploy.tools import ToolsUnavailable
 
-    write(image_flow(gpu_shards=2), project)
+    write(image_flow(gpu_shards=2).plan, project)
     try:
         output = validate(project)
     except ToolsUnavailable as exc:
@@ -165,4 +166,4 @@ def test_sam_validate_lint_passes_on_an_image_and_gpu_template(project: Path):
 def test_an_onnx_encoder_in_a_zip_function_is_refused_at_build(project: Path):
     flow = Flow(name="x").add(uses=ENCODER, name="enc")
     with pytest.raises(FlowConfigError, match="executor 'enc', field 'package'.*needs package='image'"):
-        artefacts(flow, project)
+        artefacts(flow.plan, project)

@@ -27,10 +27,10 @@ import yaml
 pytest.importorskip("onnx", reason="onnx (dev extra) builds the tiny model the test project bakes")
 
 from faasflow import Document, DocumentArray, Flow  # noqa: E402
-from faasflow.serverless.build import write  # noqa: E402
-from faasflow.serverless.payload import decode_docs  # noqa: E402
-from faasflow.serverless.tools import ToolsUnavailable  # noqa: E402
-from faasflow.testing.images import Rehearsal, command, image_env, rehearse  # noqa: E402
+from faasflow.deploy.layers import write  # noqa: E402
+from faasflow.deploy.rehearsal import Rehearsal, command, image_env, rehearse  # noqa: E402
+from faasflow.deploy.tools import ToolsUnavailable  # noqa: E402
+from faasflow.runtime.payload import decode_docs  # noqa: E402
 from tests.encoders.tiny_models import expected_text_embeddings  # noqa: E402
 from tests.images.project import ENCODER, TINY, environment_of, make_project, stage_event  # noqa: E402
 
@@ -51,7 +51,7 @@ def clean_environ() -> dict[str, str]:
 
 def built(tmp_path: Path, flow: Flow, dockerfile: str) -> tuple[Rehearsal, dict]:
     project = make_project(tmp_path / "project")
-    write(flow, project)
+    write(flow.plan, project)
     template = yaml.safe_load((project / "template.yaml").read_text())
     return rehearse(project / dockerfile, project, tmp_path / "image"), template
 
@@ -78,7 +78,7 @@ def test_the_lambda_image_handler_answers_its_event_contract(tmp_path: Path):
     assert failed["error"]["type"] == "KeyError"  # Lambda reports it; the state machine's Catch names it
     assert status["result"] == {**status["result"], "shard": 0, "provider": "CPUExecutionProvider", "model": TINY}
     # what ran is what the image holds, not this checkout
-    assert (rehearsal.path("/var/task/faasflow/serverless/handler.py")).is_file()
+    assert (rehearsal.path("/var/task/faasflow/runtime/handler.py")).is_file()
     assert (rehearsal.path(f"/opt/faasflow/models/{TINY}/model.onnx")).is_file()
 
 

@@ -18,13 +18,13 @@ import pytest
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
 
 from faasflow import Document, DocumentArray, Flow  # noqa: E402
+from faasflow.compiler.asl import compile_asl  # noqa: E402
 from faasflow.executors import onnx_sessions  # noqa: E402
 from faasflow.executors.onnx_sessions import CPU, CUDA  # noqa: E402
-from faasflow.serverless import sagemaker  # noqa: E402
-from faasflow.serverless.asl import compile_asl  # noqa: E402
-from faasflow.serverless.handler import ShardRuntime  # noqa: E402
-from faasflow.serverless.hops import resolve  # noqa: E402
-from faasflow.serverless.payload import decode_docs, encode_docs  # noqa: E402
+from faasflow.runtime import sagemaker  # noqa: E402
+from faasflow.runtime.handler import ShardRuntime  # noqa: E402
+from faasflow.runtime.hops import resolve  # noqa: E402
+from faasflow.runtime.payload import decode_docs, encode_docs  # noqa: E402
 from tests.encoders.tiny_models import expected_text_embeddings  # noqa: E402
 from tests.images import asl_eval  # noqa: E402
 from tests.images.project import ENCODER, TINY, make_project  # noqa: E402
@@ -135,4 +135,4 @@ def test_a_required_gpu_that_is_not_usable_stops_the_server_with_the_reason(
         monkeypatch.setenv(key, value)
     with caplog.at_level(logging.ERROR, logger="faasflow.sagemaker"), pytest.warns(UserWarning):
         assert sagemaker.main(["serve", "--host", "127.0.0.1", "--port", "0"]) == 1
-    assert "did not start: ProviderUnavailableError: device='cuda' was required" in caplog.text
+    assert "shard 0 failed to start: ProviderUnavailableError: device='cuda' was required" in caplog.text

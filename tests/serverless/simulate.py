@@ -11,14 +11,14 @@ from typing import Any
 import orjson
 
 from faasflow.array import DocumentArray
+from faasflow.compiler.asl import inline_limit
+from faasflow.compiler.routes import OTHER_ENDPOINTS, plan_routes, tree_stages
 from faasflow.errors import FlowError
 from faasflow.plan import Plan
 from faasflow.request import new_request_id
-from faasflow.serverless.asl import inline_limit
-from faasflow.serverless.handler import ShardRuntime
-from faasflow.serverless.hops import collect_results, resolve
-from faasflow.serverless.payload import encode_docs
-from faasflow.serverless.routes import OTHER_ENDPOINTS, plan_routes, tree_stages
+from faasflow.runtime.handler import ShardRuntime
+from faasflow.runtime.hops import collect_results, resolve
+from faasflow.runtime.payload import encode_docs
 
 
 def _through_json(value: Any) -> Any:

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from faasflow import Flow, FlowConfigError
-from faasflow.serverless.build import artefacts, stale, write
+from faasflow.compiler.artefacts import artefacts, stale
+from faasflow.deploy.layers import write
 from tests.serverless.test_hops import dag_flow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,17 +21,18 @@ def reference() -> Flow:
 
 
 def test_committed_template_and_state_machine_are_fresh():
-    assert stale(reference(), ROOT) == [], "run `faasflow build orchestrator/flow.yml` and commit the result"
+    assert stale(reference().plan, ROOT) == [], "run `faasflow build orchestrator/flow.yml` and commit the result"
 
 
 def test_committed_semantic_template_and_its_image_are_fresh():
     semantic = Flow.load_config(ROOT / "orchestrator" / "semantic.yml")
-    assert stale(semantic, ROOT, "template.semantic.yaml") == [], (
+    assert stale(semantic.plan, ROOT, "template.semantic.yaml") == [], (
         "run `faasflow build orchestrator/semantic.yml --template template.semantic.yaml` and commit the result")
 
 
 def test_faasflows_own_executors_come_with_the_layer_not_as_project_code():
-    files = artefacts(Flow.load_config(ROOT / "orchestrator" / "semantic.yml"), ROOT, "template.semantic.yaml").files
+    semantic = Flow.load_config(ROOT / "orchestrator" / "semantic.yml")
+    files = artefacts(semantic.plan, ROOT, "template.semantic.yaml").files
     resources = yaml.safe_load(files["template.semantic.yaml"])["Resources"]
     shard = resources["IndexShard0Function"]["Properties"]
     assert shard["CodeUri"] == ".faasflow/build/layer-only/"
@@ -41,7 +43,7 @@ def test_faasflows_own_executors_come_with_the_layer_not_as_project_code():
 
 
 def test_one_function_per_executor_shard_with_least_privilege():
-    files = artefacts(reference(), ROOT).files
+    files = artefacts(reference().plan, ROOT).files
     template = yaml.safe_load(files["template.yaml"])
     resources = template["Resources"]
     functions = {k: v for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"}
@@ -76,7 +78,7 @@ def test_one_function_per_executor_shard_with_least_privilege():
 
 
 def test_state_machine_routes_and_fan_out():
-    files = artefacts(reference(), ROOT).files
+    files = artefacts(reference().plan, ROOT).files
     asl = json.loads(files["orchestrator/sharded-search.asl.json"])
     states = asl["States"]
     route = states["route"]
@@ -94,19 +96,19 @@ def test_state_machine_routes_and_fan_out():
 def test_api_key_auth(tmp_path: Path):
     flow = reference()
     flow.auth = "api_key"
-    template = yaml.safe_load(artefacts(flow, ROOT).files["template.yaml"])
+    template = yaml.safe_load(artefacts(flow.plan, ROOT).files["template.yaml"])
     assert template["Resources"]["FlowApi"]["Properties"]["Auth"]["ApiKeyRequired"] is True
 
 
 def test_write_stages_layers_and_check_detects_staleness(tmp_path: Path):
     (tmp_path / "functions").mkdir()
     flow = reference()
-    write(flow, tmp_path)
-    assert stale(flow, tmp_path) == []
-    assert (tmp_path / ".faasflow/build/layers/faasflow/python/faasflow/serverless/handler.py").is_file()
+    write(flow.plan, tmp_path)
+    assert stale(flow.plan, tmp_path) == []
+    assert (tmp_path / ".faasflow/build/layers/faasflow/python/faasflow/runtime/handler.py").is_file()
     assert (tmp_path / "layers/runtime/requirements.txt").is_file()
     (tmp_path / "template.yaml").write_text("edited by hand\n")
-    assert stale(flow, tmp_path) == ["template.yaml"]
+    assert stale(flow.plan, tmp_path) == ["template.yaml"]
 
 
 def test_bare_class_names_cannot_be_imported_in_a_function(tmp_path: Path):
@@ -115,11 +117,12 @@ def test_bare_class_names_cannot_be_imported_in_a_function(tmp_path: Path):
 
     EXECUTOR_CLASSES.setdefault("Append", Append)
     with pytest.raises(FlowConfigError, match="executor 'a', field 'uses'"):
-        artefacts(Flow().add(uses="Append", name="a"), tmp_path)
+        artefacts(Flow().add(uses="Append", name="a").plan, tmp_path)
 
 
 def test_dag_flow_compiles(tmp_path: Path):
-    asl = json.loads(next(t for p, t in artefacts(dag_flow(), tmp_path).files.items() if p.endswith("dag.asl.json")))
+    files = artefacts(dag_flow().plan, tmp_path).files
+    asl = json.loads(next(t for p, t in files.items() if p.endswith("dag.asl.json")))
     states = asl["States"]
     assert states["/search join"]["Parameters"]["Payload"]["input"] == (
         '{"merge":[{"stage":"left","mode":"ALL"},{"stage":"right","mode":"ANY"}]}'
@@ -132,7 +135,7 @@ def test_dag_flow_compiles(tmp_path: Path):
 
 
 def test_names_that_collide_on_aws_are_refused():
-    from faasflow.serverless.asl import compile_asl
+    from faasflow.compiler.asl import compile_asl
     from tests.unit.test_flow import Append
 
     flow = Flow().add(uses=Append, name="doc-store").add(uses=Append, name="doc_store")
@@ -141,12 +144,12 @@ def test_names_that_collide_on_aws_are_refused():
 
 
 def test_an_environment_over_lambdas_4_kb_is_refused_at_build(tmp_path: Path):
-    from faasflow.serverless.template import ENVIRONMENT_LIMIT, environment_size
+    from faasflow.compiler.template import ENVIRONMENT_LIMIT, environment_size
 
     flow = Flow(name="big").add(uses="functions.doc_store.DocStore", name="db", uses_with={"note": "x" * 4000})
     with pytest.raises(FlowConfigError, match=r"executor 'db', field 'uses_with': function DbFunction's environment"):
-        artefacts(flow, tmp_path)
-    template = yaml.safe_load(artefacts(reference(), ROOT).files["template.yaml"])
+        artefacts(flow.plan, tmp_path)
+    template = yaml.safe_load(artefacts(reference().plan, ROOT).files["template.yaml"])
     shared = template["Globals"]["Function"]["Environment"]["Variables"]
     gateway = template["Resources"]["GatewayFunction"]["Properties"]["Environment"]["Variables"]
     assert environment_size({**shared, **gateway}) < ENVIRONMENT_LIMIT / 2  # the reference app has room to grow

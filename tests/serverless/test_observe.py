@@ -9,8 +9,8 @@ import pytest
 
 from faasflow import Document, DocumentArray, Executor, requests
 from faasflow.plan import ExecutorSpec
-from faasflow.serverless.handler import ShardRuntime
-from faasflow.serverless.payload import encode_docs
+from faasflow.runtime.handler import ShardRuntime
+from faasflow.runtime.payload import encode_docs
 
 
 class Upper(Executor):

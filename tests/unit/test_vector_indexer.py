@@ -49,7 +49,10 @@ def test_sharded_search_equals_one_exact_search(tmp_path: Path, metric: str):
     for query, want in zip(answer, expected):
         assert query.matches.ids == want.ids  # merged across shards, sorted the metric's way, cut
         got = [m.scores[metric].value for m in query.matches]
-        assert got == pytest.approx([d.scores[metric].value for d in want], rel=1e-4, abs=1e-4)
+        # euclidean via |a|^2 + |b|^2 - 2ab in float32 leaves up to ~1e-3 under the square root of a
+        # self-match's zero, depending on the BLAS kernel; the ids above are exact either way
+        tolerance = 5e-3 if metric == "euclidean" else 1e-4
+        assert got == pytest.approx([d.scores[metric].value for d in want], rel=1e-4, abs=tolerance)
         if metric == "dot":
             assert got == sorted(got, reverse=True)
     if metric != "dot":  # a distance: each query finds its own document first

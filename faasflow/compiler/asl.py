@@ -11,14 +11,14 @@ tree plus the outputs it reads; the gateway resolves it exactly as a stage would
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from faasflow import codec
+from faasflow.compiler.endpoints import endpoint_branch
+from faasflow.compiler.naming import check_names, function_id, state_key
+from faasflow.compiler.routes import Route, Stage, plan_routes, tree_stages
 from faasflow.plan import GATEWAY, Plan
-from faasflow.serverless.endpoints import endpoint_branch
-from faasflow.serverless.naming import check_names, function_id, state_key
-from faasflow.serverless.payload import DEFAULT_INLINE_LIMIT
-from faasflow.serverless.routes import Route, Stage, Tree, plan_routes, tree_stages
+from faasflow.wire import STATE_BUDGET, InputTree
 
 LAMBDA_RETRY = {
     "ErrorEquals": [
@@ -32,7 +32,6 @@ LAMBDA_RETRY = {
     "BackoffRate": 2.0,
     "JitterStrategy": "FULL",
 }
-STATE_BUDGET = DEFAULT_INLINE_LIMIT  # bytes of document payload a run's state may hold inline
 
 
 def inline_limit(route: Route) -> int:
@@ -56,7 +55,7 @@ def _payload(stage: Stage, shard: int, limit: int) -> dict[str, Any]:
         "stage": stage.spec.name,
         "shard": shard,
         "mode": stage.mode,
-        "input": json.dumps(stage.input, separators=(",", ":")),
+        "input": codec.dumps_text(stage.input),
         "inline_limit": limit,
         "values": _values(tree_stages(stage.input)),
     }
@@ -116,7 +115,7 @@ def _stage_states(route: Route, stage: Stage, next_state: str, limit: int) -> di
     branches = []
     for shard in range(stage.spec.shards):
         task_name = f"{prefix} shard {shard}"
-        if stage.spec.gpu:  # a SageMaker endpoint, not a function: faasflow.serverless.endpoints
+        if stage.spec.gpu:  # a SageMaker endpoint, not a function: faasflow.compiler.endpoints
             payload = _payload(stage, shard, limit)
             branches.append(endpoint_branch(task_name, payload, stage.spec, shard, _crashed(stage, shard)))
             continue
@@ -161,7 +160,7 @@ def _answer(route: Route) -> dict[str, Any]:
     return {
         "Type": "Pass",
         "Parameters": {
-            "answer": json.dumps(route.answer, separators=(",", ":")),
+            "answer": codec.dumps_text(route.answer),
             "request.$": "$.request",
             "values": _values(names),
         },
@@ -214,5 +213,6 @@ def compile_asl(plan: Plan) -> dict[str, Any]:
     }
 
 
-def answer_tree(output: dict[str, Any]) -> Tree:
-    return json.loads(output["answer"])
+def answer_tree(output: dict[str, Any]) -> InputTree:
+    tree: InputTree = codec.loads(output["answer"])
+    return tree

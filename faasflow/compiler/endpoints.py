@@ -1,11 +1,11 @@
 """GPU stages on SageMaker endpoints: their template resources and their state machine calls.
 
 Lambda has no GPU, so an executor with ``gpu=True`` runs its GPU image
-(``faasflow.serverless.images``) on a SageMaker real-time endpoint, one per shard, with
+(``faasflow.compiler.images``) on a SageMaker real-time endpoint, one per shard, with
 the instance type a template parameter. The state machine calls it with the AWS SDK
 integration ``sagemakerruntime:invokeEndpoint``: a Pass state builds the same event a
 Lambda stage gets, the Task sends it as the JSON body, and the endpoint answers the same
-envelope (``faasflow.serverless.sagemaker`` runs the same ``ShardRuntime``). Both halves
+envelope (``faasflow.runtime.sagemaker`` runs the same ``ShardRuntime``). Both halves
 live here because they must agree on names.
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from faasflow.compiler.naming import camel
 from faasflow.plan import ExecutorSpec
-from faasflow.serverless.naming import camel
 
 INVOKE_ENDPOINT = "arn:aws:states:::aws-sdk:sagemakerruntime:invokeEndpoint"
 DEFAULT_INSTANCE_TYPE = "ml.g5.xlarge"  # one NVIDIA A10G

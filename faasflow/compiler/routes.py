@@ -13,15 +13,15 @@ and the gateway:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from faasflow.executor import DEFAULT_ENDPOINT
 from faasflow.plan import GATEWAY, ExecutorSpec, Plan
+from faasflow.wire import InputTree
 
 OTHER_ENDPOINTS = "*"
 _UNBOUND = "/\x00other"  # an endpoint no executor binds explicitly: default methods serve it
 
-Tree = dict[str, Any]
+Tree = InputTree  # the wire shape (faasflow.wire): the compiler writes it, the runtime reads it
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 and hand back an envelope for the next hop.
 
 The same functions as the embedded engine decide what each shard gets and how shards'
-answers combine (``faasflow.engine``), so a Flow answers the same on AWS as in-process.
+answers combine (``faasflow.stage``), so a Flow answers the same on AWS as in-process.
 
 An envelope is what a stage shard leaves in the state:
 ``{"docs": ref, "results": dict|None, "positions": [...]|None, "input_ids": [...]}`` or
@@ -13,29 +13,32 @@ An envelope is what a stage shard leaves in the state:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
+from faasflow import codec
 from faasflow.array import DocumentArray
-from faasflow.engine import combine_shards, copy_docs, executor_parameters, invoke_shard, shard_parts
 from faasflow.errors import FlowError
 from faasflow.executor import Executor
 from faasflow.plan import ExecutorSpec
-from faasflow.serverless.payload import decode_docs, encode_docs
-from faasflow.serverless.routes import Tree
-from faasflow.sharding import merge
-
-Envelope = dict[str, Any]
-# What the gateway sends an executor function for GET /status?runtime=true, instead of a hop.
-STATUS_REQUEST: Mapping[str, str] = {"faasflow": "status"}
+from faasflow.runtime.payload import decode_docs, encode_docs
+from faasflow.stage import combine_shards, executor_parameters, invoke_shard, join_inputs, shard_parts
+from faasflow.wire import Envelope, InputTree, StageEvent, StageValue
 
 
-def resolve(tree: Tree, values: Mapping[str, Any], parameters: Mapping[str, Any]) -> DocumentArray:
+def decode_tree(tree: InputTree | str) -> InputTree:
+    """An input tree, from the codec text the state machine carries it as."""
+    return cast(InputTree, codec.loads(tree)) if isinstance(tree, str) else tree
+
+
+def resolve(tree: InputTree, values: Mapping[str, StageValue], parameters: Mapping[str, Any]) -> DocumentArray:
     """The documents an input tree stands for."""
     if "merge" in tree:
         return resolve_input(tree, values, parameters)[0]
     value = values[tree["stage"]]
     if tree["mode"] == "single":
+        assert isinstance(value, Mapping)
         return decode_docs(value["value"]["docs"])
+    assert isinstance(value, list)
     envelopes: list[Envelope] = value
     outputs = [None if e.get("skipped") else decode_docs(e["docs"]) for e in envelopes]
     input_ids = envelopes[0]["input_ids"]
@@ -43,11 +46,12 @@ def resolve(tree: Tree, values: Mapping[str, Any], parameters: Mapping[str, Any]
     return combine_shards(tree["mode"], input_ids, parts, outputs, executor_parameters(parameters, tree["stage"]))
 
 
-def resolve_input(tree: Tree, values: Mapping[str, Any], parameters: Mapping[str, Any]):
+def resolve_input(tree: InputTree, values: Mapping[str, StageValue],
+                  parameters: Mapping[str, Any]) -> tuple[DocumentArray, list[DocumentArray] | None]:
     """A stage's input docs, plus the matrix of its needs' docs when it joins several."""
     if "merge" in tree:
         inputs = [resolve(child, values, parameters) for child in tree["merge"]]
-        return merge([copy_docs(inputs[0]), *inputs[1:]]), inputs
+        return join_inputs(inputs), inputs
     return resolve(tree, values, parameters), None
 
 
@@ -56,14 +60,14 @@ def run_shard(
     spec: ExecutorSpec,
     shard: int,
     mode: str,
-    event: Mapping[str, Any],
+    event: StageEvent,
     inline_limit: int,
 ) -> Envelope:
     """Run this shard of a stage on the documents the state hands it."""
     request = event["request"]
     endpoint, request_id = request["endpoint"], request["request_id"]
     parameters = request.get("parameters") or {}
-    docs, docs_matrix = resolve_input(event["input"], event["values"], parameters)
+    docs, docs_matrix = resolve_input(decode_tree(event["input"]), event["values"], parameters)
     own_parameters = executor_parameters(parameters, spec.name)
     binding = spec.cls.binding_for(endpoint)
     envelope: Envelope = {}
@@ -81,13 +85,13 @@ def run_shard(
     try:
         out, results = invoke_shard(instance, binding, spec, shard, endpoint, docs, own_parameters, docs_matrix)
     except FlowError as error:
-        return {"error": error.to_dict()}
+        return {"error": error.to_dict()}  # type: ignore[typeddict-item]
     envelope["docs"] = encode_docs(out, f"{request_id}/{spec.name}-{shard}", inline_limit)
-    envelope["results"] = results
+    envelope["results"] = None if results is None else codec.to_plain(results)
     return envelope
 
 
-def collect_results(values: Mapping[str, Any]) -> dict[str, Any]:
+def collect_results(values: Mapping[str, StageValue]) -> dict[str, Any]:
     """Executors' dict results from every stage of a finished run, keyed as the embedded
     engine keys them (a list per shard for sharded executors)."""
     results: dict[str, Any] = {}

@@ -4,7 +4,7 @@ MiniStack runs a zip function's handler as a process on this machine, but an ima
 function needs Docker. ``stand_in_template`` writes a copy of a built template in which
 each image function is a zip function standing in for its image:
 
-* the image is rehearsed (``faasflow.testing.images``): its Dockerfile's COPY lines laid
+* the image is rehearsed (``faasflow.deploy.rehearsal``): its Dockerfile's COPY lines laid
   out in a folder; the image's task root becomes the function's code and its CMD the
   handler;
 * its ENV lines become the function's environment (the function's own variables win, as
@@ -28,10 +28,10 @@ from typing import Any
 
 import yaml
 
-from faasflow.serverless import images
-from faasflow.serverless.deploy import DEFAULT_TEMPLATE
-from faasflow.serverless.tools import ministack_executable
-from faasflow.testing.images import BASE_ENTRYPOINT, image_env, rehearse, site_packages
+from faasflow.compiler import images
+from faasflow.compiler.layout import DEFAULT_TEMPLATE
+from faasflow.deploy.rehearsal import BASE_ENTRYPOINT, image_env, rehearse, site_packages
+from faasflow.deploy.tools import ministack_executable
 
 EMULATED_DIR = ".faasflow/emulated"
 PATH_PROPERTIES = ("CodeUri", "ContentUri", "DefinitionUri")  # relative to the template's folder
@@ -106,6 +106,6 @@ def stand_in_template(project: Path, template: str = DEFAULT_TEMPLATE, python: s
     for resource in resources.values():
         _relocate(resource.get("Properties", {}), project, root)
     path = root / Path(template).name
-    path.write_text("# A stand-in for an emulator without Docker (faasflow.testing.emulated_images): "
+    path.write_text("# A stand-in for an emulator without Docker (faasflow.deploy.stand_ins): "
                     "image functions run as zip functions.\n" + yaml.safe_dump(data, sort_keys=False, width=120))
     return str(path.relative_to(project))

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from faasflow.compiler.asl import LAMBDA_RETRY, inline_limit, route_states
+from faasflow.compiler.routes import OTHER_ENDPOINTS, plan_routes
 from faasflow.plan import Plan
-from faasflow.serverless.asl import LAMBDA_RETRY, inline_limit, route_states
-from faasflow.serverless.routes import OTHER_ENDPOINTS, plan_routes
 
 INDEX = "/index"
 WORKER = "${BatchWorkerFunctionArn}"

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from faasflow.aws import DUMMY_CREDENTIALS
+from faasflow.compiler.layout import DEFAULT_TEMPLATE
 
 DEFAULT_REGION = "us-east-1"
-DEFAULT_TEMPLATE = "template.yaml"
 CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND")
 
 
@@ -49,7 +49,7 @@ def sam_command() -> list[str]:
         if not found:
             raise DeployError([override], 127, f"FAASFLOW_SAM={override!r} is not an executable")
         return [found]
-    from faasflow.serverless.tools import sam_executable
+    from faasflow.deploy.tools import sam_executable
 
     return [str(sam_executable())]
 
@@ -167,14 +167,14 @@ def deploy(
     emulator's path-form execute-api URL, which needs no wildcard DNS. ``emulate_images``
     (an emulator without Docker that runs handlers on this machine, such as MiniStack)
     deploys each image function as a zip function standing in for its image
-    (``faasflow.testing.emulated_images``).
+    (``faasflow.deploy.stand_ins``).
     """
     project_dir = Path(project_dir).resolve()
     env = _environment(sam_command()[0], endpoint_url, region)
     if emulate_images:
         if not endpoint_url:
             raise ValueError("emulate_images is for an emulator (give endpoint_url): AWS runs the images themselves")
-        from faasflow.testing.emulated_images import stand_in_template
+        from faasflow.deploy.stand_ins import stand_in_template
 
         template = stand_in_template(project_dir, template)
     build(project_dir, template=template, timeout_s=timeout_s, echo=echo, env=env)

@@ -8,16 +8,17 @@ The gateway imports no executor code: what it knows of the Flow comes from
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
+from faasflow import codec
 from faasflow.array import DocumentArray
 from faasflow.errors import FaasflowError, FlowError
 from faasflow.request import Response, make_response
-from faasflow.serverless.hops import STATUS_REQUEST, collect_results, resolve
-from faasflow.serverless.payload import DEFAULT_INLINE_LIMIT, encode_docs
+from faasflow.runtime.hops import collect_results, decode_tree, resolve
+from faasflow.runtime.payload import encode_docs
+from faasflow.wire import DEFAULT_INLINE_LIMIT, STATUS_REQUEST, GatewayConfig, RequestInfo, RunInput, RunOutput
 
 
 class ExecutionFailed(FaasflowError):
@@ -40,7 +41,7 @@ class StepFunctionsBackend:
 
     kind = "stepfunctions"
 
-    def __init__(self, state_machine_arn: str, config: Mapping[str, Any], client: Any = None,
+    def __init__(self, state_machine_arn: str, config: GatewayConfig, client: Any = None,
                  functions: Mapping[str, list[str]] | None = None):
         self.state_machine_arn = state_machine_arn
         self.config = config
@@ -50,8 +51,9 @@ class StepFunctionsBackend:
 
     @classmethod
     def from_environment(cls) -> StepFunctionsBackend:
-        return cls(os.environ["FAASFLOW_STATE_MACHINE_ARN"], json.loads(os.environ["FAASFLOW_GATEWAY_CONFIG"]),
-                   functions=json.loads(os.environ.get("FAASFLOW_EXECUTOR_FUNCTIONS") or "{}"))
+        return cls(os.environ["FAASFLOW_STATE_MACHINE_ARN"],
+                   cast(GatewayConfig, codec.loads(os.environ["FAASFLOW_GATEWAY_CONFIG"])),
+                   functions=codec.loads(os.environ.get("FAASFLOW_EXECUTOR_FUNCTIONS") or "{}"))
 
     @property
     def client(self) -> Any:
@@ -72,13 +74,13 @@ class StepFunctionsBackend:
 
     def process(self, endpoint: str, docs: DocumentArray, parameters: dict[str, Any], request_id: str) -> Response:
         limit = int(self.config.get("inline_limit") or DEFAULT_INLINE_LIMIT)
-        request = {"endpoint": endpoint, "parameters": parameters, "request_id": request_id}
-        state = {
+        request: RequestInfo = {"endpoint": endpoint, "parameters": parameters, "request_id": request_id}
+        state: RunInput = {
             "request": request,
             "outputs": {"gateway": {"value": {"docs": encode_docs(docs, f"{request_id}/gateway", limit)}}},
         }
         answer = self.client.start_sync_execution(
-            stateMachineArn=self.state_machine_arn, name=request_id, input=json.dumps(state)
+            stateMachineArn=self.state_machine_arn, name=request_id, input=codec.dumps_text(state)
         )
         return self.response_of(answer, request)
 
@@ -88,16 +90,16 @@ class StepFunctionsBackend:
         parameters = dict(request.get("parameters") or {})
         if answer.get("status") != "SUCCEEDED":  # a failed run still comes back as HTTP 200 from the API
             raise ExecutionFailed(str(answer.get("status")), answer.get("error"), answer.get("cause"))
-        output = json.loads(answer["output"])
+        output = cast(RunOutput, codec.loads(answer["output"]))
         if "error" in output:
             error = output["error"]
             if error.get("type") == "UnknownEndpoint":
                 from faasflow.errors import UnknownEndpointError
 
                 raise UnknownEndpointError(endpoint, self.served_endpoints)
-            return make_response(request_id, endpoint, DocumentArray(), parameters, FlowError.from_dict(error))
+            return make_response(request_id, endpoint, DocumentArray(), parameters, FlowError.from_dict(dict(error)))
         values = output["values"]
-        docs = resolve(json.loads(output["answer"]), values, parameters)
+        docs = resolve(decode_tree(output["answer"]), values, parameters)
         results = collect_results(values)
         if results:
             parameters["__results__"] = results
@@ -131,12 +133,12 @@ class StepFunctionsBackend:
             from faasflow.aws import aws_client
 
             self._lambda = aws_client("lambda")
-        client, payload = self._lambda, json.dumps(STATUS_REQUEST)
+        client, payload = self._lambda, codec.dumps(STATUS_REQUEST)
 
         def ask(function: str) -> dict[str, Any]:
             try:
                 answer = client.invoke(FunctionName=function, Payload=payload)
-                body = json.loads(answer["Payload"].read() or b"null")
+                body = codec.loads(answer["Payload"].read() or b"null")
             except Exception as exc:  # noqa: BLE001 - a status page reports failures, it does not raise them
                 return {"error": f"{type(exc).__name__}: {exc}"}
             if answer.get("FunctionError"):
@@ -164,7 +166,7 @@ def build_handler() -> Any:
 
 
 def handler(event: Mapping[str, Any], context: Any) -> Any:
-    """The Lambda entry point: ``faasflow.serverless.gateway.handler``."""
+    """The Lambda entry point: ``faasflow.runtime.gateway.handler``."""
     global _handler
     if _handler is None:
         _handler = build_handler()

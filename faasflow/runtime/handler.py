@@ -12,20 +12,21 @@ Environment (written by ``faasflow build``): ``FAASFLOW_EXECUTOR``, ``FAASFLOW_U
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
+from faasflow import codec
 from faasflow.executor import Executor
 from faasflow.loader import resolve_uses
 from faasflow.plan import ExecutorSpec
-from faasflow.serverless.hops import STATUS_REQUEST, run_shard
-from faasflow.serverless.observe import HopObserver
-from faasflow.serverless.payload import DEFAULT_INLINE_LIMIT
+from faasflow.runtime.hops import run_shard
+from faasflow.runtime.observe import HopObserver
+from faasflow.stage import construct_executor
+from faasflow.wire import DEFAULT_INLINE_LIMIT, Envelope, StageEvent, is_status_request
 
 
 @dataclass
@@ -43,45 +44,37 @@ class ShardRuntime:
         name = env["FAASFLOW_EXECUTOR"]
         shard, shards = int(env.get("FAASFLOW_SHARD", "0")), int(env.get("FAASFLOW_SHARDS", "1"))
         executor_cls = resolve_uses(env["FAASFLOW_USES"], name)
-        uses_with = json.loads(env.get("FAASFLOW_USES_WITH") or "{}")
+        uses_with = codec.loads(env.get("FAASFLOW_USES_WITH") or "{}")
         spec = ExecutorSpec(
             name=name,
             uses=env["FAASFLOW_USES"],
             cls=executor_cls,
             uses_with=MappingProxyType(uses_with),
             shards=shards,
-            needs=tuple(json.loads(env.get("FAASFLOW_NEEDS") or '["gateway"]')),
+            needs=tuple(codec.loads(env.get("FAASFLOW_NEEDS") or '["gateway"]')),
         )
-        runtime_args = {
-            "name": name,
-            "shard_id": shard,
-            "shards": shards,
-            "workspace": env.get("FAASFLOW_WORKSPACE", "/tmp/faasflow-workspace"),
-            "storage_url": env.get("FAASFLOW_STORAGE_URL"),
-        }
-        instance = executor_cls(**uses_with, runtime_args=runtime_args, metas={"name": name})
+        instance = construct_executor(spec, shard, workspace=env.get("FAASFLOW_WORKSPACE", "/tmp/faasflow-workspace"),
+                                      storage_url=env.get("FAASFLOW_STORAGE_URL"))
         return cls(spec, shard, instance)
 
     def status(self) -> dict[str, Any]:
         """What this container's instance reports of itself (``Executor.status()``)."""
         return {"shard": self.shard, **self.instance.status()}
 
-    def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        if event == STATUS_REQUEST:  # the gateway's GET /status?runtime=true
-            return self.status()
+    def handle(self, event: Mapping[str, Any]) -> Envelope | dict[str, Any]:
+        if is_status_request(event):  # the gateway's GET /status?runtime=true
+            return codec.to_plain(self.status())
         started = time.perf_counter()
-        event = dict(event)
-        if isinstance(event.get("input"), str):  # the state machine passes the static input tree as JSON text
-            event["input"] = json.loads(event["input"])
+        stage_event = cast(StageEvent, event)
         envelope = run_shard(
             self.instance,
             self.spec,
             self.shard,
-            event.get("mode", "single"),
-            event,
-            int(event.get("inline_limit") or DEFAULT_INLINE_LIMIT),
+            stage_event.get("mode", "single"),
+            stage_event,
+            int(stage_event.get("inline_limit") or DEFAULT_INLINE_LIMIT),
         )
-        self.observer.hop(event.get("request") or {}, envelope, time.perf_counter() - started)
+        self.observer.hop(stage_event.get("request") or {}, envelope, time.perf_counter() - started)
         return envelope
 
 
@@ -95,8 +88,8 @@ def runtime() -> ShardRuntime:
     return _runtime
 
 
-def handle(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
-    """The Lambda entry point: ``faasflow.serverless.handler.handle``."""
+def handle(event: Mapping[str, Any], context: Any = None) -> Envelope | dict[str, Any]:
+    """The Lambda entry point: ``faasflow.runtime.handler.handle``."""
     return runtime().handle(event)
 
 

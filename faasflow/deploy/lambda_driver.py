@@ -1,7 +1,7 @@
 """Drive a Lambda handler as the Lambda runtime does, for rehearsals without Docker: import
 the handler's module (the init phase, timed), then call the handler once per event.
 
-    python -P faasflow/testing/lambda_driver.py package.module.function < events.jsonl
+    python -P faasflow/deploy/lambda_driver.py package.module.function < events.jsonl
 
 (Run as a script, it imports nothing of faasflow before the handler's module.)
 

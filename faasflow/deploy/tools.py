@@ -6,7 +6,7 @@ one Lambda handlers run on, so it must be the functions' runtime version (3.11)
 and carry boto3. Each lives in ``<project root>/.tools/<name>``, created once and
 recreated only when its pinned requirement list (recorded in a stamp file) changes.
 
-``python -m faasflow.serverless.tools`` creates both and prints their paths.
+``python -m faasflow.deploy.tools`` creates both and prints their paths.
 """
 
 from __future__ import annotations

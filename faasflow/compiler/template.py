@@ -7,65 +7,30 @@ write out as YAML; ``faasflow build`` writes it, ``sam build``/``sam deploy`` ac
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from faasflow import codec
+from faasflow.compiler.asl import gateway_inline_limit
+from faasflow.compiler.images import finish_template, place_images
+from faasflow.compiler.layout import FAASFLOW_LAYER_DIR, LAYER_ONLY_CODE_DIR, batch_asl_file_name, code_location
+from faasflow.compiler.naming import camel, function_id
+from faasflow.compiler.routes import OTHER_ENDPOINTS, plan_routes
 from faasflow.errors import FlowConfigError
 from faasflow.plan import ExecutorSpec, Plan
-from faasflow.serverless.asl import gateway_inline_limit
-from faasflow.serverless.images import finish_template, place_images
-from faasflow.serverless.naming import camel, function_id
-from faasflow.serverless.routes import OTHER_ENDPOINTS, plan_routes
+from faasflow.wire import GatewayConfig
 
 RUNTIME = "python3.11"
 DEFAULT_MEMORY = 512
 DEFAULT_TIMEOUT = 30
 GATEWAY_TIMEOUT = 29  # API Gateway's integration timeout
 PAYLOAD_DAYS = 1
-FAASFLOW_LAYER_DIR = ".faasflow/build/layers/faasflow"
-# Functions whose code is all in the faasflow layer (the gateway, ingest, faasflow's own
-# executors) package this folder, which holds only a note.
-LAYER_ONLY_CODE_DIR = ".faasflow/build/layer-only"
 # The bucket is named, not referenced: the batch ingest function is both notified by the
 # bucket and allowed into it, and a Ref both ways would be a dependency cycle. Stack names
 # must be lower case (bucket names are).
 BUCKET_NAME = "${AWS::StackName}-${AWS::AccountId}-${AWS::Region}"
 BATCH_MACHINE_NAME = "${AWS::StackName}-batch"
-
-
-@dataclass(frozen=True)
-class CodeLocation:
-    """Where an executor's code is packaged from, and how it is imported there."""
-
-    code_uri: str
-    uses: str
-
-
-def code_location(spec: ExecutorSpec, project: Path) -> CodeLocation:
-    """``functions.doc_store.DocStore`` -> code ``functions/``, imported as ``doc_store.DocStore``:
-    the folder of the executor's top-level package becomes the function's code."""
-    uses = spec.uses
-    if ":" in uses and uses.split(":", 1)[0].endswith(".py"):
-        file_part, class_name = uses.rsplit(":", 1)
-        path = Path(file_part)
-        folder = path.parent.as_posix() or "."
-        return CodeLocation(f"{folder}/", f"{path.stem}.{class_name}")
-    if "." not in uses:
-        raise FlowConfigError(
-            "a serverless build needs 'package.module.Class' or 'path/file.py:Class' (a bare class name "
-            "cannot be imported inside a function)",
-            executor=spec.name,
-            field="uses",
-        )
-    top, rest = uses.split(".", 1)
-    if top == "faasflow":  # faasflow's own executors come with the faasflow layer (or image)
-        return CodeLocation(f"{LAYER_ONLY_CODE_DIR}/", uses)
-    if (project / top).is_dir() and "." in rest:
-        return CodeLocation(f"{top}/", rest)
-    return CodeLocation("functions/", uses)  # an installed package: it comes with the layers
 
 
 def _sub(text: str) -> dict[str, str]:
@@ -100,8 +65,6 @@ def _executor_policy(spec: ExecutorSpec, shard: int) -> dict[str, Any]:
 def batch_resources(plan: Plan, substitutions: dict[str, Any], function_ids: list[str]) -> dict[str, Any]:
     """S3 ``incoming/*.jsonl`` -> the ingest function -> the Standard batch state machine,
     whose Distributed Map children read splits (the batch worker) and run /index."""
-    from faasflow.serverless.build import batch_asl_file_name
-
     worker_policy = {
         "Statement": [
             {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [_s3_objects("incoming/")]},
@@ -122,7 +85,7 @@ def batch_resources(plan: Plan, substitutions: dict[str, Any], function_ids: lis
             "Properties": {
                 "Description": "faasflow batch worker: reads a split, writes the run summary",
                 "CodeUri": f"{LAYER_ONLY_CODE_DIR}/",
-                "Handler": "faasflow.serverless.ingest.handler",
+                "Handler": "faasflow.runtime.ingest.handler",
                 "MemorySize": 512,
                 "Timeout": 300,
                 "Layers": [{"Ref": "RuntimeLayer"}, {"Ref": "FaasflowLayer"}],
@@ -166,7 +129,7 @@ def batch_resources(plan: Plan, substitutions: dict[str, Any], function_ids: lis
             "Properties": {
                 "Description": "faasflow ingest: starts one batch run per JSON-lines object put under incoming/",
                 "CodeUri": f"{LAYER_ONLY_CODE_DIR}/",
-                "Handler": "faasflow.serverless.ingest.handler",
+                "Handler": "faasflow.runtime.ingest.handler",
                 "MemorySize": 256,
                 "Timeout": 60,
                 "Layers": [{"Ref": "RuntimeLayer"}, {"Ref": "FaasflowLayer"}],
@@ -206,7 +169,7 @@ def batch_resources(plan: Plan, substitutions: dict[str, Any], function_ids: lis
     }
 
 
-def gateway_config(plan: Plan) -> dict[str, Any]:
+def gateway_config(plan: Plan) -> GatewayConfig:
     """What the gateway function knows of the Flow (no executor code is imported there)."""
     from faasflow.topology import describe
 
@@ -221,10 +184,9 @@ def gateway_config(plan: Plan) -> dict[str, Any]:
     }
 
 
-def compile_template(
-    plan: Plan, project: Path, asl_path: str, auth: str | None = None, tracing: bool = False
-) -> dict[str, Any]:
+def compile_template(plan: Plan, project: Path, asl_path: str) -> dict[str, Any]:
     """The SAM template for a Plan; ``asl_path`` is the state machine file, relative to it."""
+    auth, tracing = plan.auth, plan.tracing
     resources: dict[str, Any] = {
         "FlowBucket": {
             "Type": "AWS::S3::Bucket",
@@ -282,7 +244,7 @@ def compile_template(
                 "Properties": {
                     "Description": f"faasflow executor {spec.name}" + (f" shard {shard}" if spec.shards > 1 else ""),
                     "CodeUri": location.code_uri,
-                    "Handler": "faasflow.serverless.handler.handle",
+                    "Handler": "faasflow.runtime.handler.handle",
                     "MemorySize": spec.memory or DEFAULT_MEMORY,
                     "Timeout": spec.timeout or DEFAULT_TIMEOUT,
                     "Layers": [{"Ref": "RuntimeLayer"}, {"Ref": "FaasflowLayer"}],
@@ -290,10 +252,10 @@ def compile_template(
                         "Variables": {
                             "FAASFLOW_EXECUTOR": spec.name,
                             "FAASFLOW_USES": location.uses,
-                            "FAASFLOW_USES_WITH": json.dumps(dict(spec.uses_with), sort_keys=True),
+                            "FAASFLOW_USES_WITH": codec.dumps_text(dict(spec.uses_with), sort_keys=True),
                             "FAASFLOW_SHARD": str(shard),
                             "FAASFLOW_SHARDS": str(spec.shards),
-                            "FAASFLOW_NEEDS": json.dumps(list(spec.needs)),
+                            "FAASFLOW_NEEDS": codec.dumps_text(list(spec.needs)),
                             "FAASFLOW_STORAGE_URL": _sub(f"s3://{BUCKET_NAME}/state/"),
                         }
                     },
@@ -329,8 +291,6 @@ def compile_template(
     api: dict[str, Any] = {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "Prod"}}
     if auth == "api_key":
         api["Properties"]["Auth"] = {"ApiKeyRequired": True, "UsagePlan": {"CreateUsagePlan": "PER_API"}}
-    elif auth is not None:
-        raise FlowConfigError(f"auth must be 'api_key' or absent, got {auth!r}", field="auth")
     resources["FlowApi"] = api
     events: dict[str, Any] = {}
     paths = [("Status", "/status", "GET"), ("OpenApi", "/openapi.json", "GET"), ("Docs", "/docs", "GET")]
@@ -346,16 +306,16 @@ def compile_template(
         "Properties": {
             "Description": f"faasflow gateway of Flow {plan.name}",
             "CodeUri": f"{LAYER_ONLY_CODE_DIR}/",
-            "Handler": "faasflow.serverless.gateway.handler",
+            "Handler": "faasflow.runtime.gateway.handler",
             "MemorySize": 512,
             "Timeout": GATEWAY_TIMEOUT,
             "Layers": [{"Ref": "RuntimeLayer"}, {"Ref": "FaasflowLayer"}, {"Ref": "GatewayLayer"}],
             "Environment": {
                 "Variables": {
                     "FAASFLOW_STATE_MACHINE_ARN": {"Ref": "FlowStateMachine"},
-                    "FAASFLOW_GATEWAY_CONFIG": json.dumps(gateway_config(plan), sort_keys=True),
+                    "FAASFLOW_GATEWAY_CONFIG": codec.dumps_text(gateway_config(plan), sort_keys=True),
                     # names, not ARNs: Lambda allows 4 KB of environment, and names are at most 64 characters
-                    "FAASFLOW_EXECUTOR_FUNCTIONS": _sub(json.dumps(
+                    "FAASFLOW_EXECUTOR_FUNCTIONS": _sub(codec.dumps_text(
                         {name: [f"${{{f}}}" for f in ids] for name, ids in executor_functions.items()})),
                 }
             },

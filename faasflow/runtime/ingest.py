@@ -14,13 +14,13 @@ Two functions:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
 from urllib.parse import unquote_plus
 
+from faasflow import codec
 from faasflow.batch import (
     DEFAULT_BATCH_SIZE,
     SAMPLE_BYTES,
@@ -30,7 +30,8 @@ from faasflow.batch import (
     split_bytes_for,
     summarize,
 )
-from faasflow.serverless.payload import encode_docs
+from faasflow.runtime.payload import encode_docs
+from faasflow.wire import BATCH_INLINE_LIMIT
 
 INCOMING = "incoming/"
 RUNS = "runs/"
@@ -46,7 +47,7 @@ def _s3() -> Any:
 
 @cache
 def _sfn() -> Any:
-    from faasflow.serverless.gateway import stepfunctions_client
+    from faasflow.runtime.gateway import stepfunctions_client
 
     return stepfunctions_client()
 
@@ -84,7 +85,7 @@ def start_runs(event: Mapping[str, Any], s3: Any = None, sfn: Any = None) -> lis
         run = run_name(bucket, key, version)
         splits_key = f"{RUNS}{run}/splits.jsonl"
         s3.put_object(
-            Bucket=bucket, Key=splits_key, Body="".join(json.dumps(s.to_dict()) + "\n" for s in splits).encode()
+            Bucket=bucket, Key=splits_key, Body=b"".join(codec.dumps(s.to_dict()) + b"\n" for s in splits)
         )
         state = {
             "run": run,
@@ -97,7 +98,7 @@ def start_runs(event: Mapping[str, Any], s3: Any = None, sfn: Any = None) -> lis
         }
         try:
             sfn.start_execution(
-                stateMachineArn=os.environ["FAASFLOW_BATCH_STATE_MACHINE_ARN"], name=run, input=json.dumps(state)
+                stateMachineArn=os.environ["FAASFLOW_BATCH_STATE_MACHINE_ARN"], name=run, input=codec.dumps_text(state)
             )
             started.append({**state, "started": True})
         except Exception as exc:  # noqa: BLE001
@@ -116,7 +117,7 @@ def read_split(event: Mapping[str, Any], s3: Any = None) -> dict[str, Any]:
     from faasflow.array import DocumentArray
 
     request = event["request"]
-    limit = int(event.get("inline_limit") or 40_000)
+    limit = int(event.get("inline_limit") or BATCH_INLINE_LIMIT)
     return {
         "docs": encode_docs(DocumentArray(report.docs), f"{request['request_id']}/gateway", limit),
         "lines": report.lines,
@@ -140,7 +141,7 @@ def summarize_run(event: Mapping[str, Any], s3: Any = None) -> dict[str, Any]:
     summary = summarize(f"s3://{event['bucket']}/{event['key']}", reports, failed)
     summary["run"] = event["run"]
     name = event["key"][len(INCOMING) :] if event["key"].startswith(INCOMING) else event["key"]
-    body = json.dumps(summary, indent=2).encode()
+    body = codec.dumps(summary)
     s3.put_object(Bucket=event["bucket"], Key=f"{SUMMARIES}{name}.summary.json", Body=body)
     s3.put_object(Bucket=event["bucket"], Key=f"{RUNS}{event['run']}/summary.json", Body=body)
     return {k: summary[k] for k in ("run", "source", "lines", "docs_indexed")} | {

@@ -21,12 +21,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from faasflow.array import DocumentArray
-from faasflow.plan import Plan
-from faasflow.serverless import images
-from faasflow.serverless.payload import encode_docs
-from faasflow.serverless.routes import OTHER_ENDPOINTS, plan_routes
-from faasflow.serverless.tools import ToolsUnavailable, tools_dir
+from faasflow.compiler import images
+from faasflow.deploy.tools import ToolsUnavailable, tools_dir
 
 # What the base images define that the generated Dockerfiles rely on.
 BASE_ENV = {images.LAMBDA_BASE: {"LAMBDA_TASK_ROOT": "/var/task"}, images.GPU_BASE: {}}
@@ -183,26 +179,10 @@ def command(rehearsal: Rehearsal, venv: Path) -> list[str]:
     if rehearsal.entrypoint == BASE_ENTRYPOINT[images.LAMBDA_BASE]:
         # run as a script (-P: its folder not on sys.path), so that nothing of faasflow is
         # imported before the handler's module: the init it times is the whole init
-        driver = rehearsal.path("/var/task/faasflow/testing/lambda_driver.py")
+        # (the driver is this package's own file: the image's faasflow carries only the run-time part)
+        driver = Path(__file__).with_name("lambda_driver.py")
         return [python, "-P", str(driver), *rehearsal.cmd]
     argv = [*rehearsal.entrypoint, *rehearsal.cmd]
     if argv and Path(argv[0]).name.startswith("python"):
         argv[0] = python
     return argv
-
-
-def gateway_event(plan: Plan, endpoint: str, stage_name: str, docs: DocumentArray, shard: int = 0) -> dict:
-    """The event the state machine gives a stage fed by the gateway (a Task's Payload)."""
-    routes = {route.key: route for route in plan_routes(plan)}
-    route = routes.get(endpoint) or routes[OTHER_ENDPOINTS]
-    stage = next(s for s in route.stages if s.spec.name == stage_name)
-    limit = 200_000
-    return {
-        "request": {"endpoint": endpoint, "parameters": {}, "request_id": "rehearsal"},
-        "stage": stage_name,
-        "shard": shard,
-        "mode": stage.mode,
-        "input": json.dumps(stage.input),
-        "inline_limit": limit,
-        "values": {"gateway": {"value": {"docs": encode_docs(docs, "rehearsal/gateway", limit)}}},
-    }

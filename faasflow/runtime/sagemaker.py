@@ -11,7 +11,7 @@ used stops the container with the reason, so the endpoint never goes in service 
 The standard library's threading server is enough here: the model does the work, and
 invocations run one at a time (executors need not be thread-safe).
 
-    python -m faasflow.serverless.sagemaker [serve] [--host 0.0.0.0] [--port 8080]
+    python -m faasflow.runtime.sagemaker [serve] [--host 0.0.0.0] [--port 8080]
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
-import orjson
+from faasflow import codec
+from faasflow.errors import BadInputError, FaasflowError
 
 if TYPE_CHECKING:
-    from faasflow.serverless.handler import ShardRuntime
+    from faasflow.runtime.handler import ShardRuntime
 
 DEFAULT_PORT = 8080
 PORT_ENV = "SAGEMAKER_BIND_TO_PORT"  # set by SageMaker when several containers share a host
@@ -62,7 +63,7 @@ class InvocationHandler(BaseHTTPRequestHandler):
     server: InvocationServer
 
     def _send(self, status: int, body: Any) -> None:
-        data = orjson.dumps(body)
+        data = codec.dumps(body)
         self.send_response(status)
         self.send_header("Content-Type", JSON)
         self.send_header("Content-Length", str(len(data)))
@@ -83,10 +84,10 @@ class InvocationHandler(BaseHTTPRequestHandler):
         if self.path.split("?", 1)[0] != "/invocations":
             return self._not_found()
         try:
-            event = orjson.loads(body)
+            event = codec.loads(body)
             if not isinstance(event, dict):
                 raise ValueError(f"the event must be a JSON object, got {type(event).__name__}")
-        except ValueError as exc:
+        except (BadInputError, ValueError) as exc:
             return self._send(400, {"error": {"type": "BadRequest", "message": str(exc)}})
         try:
             with self.server.lock:
@@ -113,17 +114,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("FAASFLOW_LOG_LEVEL", "INFO"), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from faasflow.serverless.handler import ShardRuntime
+    from faasflow.runtime.handler import ShardRuntime
 
     try:
         runtime = ShardRuntime.from_environment()
     except Exception as exc:  # noqa: BLE001 - the container stops, and says why
-        logger.error("executor %s did not start: %s: %s", os.environ.get("FAASFLOW_EXECUTOR"), type(exc).__name__, exc)
+        logger.error("executor %s did not start: %s", os.environ.get("FAASFLOW_EXECUTOR"),
+                     exc if isinstance(exc, FaasflowError) else f"{type(exc).__name__}: {exc}")
         return 1
     server = make_server(runtime, args.host, args.port)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
     logger.info("serving executor %s shard %d on %s: %s", runtime.spec.name, runtime.shard, server.url,
-                orjson.dumps(runtime.instance.status()).decode())
+                codec.dumps_text(runtime.instance.status()))
     try:
         server.serve_forever()
     finally:

@@ -1,0 +1,57 @@
+"""Write a compiled Flow into a project and stage the faasflow layer ``sam build`` packages.
+
+The layer carries what runs inside Lambda: the core, ``faasflow.runtime``, the gateway app
+(``faasflow.serve``) and faasflow's own executors. The compiler, the deploy tools, the
+CLI and the testing helpers run on the developer's machine and stay out of it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from faasflow.compiler.artefacts import artefacts
+from faasflow.compiler.layout import DEFAULT_TEMPLATE, FAASFLOW_LAYER_DIR, LAYER_ONLY_CODE_DIR
+from faasflow.compiler.pins import DEFAULT_LAYER_REQUIREMENTS
+from faasflow.plan import Plan
+
+# What of the faasflow package never runs in a function.
+NOT_IN_LAYER = ("compiler", "deploy", "commands", "testing", "cli.py", "__main__.py", "scaffold.py")
+
+
+def stage_layers(project: Path) -> None:
+    """Copy the run-time part of the faasflow package into the layer folder SAM packages,
+    give the functions that are all layer (the gateway, faasflow's own executors) their
+    (empty) code folder, and write default layer requirements where missing."""
+    import faasflow
+
+    source = Path(faasflow.__file__).resolve().parent
+    target = project / FAASFLOW_LAYER_DIR / "python" / "faasflow"
+    if target.exists():
+        shutil.rmtree(target)
+    compiled = shutil.ignore_patterns("__pycache__", "*.pyc")
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        skipped = set(compiled(folder, names))
+        return skipped | (set(NOT_IN_LAYER) & set(names)) if Path(folder) == source else skipped
+
+    shutil.copytree(source, target, ignore=ignore)
+    layer_only = project / LAYER_ONLY_CODE_DIR
+    layer_only.mkdir(parents=True, exist_ok=True)
+    (layer_only / "README.txt").write_text("This function's code is in the faasflow layer.\n")
+    for path, text in DEFAULT_LAYER_REQUIREMENTS.items():
+        if not (project / path).exists():
+            (project / path).parent.mkdir(parents=True, exist_ok=True)
+            (project / path).write_text(text)
+
+
+def write(plan: Plan, project: Path, template: str = DEFAULT_TEMPLATE) -> list[Path]:
+    """Write the template and the state machines, and stage the layers; returns the files."""
+    written = []
+    for path, text in artefacts(plan, project, template).files.items():
+        target = project / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        written.append(target)
+    stage_layers(project)
+    return written

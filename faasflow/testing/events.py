@@ -1,0 +1,29 @@
+"""Events as the deployed state machine hands them to a stage, for driving one function
+(or a rehearsed image) by hand."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from faasflow.array import DocumentArray
+from faasflow.compiler.routes import OTHER_ENDPOINTS, plan_routes
+from faasflow.plan import Plan
+from faasflow.runtime.payload import encode_docs
+
+
+def gateway_event(plan: Plan, endpoint: str, stage_name: str, docs: DocumentArray, shard: int = 0) -> dict[str, Any]:
+    """The event the state machine gives a stage fed by the gateway (a Task's Payload)."""
+    routes = {route.key: route for route in plan_routes(plan)}
+    route = routes.get(endpoint) or routes[OTHER_ENDPOINTS]
+    stage = next(s for s in route.stages if s.spec.name == stage_name)
+    limit = 200_000
+    return {
+        "request": {"endpoint": endpoint, "parameters": {}, "request_id": "rehearsal"},
+        "stage": stage_name,
+        "shard": shard,
+        "mode": stage.mode,
+        "input": json.dumps(stage.input),
+        "inline_limit": limit,
+        "values": {"gateway": {"value": {"docs": encode_docs(docs, "rehearsal/gateway", limit)}}},
+    }

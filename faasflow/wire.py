@@ -1,0 +1,162 @@
+"""The hop contract: the shapes that cross every boundary between a Flow's stages, and
+the limits they live under. Every byte of them is written and read by ``faasflow.codec``.
+
+Like Mangum's ``types.py``, these are plain TypedDicts at the bottom of the package: the
+compiler writes them into the state machine, the Lambda handler, the gateway, ingest and
+the SageMaker server read and answer them, and the simulated state machine in the tests
+passes them exactly as Step Functions does.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NotRequired, TypedDict
+
+# Step Functions caps a state at 256 KB: a run's state may hold this many bytes of
+# documents inline; above it, a hop's documents travel as a claim check (``StoredDocs``).
+STATE_BUDGET = 200_000
+DEFAULT_INLINE_LIMIT = STATE_BUDGET
+# A batch split's documents, inline in a Distributed Map child's state.
+BATCH_INLINE_LIMIT = 40_000
+# Lambda's synchronous payload limit (the SageMaker contract keeps the same bound).
+LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024
+# How deep a tag value may nest: what is accepted can always be written back (the JSON
+# writer stops at 255 levels, and a tag sits a few levels down in a document).
+MAX_TAG_DEPTH = 128
+
+Mode = Literal["single", "ANY", "ALL"]
+
+
+class InlineDocs(TypedDict):
+    """Documents carried in the state itself (``codec.docs_to_list``)."""
+
+    inline: list[dict[str, Any]]
+
+
+class StoredDocs(TypedDict):
+    """A claim check: documents over the inline limit, stored once in the payload store."""
+
+    store: str
+    key: str
+    count: int
+    bytes: int
+
+
+DocsRef = InlineDocs | StoredDocs
+
+
+class StageTree(TypedDict):
+    """A stage's output: ``mode`` says how its shards' answers combine."""
+
+    stage: str
+    mode: Mode
+
+
+class MergeTree(TypedDict):
+    """A join: its inputs reduced by id."""
+
+    merge: list[InputTree]
+
+
+InputTree = StageTree | MergeTree
+
+
+class RequestInfo(TypedDict):
+    endpoint: str
+    parameters: dict[str, Any]
+    request_id: str
+
+
+class ErrorInfo(TypedDict, total=False):
+    """An executor's failure, as ``FlowError.to_dict`` writes it."""
+
+    executor: str
+    shard: int
+    endpoint: str
+    type: str
+    message: str
+
+
+class Envelope(TypedDict, total=False):
+    """What one stage shard leaves in the state."""
+
+    docs: DocsRef
+    results: dict[str, Any] | None
+    positions: list[int] | None  # ANY: the input positions this shard owned
+    input_ids: list[str]  # shard 0 of a sharded stage: the stage's input order
+    skipped: bool  # ANY: this shard owned none of the docs and was not run
+    error: ErrorInfo
+
+
+class SingleValue(TypedDict):
+    """A one-shard stage's envelope, as a Task's ``ResultSelector`` leaves it."""
+
+    value: Envelope
+
+
+# What each stage name in ``values`` holds: a single envelope, or one per shard.
+StageValue = SingleValue | list[Envelope]
+
+
+class StageEvent(TypedDict):
+    """The event one stage shard gets (a Lambda Task's payload, a SageMaker invocation)."""
+
+    request: RequestInfo
+    stage: str
+    shard: int
+    mode: Mode
+    input: str  # an InputTree, as codec text: ASL would read keys ending in ``.$``
+    inline_limit: int
+    values: dict[str, StageValue]
+
+
+class RunInput(TypedDict):
+    """What the gateway starts a synchronous run with."""
+
+    request: RequestInfo
+    outputs: dict[str, SingleValue]
+
+
+class RunOutput(TypedDict, total=False):
+    """What a synchronous run ends with: the answer's tree (codec text) and the values it
+    reads, or the error that ended it."""
+
+    answer: str
+    request: RequestInfo
+    values: dict[str, StageValue]
+    error: ErrorInfo
+
+
+class GatewayConfig(TypedDict):
+    """What the gateway function knows of the Flow (it imports no executor code)."""
+
+    name: str
+    endpoints: list[str]
+    any_endpoint: bool
+    executors: list[dict[str, Any]]
+    answer: list[str]
+    inline_limit: int
+
+
+class StatusRequest(TypedDict):
+    faasflow: Literal["status"]
+
+
+# What the gateway sends an executor function for GET /status?runtime=true, instead of a hop.
+STATUS_REQUEST: StatusRequest = {"faasflow": "status"}
+
+
+def is_status_request(event: Any) -> bool:
+    return isinstance(event, dict) and event == STATUS_REQUEST
+
+
+class ExecutorEnvironment(TypedDict):
+    """An executor function's environment, as ``faasflow build`` writes it (codec text for
+    the structured values)."""
+
+    FAASFLOW_EXECUTOR: str
+    FAASFLOW_USES: str
+    FAASFLOW_USES_WITH: str
+    FAASFLOW_SHARD: str
+    FAASFLOW_SHARDS: str
+    FAASFLOW_NEEDS: str
+    FAASFLOW_STORAGE_URL: NotRequired[Any]
