@@ -15,7 +15,7 @@ from faasflow.client import GatewayFlowError
 from faasflow.deploy.layers import write
 from faasflow.deploy.sam import deploy
 from faasflow.testing import MiniStack
-from tests.serverless import dag_executors
+from tests.support import dag_executors
 
 pytestmark = pytest.mark.emulator
 

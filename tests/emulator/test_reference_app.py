@@ -24,7 +24,7 @@ from faasflow.deploy.layers import write
 from faasflow.deploy.sam import deploy
 from faasflow.serve.schema import FlowStatus
 from faasflow.testing import MiniStack
-from tests.emulator.side_by_side import deployed_with, embedded_with
+from tests.support.side_by_side import deployed_with, embedded_with
 
 pytestmark = pytest.mark.emulator
 

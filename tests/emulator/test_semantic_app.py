@@ -25,7 +25,7 @@ from faasflow import Client, Document, DocumentArray, Flow  # noqa: E402
 from faasflow.deploy.layers import write  # noqa: E402
 from faasflow.executors.model_files import DEFAULT_MODEL, ModelNotFoundError, resolve_model  # noqa: E402
 from faasflow.testing import MiniStack  # noqa: E402
-from tests.emulator.side_by_side import deployed_with, embedded_with  # noqa: E402
+from tests.support.side_by_side import deployed_with, embedded_with  # noqa: E402
 
 pytestmark = pytest.mark.emulator
 

@@ -10,8 +10,8 @@ import pytest
 
 from faasflow.storage.s3 import S3Storage
 from faasflow.testing import MiniStack
-from tests.storage.storage_suite import *  # noqa: F403
-from tests.storage.storage_suite import Backend
+from tests.support.storage_suite import *  # noqa: F403
+from tests.support.storage_suite import Backend
 
 pytestmark = pytest.mark.emulator
 

@@ -18,7 +18,7 @@ from faasflow import Document, DocumentArray, Flow  # noqa: E402
 from faasflow.executors import OnnxEncoder, onnx_sessions  # noqa: E402
 from faasflow.executors.model_files import ModelNotFoundError, resolve_model  # noqa: E402
 from faasflow.executors.onnx_sessions import CPU, CUDA, ProviderUnavailableError, choose_providers  # noqa: E402
-from tests.encoders.tiny_models import (  # noqa: E402
+from tests.support.tiny_models import (  # noqa: E402
     expected_text_embeddings,
     projection,
     tensor_model,

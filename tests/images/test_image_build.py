@@ -15,7 +15,7 @@ from faasflow import Flow, FlowConfigError  # noqa: E402
 from faasflow.compiler import images  # noqa: E402
 from faasflow.compiler.artefacts import artefacts, stale
 from faasflow.deploy.layers import write  # noqa: E402
-from tests.images.project import ENCODER, ROOT, TINY, image_flow, make_project  # noqa: E402
+from tests.support.image_project import ENCODER, ROOT, TINY, image_flow, make_project  # noqa: E402
 
 
 @pytest.fixture

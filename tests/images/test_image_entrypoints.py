@@ -31,8 +31,8 @@ from faasflow.deploy.layers import write  # noqa: E402
 from faasflow.deploy.rehearsal import Rehearsal, command, image_env, rehearse  # noqa: E402
 from faasflow.deploy.tools import ToolsUnavailable  # noqa: E402
 from faasflow.runtime.payload import decode_docs  # noqa: E402
-from tests.encoders.tiny_models import expected_text_embeddings  # noqa: E402
-from tests.images.project import ENCODER, TINY, environment_of, make_project, stage_event  # noqa: E402
+from tests.support.image_project import ENCODER, TINY, environment_of, make_project, stage_event  # noqa: E402
+from tests.support.tiny_models import expected_text_embeddings  # noqa: E402
 
 TEXTS = ["the cat sat on the mat", "a dog ran far", "away", "mat"]
 

@@ -25,9 +25,9 @@ from faasflow.runtime import sagemaker  # noqa: E402
 from faasflow.runtime.handler import ShardRuntime  # noqa: E402
 from faasflow.runtime.hops import resolve  # noqa: E402
 from faasflow.runtime.payload import decode_docs, encode_docs  # noqa: E402
-from tests.encoders.tiny_models import expected_text_embeddings  # noqa: E402
-from tests.images import asl_eval  # noqa: E402
-from tests.images.project import ENCODER, TINY, make_project  # noqa: E402
+from tests.support import asl_eval  # noqa: E402
+from tests.support.image_project import ENCODER, TINY, make_project  # noqa: E402
+from tests.support.tiny_models import expected_text_embeddings  # noqa: E402
 
 TEXTS = ["the cat sat on the mat", "a dog ran far", "away", "the mat", "cat dog", "on a mat"]
 

@@ -11,7 +11,7 @@ import yaml
 from faasflow import Flow, FlowConfigError
 from faasflow.compiler.artefacts import artefacts, stale
 from faasflow.deploy.layers import write
-from tests.serverless.test_hops import dag_flow
+from tests.support.dag_executors import dag_flow
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,7 +113,7 @@ def test_write_stages_layers_and_check_detects_staleness(tmp_path: Path):
 
 def test_bare_class_names_cannot_be_imported_in_a_function(tmp_path: Path):
     from faasflow.executor import EXECUTOR_CLASSES
-    from tests.unit.test_flow import Append
+    from tests.support.executors import Append
 
     EXECUTOR_CLASSES.setdefault("Append", Append)
     with pytest.raises(FlowConfigError, match="executor 'a', field 'uses'"):
@@ -136,7 +136,7 @@ def test_dag_flow_compiles(tmp_path: Path):
 
 def test_names_that_collide_on_aws_are_refused():
     from faasflow.compiler.asl import compile_asl
-    from tests.unit.test_flow import Append
+    from tests.support.executors import Append
 
     flow = Flow().add(uses=Append, name="doc-store").add(uses=Append, name="doc_store")
     with pytest.raises(FlowConfigError, match="same id"):

@@ -11,8 +11,8 @@ from examples.common import load_corpus
 from examples.sharded_search.__main__ import FLOW_YAML
 from examples.sharded_search.corpus import write_corpus
 from faasflow import Document, DocumentArray, Executor, Flow, FlowError, requests
-from tests.serverless.dag_executors import Join, Scores, Tag
-from tests.serverless.simulate import SimulatedStateMachine
+from tests.support.dag_executors import dag_flow
+from tests.support.simulate import SimulatedStateMachine
 
 
 @pytest.fixture(autouse=True)
@@ -54,17 +54,6 @@ def test_reference_app_conforms(tmp_path: Path, payload_store: Path):
     before = machine.invocations
     machine.post("/query", DocumentArray([Document(text="x")]))
     assert machine.invocations - before == 5
-
-
-def dag_flow() -> Flow:
-    return (
-        Flow(name="dag")
-        .add(uses=Tag, name="start")
-        .add(uses=Scores, name="left", shards=2, polling={"/search": "ALL", "*": "ANY"}, needs="start")
-        .add(uses=Tag, name="right", shards=3, needs="start")
-        .add(uses=Join, name="join", needs=["left", "right"])
-        .add(uses=Tag, name="tail", shards=2, polling="ALL", needs="join")
-    )
 
 
 @pytest.mark.parametrize(

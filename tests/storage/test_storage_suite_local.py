@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from faasflow.storage.local import LocalStorage
-from tests.storage.storage_suite import *  # noqa: F403
-from tests.storage.storage_suite import Backend
+from tests.support.storage_suite import *  # noqa: F403
+from tests.support.storage_suite import Backend
 
 
 @pytest.fixture

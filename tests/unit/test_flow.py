@@ -20,15 +20,7 @@ from faasflow import (
     requests,
 )
 from faasflow.sharding import shard_of
-
-
-class Append(Executor):
-    """Appends its name to each doc's text: shows the path a doc took."""
-
-    @requests
-    def run(self, docs, **kwargs):
-        for d in docs:
-            d.text = (d.text or "") + f"[{self.runtime_args.name}]"
+from tests.support.executors import Append  # noqa: E402  (also named in YAML below)
 
 
 class ShardTagger(Executor):

@@ -1,7 +1,7 @@
 """Executors of the DAG flow used to check the serverless semantics: in-process here, and
 copied into a project of its own that the emulator tests deploy."""
 
-from faasflow import Document, DocumentArray, Executor, requests
+from faasflow import Document, DocumentArray, Executor, Flow, requests
 
 
 class Tag(Executor):
@@ -32,3 +32,14 @@ class Join(Executor):
     @requests(on="/boom")
     def boom(self, docs, **kwargs):
         raise KeyError("boom on purpose")
+
+
+def dag_flow() -> Flow:
+    return (
+        Flow(name="dag")
+        .add(uses=Tag, name="start")
+        .add(uses=Scores, name="left", shards=2, polling={"/search": "ALL", "*": "ANY"}, needs="start")
+        .add(uses=Tag, name="right", shards=3, needs="start")
+        .add(uses=Join, name="join", needs=["left", "right"])
+        .add(uses=Tag, name="tail", shards=2, polling="ALL", needs="join")
+    )

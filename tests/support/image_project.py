@@ -10,7 +10,7 @@ from typing import Any
 from faasflow import Flow
 from faasflow.array import DocumentArray
 from faasflow.testing.events import gateway_event
-from tests.encoders.tiny_models import text_model
+from tests.support.tiny_models import text_model
 
 ROOT = Path(__file__).resolve().parents[2]
 ENCODER = "faasflow.executors.onnx_encoder.OnnxEncoder"
