@@ -11,6 +11,7 @@ tree plus the outputs it reads; the gateway resolves it exactly as a stage would
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from faasflow import codec
@@ -40,8 +41,10 @@ def inline_limit(route: Route) -> int:
     return STATE_BUDGET // envelopes
 
 
-def gateway_inline_limit(plan: Plan) -> int:
-    return min((inline_limit(route) for route in plan_routes(plan)), default=STATE_BUDGET)
+def gateway_inline_limit(plan: Plan, routes: Sequence[Route] | None = None) -> int:
+    """The gateway's inline bytes: what the tightest route allows."""
+    routes = plan_routes(plan) if routes is None else routes
+    return min((inline_limit(route) for route in routes), default=STATE_BUDGET)
 
 
 def _values(names: list[str]) -> dict[str, str]:
@@ -180,10 +183,11 @@ def route_states(route: Route) -> tuple[str, dict[str, Any]]:
     return next_state, states
 
 
-def compile_asl(plan: Plan) -> dict[str, Any]:
-    """The state machine definition; function ARNs as ``${<LogicalId>Arn}`` substitutions."""
+def compile_asl(plan: Plan, routes: Sequence[Route] | None = None) -> dict[str, Any]:
+    """The state machine definition; function ARNs as ``${<LogicalId>Arn}`` substitutions.
+    ``routes`` are ``plan_routes(plan)``, when the caller has them already."""
     check_names(plan)
-    routes = plan_routes(plan)
+    routes = plan_routes(plan) if routes is None else routes
     states: dict[str, Any] = {}
     choices = []
     default = "unknown endpoint"

@@ -11,23 +11,24 @@ children the run goes on; the summary step always runs and writes the run's summ
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from faasflow.compiler.asl import LAMBDA_RETRY, inline_limit, route_states
-from faasflow.compiler.routes import OTHER_ENDPOINTS, plan_routes
+from faasflow.compiler.routes import OTHER_ENDPOINTS, Route, plan_routes
 from faasflow.plan import Plan
 
 INDEX = "/index"
 WORKER = "${BatchWorkerFunctionArn}"
 
 
-def index_route(plan: Plan):
-    routes = {route.key: route for route in plan_routes(plan)}
-    return routes.get(INDEX) or routes.get(OTHER_ENDPOINTS)
+def index_route(plan: Plan, routes: Sequence[Route] | None = None) -> Route | None:
+    """The route a batch run's splits take: /index, or the default methods'."""
+    keyed = {route.key: route for route in (plan_routes(plan) if routes is None else routes)}
+    return keyed.get(INDEX) or keyed.get(OTHER_ENDPOINTS)
 
 
-def _child_states(plan: Plan) -> dict[str, Any]:
-    route = index_route(plan)
+def _child_states(route: Route) -> dict[str, Any]:
     first, states = route_states(route)
     answer = f"{route.key} answer"
     for name, state in states.items():
@@ -70,9 +71,12 @@ def _child_states(plan: Plan) -> dict[str, Any]:
     return {"read split": read, **states}
 
 
-def compile_batch_asl(plan: Plan, max_concurrency: int = 4, tolerated_failure_percentage: int = 10) -> dict:
-    """The batch machine; function ARNs as ``${<LogicalId>Arn}`` substitutions."""
-    if index_route(plan) is None:
+def compile_batch_asl(plan: Plan, max_concurrency: int = 4, tolerated_failure_percentage: int = 10,
+                      routes: Sequence[Route] | None = None) -> dict[str, Any]:
+    """The batch machine; function ARNs as ``${<LogicalId>Arn}`` substitutions. ``routes`` are
+    ``plan_routes(plan)``, when the caller has them already."""
+    route = index_route(plan, routes)
+    if route is None:
         raise ValueError("batch indexing needs an executor serving /index (or a default method)")
     return {
         "Comment": f"faasflow Flow {plan.name!r}: batch indexing of incoming JSON-lines objects (generated)",
@@ -100,7 +104,7 @@ def compile_batch_asl(plan: Plan, max_concurrency: int = 4, tolerated_failure_pe
                 "ItemProcessor": {
                     "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
                     "StartAt": "read split",
-                    "States": _child_states(plan),
+                    "States": _child_states(route),
                 },
                 "MaxConcurrency": max_concurrency,
                 "ToleratedFailurePercentage": tolerated_failure_percentage,

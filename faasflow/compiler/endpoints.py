@@ -1,18 +1,20 @@
-"""GPU stages on SageMaker endpoints: their template resources and their state machine calls.
+"""GPU stages on SageMaker endpoints: their names and their state machine calls.
 
 Lambda has no GPU, so an executor with ``gpu=True`` runs its GPU image
 (``faasflow.compiler.images``) on a SageMaker real-time endpoint, one per shard, with
 the instance type a template parameter. The state machine calls it with the AWS SDK
 integration ``sagemakerruntime:invokeEndpoint``: a Pass state builds the same event a
 Lambda stage gets, the Task sends it as the JSON body, and the endpoint answers the same
-envelope (``faasflow.runtime.sagemaker`` runs the same ``ShardRuntime``). Both halves
-live here because they must agree on names.
+envelope (``faasflow.runtime.sagemaker`` runs the same ``ShardRuntime``). The names live
+here because the template (``faasflow.compiler.decide`` names the resources,
+``faasflow.compiler.sam`` renders them) and the state machine must agree on them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from faasflow.compiler.intrinsics import sub
 from faasflow.compiler.naming import camel
 from faasflow.plan import ExecutorSpec
 
@@ -33,18 +35,17 @@ SAGEMAKER_RETRY = {
 
 
 # What SageMaker needs to run any container: pull it from ECR, write its logs and metrics.
-HOSTING_STATEMENTS = [
+HOSTING_STATEMENTS: list[dict[str, Any]] = [
     {"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"},
     {
         "Effect": "Allow",
         "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/*"},
+        "Resource": sub("arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/*"),
     },
     {
         "Effect": "Allow",
         "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}"
-                                ":log-group:/aws/sagemaker/*"},
+        "Resource": sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/sagemaker/*"),
     },
     {"Effect": "Allow", "Action": ["cloudwatch:PutMetricData"], "Resource": "*",
      "Condition": {"StringEquals": {"cloudwatch:namespace": "faasflow"}}},
@@ -54,6 +55,12 @@ HOSTING_STATEMENTS = [
 def endpoint_id(executor: str, shard: int, shards: int) -> str:
     """The logical id of one executor shard's endpoint: ``EncoderShard1Endpoint``."""
     return f"{camel(executor)}{f'Shard{shard}' if shards > 1 else ''}Endpoint"
+
+
+def endpoint_part_ids(executor: str, shard: int, shards: int) -> tuple[str, str, str]:
+    """The logical ids of what an endpoint is made of: its role, model and endpoint config."""
+    base = endpoint_id(executor, shard, shards).removesuffix("Endpoint")
+    return f"{base}EndpointRole", f"{base}Model", f"{base}EndpointConfig"
 
 
 def instance_type_parameter(executor: str) -> str:
@@ -102,74 +109,3 @@ def endpoint_branch(task_name: str, payload: dict[str, Any], spec: ExecutorSpec,
             f"{task_name} crashed": crashed,
         },
     }
-
-
-# --- the template ---
-
-
-def parameters(spec: ExecutorSpec) -> dict[str, Any]:
-    """The template parameters of a GPU executor: its image and its instance type."""
-    return {
-        image_uri_parameter(spec.name): {
-            "Type": "String",
-            "Description": f"the GPU image of executor {spec.name} in ECR (built from its gpu.Dockerfile)",
-        },
-        instance_type_parameter(spec.name): {
-            "Type": "String",
-            "Default": DEFAULT_INSTANCE_TYPE,
-            "AllowedPattern": r"^ml\..+",
-            "Description": f"the SageMaker instance type of executor {spec.name}'s endpoint(s) (a GPU instance)",
-        },
-    }
-
-
-def resources(spec: ExecutorSpec, shard: int, environment: dict[str, Any],
-              policy: dict[str, Any]) -> dict[str, Any]:
-    """An endpoint serving one shard: role, model, endpoint config, endpoint."""
-    base = endpoint_id(spec.name, shard, spec.shards).removesuffix("Endpoint")
-    role, model, config = f"{base}EndpointRole", f"{base}Model", f"{base}EndpointConfig"
-    return {
-        role: {
-            "Type": "AWS::IAM::Role",
-            "Properties": {
-                "AssumeRolePolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"},
-                                   "Action": "sts:AssumeRole"}],
-                },
-                "Policies": [
-                    {"PolicyName": "state-and-payloads", "PolicyDocument": {"Version": "2012-10-17", **policy}},
-                    {"PolicyName": "image-and-logs",
-                     "PolicyDocument": {"Version": "2012-10-17", "Statement": HOSTING_STATEMENTS}},
-                ],
-            },
-        },
-        model: {
-            "Type": "AWS::SageMaker::Model",
-            "Properties": {
-                "ExecutionRoleArn": {"Fn::GetAtt": [role, "Arn"]},
-                "PrimaryContainer": {"Image": {"Ref": image_uri_parameter(spec.name)}, "Environment": environment},
-            },
-        },
-        config: {
-            "Type": "AWS::SageMaker::EndpointConfig",
-            "Properties": {
-                "ProductionVariants": [{
-                    "VariantName": "AllTraffic",
-                    "ModelName": {"Fn::GetAtt": [model, "ModelName"]},
-                    "InitialInstanceCount": 1,
-                    "InstanceType": {"Ref": instance_type_parameter(spec.name)},
-                    "InitialVariantWeight": 1.0,
-                }],
-            },
-        },
-        endpoint_id(spec.name, shard, spec.shards): {
-            "Type": "AWS::SageMaker::Endpoint",
-            "Properties": {"EndpointConfigName": {"Fn::GetAtt": [config, "EndpointConfigName"]}},
-        },
-    }
-
-
-def invoke_statement(endpoint_ids: list[str]) -> dict[str, Any]:
-    """What the state machine may call: these endpoints (``Ref`` of an endpoint is its ARN)."""
-    return {"Effect": "Allow", "Action": ["sagemaker:InvokeEndpoint"], "Resource": [{"Ref": e} for e in endpoint_ids]}

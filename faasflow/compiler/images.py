@@ -16,11 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any
 
-from faasflow.compiler import endpoints
 from faasflow.compiler.layout import code_location
-from faasflow.compiler.naming import function_id
 from faasflow.compiler.pins import runtime_pins
 from faasflow.errors import FlowConfigError
 from faasflow.plan import ExecutorSpec, Plan
@@ -163,81 +160,3 @@ def image_artefacts(plan: Plan, project: Path) -> dict[str, str]:
     if files:
         files[".dockerignore"] = dockerignore(plan, code_uris)
     return files
-
-
-def image_function(spec: ExecutorSpec, properties: dict[str, Any]) -> dict[str, Any]:
-    """A zip function's resource made a Lambda image function, built by ``sam build``."""
-    properties = {k: v for k, v in properties.items() if k not in ("CodeUri", "Handler", "Layers", "Runtime")}
-    properties["PackageType"] = "Image"
-    if spec.memory is None:
-        properties["MemorySize"] = IMAGE_MEMORY
-    return {
-        "Type": "AWS::Serverless::Function",
-        "Properties": properties,
-        "Metadata": {"Dockerfile": dockerfile_path(spec), "DockerContext": ".", "DockerTag": "latest"},
-    }
-
-
-def place_images(plan: Plan, resources: dict[str, Any], substitutions: dict[str, Any],
-                 function_ids: list[str]) -> dict[str, Any]:
-    """Re-package the executor functions ``compile_template`` made: image executors become
-    image functions, GPU executors SageMaker endpoints (their functions, ARNs and ids
-    removed). Returns the template parameters the GPU executors add."""
-    parameters: dict[str, Any] = {}
-    for spec in plan.executors:
-        kind = image_kind(spec)
-        if kind is None and getattr(spec.cls, "needs_image", False):
-            raise FlowConfigError(
-                "needs package='image' (or gpu=True) on AWS: its runtime does not fit a zip function "
-                f"(onnxruntime needs a newer glibc than {RUNTIME_NOTE})", executor=spec.name, field="package")
-        for shard in range(spec.shards if kind else 0):
-            logical_id = function_id(spec.name, shard, spec.shards)
-            if kind == "lambda":
-                resources[logical_id] = image_function(spec, resources[logical_id]["Properties"])
-                continue
-            function = resources.pop(logical_id)["Properties"]
-            function_ids.remove(logical_id)
-            substitutions.pop(f"{logical_id}Arn")
-            environment = dict(function["Environment"]["Variables"])
-            resources.update(endpoints.resources(spec, shard, environment, function["Policies"][0]))
-            name = endpoints.endpoint_id(spec.name, shard, spec.shards)
-            substitutions[endpoints.endpoint_name_substitution(spec.name, shard, spec.shards)] = {
-                "Fn::GetAtt": [name, "EndpointName"]}
-        if kind == "gpu":
-            parameters.update(endpoints.parameters(spec))
-    return parameters
-
-
-def finish_template(template: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
-    """What only the whole template can settle, for Flows with images or GPU stages.
-
-    SAM merges Globals into every function, and an image function must not have a
-    Runtime: the runtime moves onto each zip function. Globals never reach SageMaker
-    models: they get the global environment variables themselves. State machines that
-    call endpoints may invoke them, and the endpoints' names are outputs.
-    """
-    resources = template["Resources"]
-    functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
-    if any(f["Properties"].get("PackageType") == "Image" for f in functions):
-        runtime = template["Globals"]["Function"].pop("Runtime")
-        for function in functions:
-            if function["Properties"].get("PackageType") != "Image":
-                function["Properties"].setdefault("Runtime", runtime)
-    endpoint_ids = [k for k, r in resources.items() if r["Type"] == "AWS::SageMaker::Endpoint"]
-    if not endpoint_ids:
-        return template
-    shared = template["Globals"]["Function"]["Environment"]["Variables"]
-    for resource in resources.values():
-        if resource["Type"] == "AWS::SageMaker::Model":
-            container = resource["Properties"]["PrimaryContainer"]
-            container["Environment"] = {**shared, **container["Environment"]}
-        elif resource["Type"] == "AWS::Serverless::StateMachine":
-            substitutions = resource["Properties"].get("DefinitionSubstitutions", {})
-            called = [e for e in endpoint_ids if f"{e}Name" in substitutions]
-            if called:
-                resource["Properties"]["Policies"][0]["Statement"].append(endpoints.invoke_statement(called))
-    for endpoint in endpoint_ids:
-        template["Outputs"][f"{endpoint}Name"] = {"Value": {"Fn::GetAtt": [endpoint, "EndpointName"]}}
-    ordered = {k: template[k] for k in ("AWSTemplateFormatVersion", "Transform", "Description") if k in template}
-    ordered["Parameters"] = {**template.get("Parameters", {}), **parameters}
-    return {**ordered, **template}

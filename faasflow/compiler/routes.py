@@ -13,10 +13,11 @@ and the gateway:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from faasflow.executor import DEFAULT_ENDPOINT
 from faasflow.plan import GATEWAY, ExecutorSpec, Plan
-from faasflow.wire import InputTree
+from faasflow.wire import InputTree, Mode
 
 OTHER_ENDPOINTS = "*"
 _UNBOUND = "/\x00other"  # an endpoint no executor binds explicitly: default methods serve it
@@ -27,7 +28,7 @@ Tree = InputTree  # the wire shape (faasflow.wire): the compiler writes it, the 
 @dataclass(frozen=True)
 class Stage:
     spec: ExecutorSpec
-    mode: str  # "single", "ANY" or "ALL"
+    mode: Mode  # "single", "ANY" or "ALL"
     input: Tree
 
 
@@ -38,8 +39,9 @@ class Route:
     answer: Tree
 
 
-def stage_mode(spec: ExecutorSpec, endpoint: str) -> str:
-    return "single" if spec.shards == 1 else spec.polling.mode(endpoint)
+def stage_mode(spec: ExecutorSpec, endpoint: str) -> Mode:
+    """How a stage's shards' answers combine (the Plan validated the polling modes)."""
+    return "single" if spec.shards == 1 else cast(Mode, spec.polling.mode(endpoint))
 
 
 def plan_routes(plan: Plan) -> list[Route]:
