@@ -14,25 +14,15 @@ from typing import Any
 
 from faasflow.array import DocumentArray
 from faasflow.errors import FaasflowError, FlowConfigError, FlowError, UnknownEndpointError
-from faasflow.flow_yaml import flow_from_config, flow_to_config
+from faasflow.flow_fields import ADD_FIELDS, FLOW_FIELDS, JINA_FLOW_IGNORED, JINA_IGNORED, check_protocol
+from faasflow.flow_yaml import config_to_dict, read_flow_config
 from faasflow.plan import Plan, compile_plan
 from faasflow.posting import JinaShortcuts, run_post
 from faasflow.request import Callback, Response, make_response, new_request_id
 
-logger = logging.getLogger("faasflow.flow")
+# ADD_FIELDS, FLOW_FIELDS and JINA_IGNORED (from faasflow.flow_fields) stay importable from here.
 
-ADD_FIELDS = ("uses", "name", "uses_with", "shards", "polling", "needs", "replicas",
-              "memory", "timeout", "package", "gpu", "py_modules")
-# Jina deployment options that mean nothing in-process or on Lambda: accepted and ignored,
-# so that a Jina Flow runs unchanged.
-JINA_IGNORED = frozenset({
-    "port", "host", "env", "env_from_secret", "timeout_ready", "timeout_send", "install_requirements",
-    "uses_metas", "uses_requests", "uses_dynamic_batching", "floating", "when", "gpus", "workspace",
-    "quiet", "quiet_error", "log_config", "retries", "external", "tls", "grpc_server_options",
-    "prefetch", "exit_on_exceptions", "disable_reduce", "uses_before", "uses_after", "stateful",
-    "monitoring", "port_monitoring", "tracing", "protocol", "description",
-})
-FLOW_FIELDS = ("name", "protocol", "port", "host", "workspace", "auth", "tracing")
+logger = logging.getLogger("faasflow.flow")
 
 
 class Flow(JinaShortcuts):
@@ -41,11 +31,10 @@ class Flow(JinaShortcuts):
     def __init__(self, name: str = "flow", protocol: str | None = None, port: int | None = None,
                  host: str = "127.0.0.1", workspace: str | None = None, auth: str | None = None,
                  tracing: bool = False, **jina_options: Any):
-        unknown = sorted(set(jina_options) - JINA_IGNORED - {"cors", "no_debug_endpoints", "uses", "title"})
+        unknown = sorted(set(jina_options) - JINA_IGNORED - JINA_FLOW_IGNORED)
         if unknown:
             raise FlowConfigError(f"Flow() got unknown option(s): {', '.join(unknown)}")
-        if protocol is not None and str(protocol).lower() not in ("http", "https"):
-            raise FlowConfigError(f"faasflow serves HTTP; protocol {protocol!r} is not supported", field="protocol")
+        check_protocol(protocol)
         self.name = name
         self.protocol = protocol
         self.port = port
@@ -106,19 +95,26 @@ class Flow(JinaShortcuts):
     @classmethod
     def load_config(cls, source: str | Path | Mapping[str, Any]) -> Flow:
         """A Flow from Jina-style YAML (``jtype: Flow``, ``with:``, ``executors:``)."""
-        return flow_from_config(cls, source)
+        config = read_flow_config(source)
+        flow = cls(**config.options)
+        flow.base_dir = config.base_dir
+        for entry in config.executors:
+            flow = flow.add(**entry, copy_flow=False)
+        return flow
 
     def save_config(self, path: str | Path | None = None) -> str:
         """Write (and return) this Flow as Jina-style YAML."""
         import yaml
 
-        text = yaml.safe_dump(flow_to_config(self), sort_keys=False)
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False)
         if path is not None:
             Path(path).write_text(text)
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        return flow_to_config(self)
+        """This Flow as the Jina-style YAML mapping ``load_config`` reads back."""
+        options = {key: getattr(self, key) for key in FLOW_FIELDS}
+        return config_to_dict(options, self.plan)
 
     # --- running ---
 
@@ -139,9 +135,10 @@ class Flow(JinaShortcuts):
         return self
 
     def _start_server(self) -> None:
+        from faasflow.embedded import EmbeddedBackend
         from faasflow.serve import start_background_server
 
-        self._server = start_background_server(self, host=self.host, port=self.port)
+        self._server = start_background_server(EmbeddedBackend(self), host=self.host, port=self.port)
 
     def close(self) -> None:
         if self._server is not None:

@@ -1,16 +1,28 @@
-"""Flow YAML in Jina's format: ``jtype: Flow``, ``with:`` for Flow options, ``executors:``."""
+"""Flow YAML in Jina's format: ``jtype: Flow``, ``with:`` for Flow options, ``executors:``.
+
+Reads into and writes from plain data (``FlowConfig``, a Plan): the Flow builds itself
+from it, so this module never needs the Flow class.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from faasflow.errors import FlowConfigError
-from faasflow.plan import uses_reference
+from faasflow.flow_fields import ADD_FIELDS, FLOW_FIELDS, JINA_IGNORED, check_protocol
+from faasflow.plan import Plan, uses_reference
 
-if TYPE_CHECKING:
-    from faasflow.flow import Flow
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """A validated Flow file: ``Flow(**options)``, then ``add(**entry)`` per executor entry."""
+
+    options: Mapping[str, Any]
+    base_dir: Path | None
+    executors: tuple[Mapping[str, Any], ...]
 
 
 def _read(source: str | Path | Mapping[str, Any]) -> tuple[Mapping[str, Any], Path | None]:
@@ -35,10 +47,7 @@ def _read(source: str | Path | Mapping[str, Any]) -> tuple[Mapping[str, Any], Pa
     return data, base_dir
 
 
-def flow_from_config(flow_cls: type[Flow], source: str | Path | Mapping[str, Any]) -> Flow:
-    from faasflow.flow import ADD_FIELDS, FLOW_FIELDS, JINA_IGNORED
-
-    data, base_dir = _read(source)
+def _flow_options(data: Mapping[str, Any]) -> dict[str, Any]:
     jtype = data.get("jtype", "Flow")
     if jtype != "Flow":
         raise FlowConfigError(f"expected 'jtype: Flow', got {jtype!r}", field="jtype")
@@ -49,44 +58,57 @@ def flow_from_config(flow_cls: type[Flow], source: str | Path | Mapping[str, Any
     unknown = sorted(set(options) - set(flow_options))
     if unknown:
         raise FlowConfigError(f"unknown Flow option(s) under 'with': {', '.join(unknown)}", field=unknown[0])
-    flow = flow_cls(**flow_options)
-    flow.base_dir = base_dir
+    check_protocol(flow_options.get("protocol"))
+    return flow_options
+
+
+def _executor_entry(position: int, entry: Any) -> dict[str, Any]:
+    """One ``executors:`` entry as ``Flow.add`` keywords (Jina's nested ``uses:`` flattened)."""
+    if not isinstance(entry, Mapping):
+        raise FlowConfigError(f"executor entry {position} must be a mapping", field="executors")
+    entry = dict(entry)
+    name = entry.get("name", f"executor{position}")
+    uses = entry.get("uses")
+    if isinstance(uses, Mapping):  # uses: {jtype: MyExecutor, with: {...}, metas: {py_modules: [...]}}
+        entry["uses"] = uses.get("jtype")
+        entry["uses_with"] = {**(uses.get("with") or {}), **(entry.get("uses_with") or {})}
+        metas = uses.get("metas") or {}
+        if metas.get("py_modules"):
+            entry["py_modules"] = list(metas["py_modules"]) + list(entry.get("py_modules") or [])
+    unknown = sorted(set(entry) - set(ADD_FIELDS) - JINA_IGNORED)
+    if unknown:
+        raise FlowConfigError(
+            f"unknown field(s) {', '.join(unknown)}; known: {', '.join(ADD_FIELDS)}",
+            executor=str(name),
+            field=unknown[0],
+        )
+    return {k: v for k, v in entry.items() if k in ADD_FIELDS}
+
+
+def read_flow_config(source: str | Path | Mapping[str, Any]) -> FlowConfig:
+    """A Flow file (path, YAML text or mapping), checked; a FlowConfigError names the field
+    (and the executor) at fault."""
+    data, base_dir = _read(source)
+    options = _flow_options(data)
     executors = data.get("executors") or []
     if not isinstance(executors, list):
         raise FlowConfigError("'executors' must be a list", field="executors")
-    for position, entry in enumerate(executors):
-        if not isinstance(entry, Mapping):
-            raise FlowConfigError(f"executor entry {position} must be a mapping", field="executors")
-        entry = dict(entry)
-        name = entry.get("name", f"executor{position}")
-        uses = entry.get("uses")
-        if isinstance(uses, Mapping):  # uses: {jtype: MyExecutor, with: {...}, metas: {py_modules: [...]}}
-            entry["uses"] = uses.get("jtype")
-            entry["uses_with"] = {**(uses.get("with") or {}), **(entry.get("uses_with") or {})}
-            metas = uses.get("metas") or {}
-            if metas.get("py_modules"):
-                entry["py_modules"] = list(metas["py_modules"]) + list(entry.get("py_modules") or [])
-        unknown = sorted(set(entry) - set(ADD_FIELDS) - JINA_IGNORED)
-        if unknown:
-            raise FlowConfigError(
-                f"unknown field(s) {', '.join(unknown)}; known: {', '.join(ADD_FIELDS)}",
-                executor=str(name),
-                field=unknown[0],
-            )
-        flow = flow.add(**{k: v for k, v in entry.items() if k in ADD_FIELDS}, copy_flow=False)
-    return flow
+    entries = tuple(_executor_entry(position, entry) for position, entry in enumerate(executors))
+    return FlowConfig(options=options, base_dir=base_dir, executors=entries)
 
 
-def flow_to_config(flow: Flow) -> dict[str, Any]:
-    options: dict[str, Any] = {"name": flow.name}
+def config_to_dict(options: Mapping[str, Any], plan: Plan) -> dict[str, Any]:
+    """The Jina-style YAML mapping of a Flow: its ``options`` (FLOW_FIELDS values; unset
+    ones left out) and its compiled ``plan``'s executors, defaults left out."""
+    written: dict[str, Any] = {"name": options["name"]}
     for key in ("protocol", "port", "workspace", "auth"):
-        value = getattr(flow, key)
+        value = options.get(key)
         if value is not None:
-            options[key] = value
-    if flow.tracing:
-        options["tracing"] = True
+            written[key] = value
+    if options.get("tracing"):
+        written["tracing"] = True
     executors = []
-    for spec in flow.plan.executors:
+    for spec in plan.executors:
         entry: dict[str, Any] = {"name": spec.name, "uses": uses_reference(spec.uses)}
         if spec.uses_with:
             entry["uses_with"] = dict(spec.uses_with)
@@ -103,4 +125,4 @@ def flow_to_config(flow: Flow) -> dict[str, Any]:
             if value != default:
                 entry[key] = value
         executors.append(entry)
-    return {"jtype": "Flow", "version": "1", "with": options, "executors": executors}
+    return {"jtype": "Flow", "version": "1", "with": written, "executors": executors}

@@ -26,13 +26,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from faasflow.commands.common import load_flow
+    from faasflow.embedded import EmbeddedBackend
     from faasflow.serve import DEFAULT_MAX_BODY_BYTES, create_app, run_server
 
     flow = load_flow(args.flow, args.workspace)
     port = args.port if args.port is not None else (flow.port or DEFAULT_PORT)
     flow.protocol = None  # this command serves it; `with flow:` must not start a second server
     with flow:
-        app = create_app(flow, max_body_bytes=args.max_body_bytes or DEFAULT_MAX_BODY_BYTES, debug=args.debug)
+        app = create_app(EmbeddedBackend(flow), max_body_bytes=args.max_body_bytes or DEFAULT_MAX_BODY_BYTES,
+                         debug=args.debug)
         run_server(app, args.host, port, access_log=args.access_log,
                    announce=f"Flow {flow.name!r} serving on {{url}} (API docs: {{url}}/docs); Ctrl-C to stop")
     return 0

@@ -2,14 +2,13 @@
 in Lambda. Needs the ``serve`` extra; ``import faasflow`` never imports it."""
 
 from faasflow.serve.app import DEFAULT_MAX_BODY_BYTES, create_app
-from faasflow.serve.backend import Backend, EmbeddedBackend, ExecutorObserver
+from faasflow.serve.backend import Backend, ExecutorObserver
 from faasflow.serve.server import BackgroundServer, run_server, serve_app_in_background, start_background_server
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "BackgroundServer",
     "Backend",
-    "EmbeddedBackend",
     "ExecutorObserver",
     "create_app",
     "run_server",

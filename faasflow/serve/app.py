@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -21,13 +21,10 @@ from starlette.exceptions import HTTPException
 from faasflow import __version__, codec
 from faasflow.request import new_request_id
 from faasflow.serve import problems
-from faasflow.serve.backend import Backend, EmbeddedBackend
+from faasflow.serve.backend import Backend
 from faasflow.serve.metrics import GatewayMetrics
 from faasflow.serve.payload import parse_request
 from faasflow.serve.problems import RequestProblem
-
-if TYPE_CHECKING:
-    from faasflow.flow import Flow
 
 logger = logging.getLogger("faasflow.serve")
 
@@ -179,20 +176,23 @@ def _operation_id(endpoint: str, taken: set[str]) -> str:
     return name
 
 
-def _as_backend(source: Flow | Backend) -> Backend:
-    from faasflow.flow import Flow
+def _check_backend(backend: Any) -> Backend:
+    """Refuse anything but a Backend at once, rather than on the first request."""
+    if not isinstance(backend, Backend):
+        raise TypeError(f"create_app() takes a Backend, not {type(backend).__name__}; to serve a started Flow, "
+                        "pass EmbeddedBackend(flow) (from faasflow.embedded)")
+    return backend
 
-    return EmbeddedBackend(source) if isinstance(source, Flow) else source
 
-
-def create_app(source: Flow | Backend, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, debug: bool = False,
+def create_app(backend: Backend, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, debug: bool = False,
                title: str | None = None) -> FastAPI:
-    """The gateway app for a started Flow (or any Backend).
+    """The gateway app over ``backend``: a started Flow's ``EmbeddedBackend`` here, Step
+    Functions in Lambda.
 
     ``max_body_bytes`` refuses larger bodies with 413; ``debug`` puts executors' stacks in
     500 answers.
     """
-    backend = _as_backend(source)
+    backend = _check_backend(backend)
     metrics = GatewayMetrics(backend.served_endpoints)
     backend.observe_executors(metrics)
     gateway = Gateway(backend, metrics, max_body_bytes, debug)

@@ -16,7 +16,6 @@ from faasflow.errors import FaasflowError
 if TYPE_CHECKING:
     import uvicorn
 
-    from faasflow.flow import Flow
     from faasflow.serve.backend import Backend
 
 DEFAULT_HOST = "127.0.0.1"
@@ -108,12 +107,12 @@ def serve_app_in_background(app: Any, host: str = DEFAULT_HOST, port: int | None
     return BackgroundServer(app, bind_socket(host, port), log_level).start()
 
 
-def start_background_server(source: Flow | Backend, host: str = DEFAULT_HOST, port: int | None = None,
+def start_background_server(backend: Backend, host: str = DEFAULT_HOST, port: int | None = None,
                             **app_options: Any) -> BackgroundServer:
-    """Serve a started Flow's gateway on a background thread (``Flow(protocol='http')``)."""
+    """Serve ``backend``'s gateway on a background thread (``Flow(protocol='http')``, tests)."""
     from faasflow.serve.app import create_app
 
-    return serve_app_in_background(create_app(source, **app_options), host or DEFAULT_HOST, port)
+    return serve_app_in_background(create_app(backend, **app_options), host or DEFAULT_HOST, port)
 
 
 def run_server(app: Any, host: str = DEFAULT_HOST, port: int | None = 8080, log_level: str = "info",

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from faasflow import DocumentArray, Executor, Flow, requests
+from faasflow.embedded import EmbeddedBackend
 from faasflow.serve import BackgroundServer, serve_app_in_background, start_background_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +46,7 @@ def toy_flow() -> Flow:
 def serving(source: Any, **app_options: Any) -> Iterator[BackgroundServer]:
     """A started Flow's gateway (or any ASGI app) on a free port, for the block's duration."""
     if isinstance(source, Flow):
-        server = start_background_server(source, port=0, **app_options)
+        server = start_background_server(EmbeddedBackend(source), port=0, **app_options)
     else:
         server = serve_app_in_background(source, port=0)
     try:

@@ -14,6 +14,7 @@ from starlette.routing import Mount
 
 from faasflow import Client, Document, DocumentArray, Executor, Flow, FlowError, UnknownEndpointError, requests
 from faasflow.client import Backoff, GatewayBadInputError, GatewayError, GatewayFlowError, GatewayUnavailable
+from faasflow.embedded import EmbeddedBackend
 from faasflow.serve import create_app
 
 
@@ -109,7 +110,7 @@ def test_a_refused_request_raises_with_the_servers_body(toy, serve):
 
 
 def test_unavailable_answers_are_retried_with_backoff(toy, serve):
-    app = Scripted(create_app(toy), [503, 502, 504])
+    app = Scripted(create_app(EmbeddedBackend(toy)), [503, 502, 504])
     waits: list[int] = []
     with Client(serve(app).url) as client:
         got = client.post("/echo", some_docs(3), max_attempts=4, backoff=lambda attempt: waits.append(attempt) or 0)
@@ -119,7 +120,7 @@ def test_unavailable_answers_are_retried_with_backoff(toy, serve):
 
 
 def test_retries_stop_at_max_attempts_with_the_servers_body(toy, serve):
-    app = Scripted(create_app(toy), [503, 503, 503])
+    app = Scripted(create_app(EmbeddedBackend(toy)), [503, 503, 503])
     with Client(serve(app).url) as client, pytest.raises(GatewayUnavailable) as caught:
         client.post("/echo", some_docs(1), max_attempts=2, backoff=0)
     assert app.posts == 2
@@ -128,7 +129,7 @@ def test_retries_stop_at_max_attempts_with_the_servers_body(toy, serve):
 
 
 def test_429_waits_as_long_as_retry_after_says(toy, serve):
-    app = Scripted(create_app(toy), [429], retry_after="0.3")
+    app = Scripted(create_app(EmbeddedBackend(toy)), [429], retry_after="0.3")
     with Client(serve(app).url) as client:
         started = time.perf_counter()
         client.post("/echo", some_docs(1), max_attempts=2, backoff=0)
@@ -137,7 +138,7 @@ def test_429_waits_as_long_as_retry_after_says(toy, serve):
 
 
 def test_other_errors_are_never_retried(toy, serve):
-    app = Scripted(create_app(toy), [500, 500])
+    app = Scripted(create_app(EmbeddedBackend(toy)), [500, 500])
     with Client(serve(app).url) as client, pytest.raises(GatewayError) as caught:
         client.post("/echo", some_docs(1), max_attempts=3, backoff=0)
     assert app.posts == 1
@@ -162,7 +163,7 @@ def test_backoff_grows_and_is_capped():
 
 
 def test_a_stage_url_and_an_api_key_as_with_api_gateway(toy, serve):
-    recorder = Scripted(Starlette(routes=[Mount("/prod", app=create_app(toy))]), [])
+    recorder = Scripted(Starlette(routes=[Mount("/prod", app=create_app(EmbeddedBackend(toy)))]), [])
     server = serve(recorder)
     with Client(f"{server.url}/prod", api_key="secret-key") as client:
         assert client.post("/echo", Document(id="x")).ids == ["x"]

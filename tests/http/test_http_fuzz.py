@@ -21,6 +21,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from faasflow import DocumentArray, Executor, Flow, requests
+from faasflow.embedded import EmbeddedBackend
 from faasflow.serve import BackgroundServer, start_background_server
 
 # A list of huge numbers becomes float32 infinities, as numpy casts them; not a gateway problem.
@@ -46,7 +47,7 @@ class Keeper(Executor):
 @pytest.fixture(scope="module")
 def fuzz_server() -> Iterator[BackgroundServer]:
     with Flow(name="fuzz").add(uses=Keeper, name="keeper", shards=2, polling={"/search": "ALL"}) as flow:
-        server = start_background_server(flow, port=0, max_body_bytes=64 * 1024)
+        server = start_background_server(EmbeddedBackend(flow), port=0, max_body_bytes=64 * 1024)
         yield server
         server.stop()
 

@@ -25,8 +25,9 @@ def test_import_faasflow_imports_no_server_or_client_library():
 
 def test_creating_the_app_builds_no_schema():
     loaded = modules_after(
-        "from faasflow import Flow\nfrom faasflow.serve import create_app\n"
+        "from faasflow import Flow\nfrom faasflow.embedded import EmbeddedBackend\n"
+        "from faasflow.serve import create_app\n"
         "flow = Flow().add(uses='functions.ranker.Ranker', name='ranker')\n"
-        "with flow:\n    create_app(flow)"
+        "with flow:\n    create_app(EmbeddedBackend(flow))"
     )
     assert "faasflow.serve.schema" not in loaded

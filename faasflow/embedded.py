@@ -1,0 +1,61 @@
+"""``EmbeddedBackend``: the gateway's Backend over a Flow's in-process engine.
+
+It lives beside the Flow, not in ``faasflow.serve``: the gateway knows only the Backend
+protocol, so it never imports the Flow, and the Flow hands it this backend to serve.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from faasflow.array import DocumentArray
+from faasflow.engine import StageObserver
+from faasflow.request import Response
+from faasflow.topology import describe
+
+if TYPE_CHECKING:
+    from faasflow.flow import Flow
+
+
+class EmbeddedBackend:
+    """Runs requests on a Flow's in-process engine (``faasflow.serve.Backend``)."""
+
+    kind = "embedded"
+
+    def __init__(self, flow: Flow):
+        self.flow = flow
+        self.plan = flow.plan
+        self._served = self.plan.served_endpoints
+
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+    @property
+    def served_endpoints(self) -> list[str]:
+        return list(self._served)
+
+    def serves(self, endpoint: str) -> bool:
+        return endpoint.startswith("/") and self.plan.serves(endpoint)
+
+    def process(self, endpoint: str, docs: DocumentArray, parameters: dict[str, Any], request_id: str) -> Response:
+        # Docs decoded from a request body belong to nobody else: no defensive copy.
+        return self.flow.process(endpoint, docs, parameters, request_id, copy_inputs=False)
+
+    def status(self, runtime: bool = False) -> dict[str, Any]:
+        from faasflow import __version__
+
+        described = describe(self.plan)
+        engine = self.flow._engine
+        if engine is not None:  # in-process instances report themselves (executor.status()) at no cost: always
+            for executor in described["executors"]:
+                reports = [instance.status() for instance in engine.instances.get(executor["name"], [])]
+                if any(reports):
+                    executor["runtime"] = reports
+        return {**described, "version": __version__, "backend": self.kind, "ready": self.flow.is_started}
+
+    def observe_executors(self, observer: StageObserver) -> None:
+        engine = self.flow._engine
+        if engine is not None:
+            engine.add_observer(observer)
+            engine.one_request_per_executor()
