@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 EXPORT := .tools/export
 EXPORT_STAMP := $(EXPORT)/.installed-stamp
 
-.PHONY: install tools model demo demo-jaccard test bench bench-http bench-onnx lint clean
+.PHONY: install tools model demo demo-jaccard test typecheck bench bench-http bench-onnx lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,7 +44,12 @@ demo-jaccard: install
 test: install
 	@$(MAKE) --no-print-directory tools || echo 'make: no tool environments; emulator tests will be skipped' >&2
 	@$(MAKE) --no-print-directory model || echo 'make: no ONNX model; the real-model tests will be skipped' >&2
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+# mypy with the [tool.mypy] settings of pyproject.toml (the run-time and wire modules strictly).
+typecheck: install
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python bench/sharded_search.py

@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from faasflow import Flow  # noqa: E402
 from faasflow.compiler.asl import compile_asl  # noqa: E402
-from faasflow.compiler.template import FAASFLOW_LAYER_DIR, gateway_config  # noqa: E402
+from faasflow.compiler.layout import FAASFLOW_LAYER_DIR  # noqa: E402
+from faasflow.compiler.template import gateway_config  # noqa: E402
 
 HANDLER_INIT = """
 import time

@@ -1,19 +1,45 @@
-"""faasflow: Jina-style Executors and Flows that run in-process, over HTTP, and serverless on AWS."""
+"""faasflow: Jina-style Executors and Flows that run in-process, over HTTP, and serverless on AWS.
 
-from faasflow.array import DocumentArray
-from faasflow.client import Client  # imports httpx only when a Client is made
-from faasflow.document import Document, NamedScore
-from faasflow.errors import (
-    BadInputError,
-    FaasflowError,
-    FlowConfigError,
-    FlowError,
-    UnknownEndpointError,
-)
-from faasflow.executor import Executor, requests
-from faasflow.flow import Flow
+The public names are resolved on first use (PEP 562), so that ``import faasflow`` (and with it
+the CLI and a Lambda cold start) does not pay for numpy until a Document is touched.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from faasflow.array import DocumentArray
+    from faasflow.client import Client
+    from faasflow.document import Document, NamedScore
+    from faasflow.errors import (
+        BadInputError,
+        FaasflowError,
+        FlowConfigError,
+        FlowError,
+        UnknownEndpointError,
+    )
+    from faasflow.executor import Executor, requests
+    from faasflow.flow import Flow
 
 __version__ = "0.1.0"
+
+# Public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    "BadInputError": "faasflow.errors",
+    "Client": "faasflow.client",  # imports httpx only when a Client is made
+    "Document": "faasflow.document",
+    "DocumentArray": "faasflow.array",
+    "Executor": "faasflow.executor",
+    "FaasflowError": "faasflow.errors",
+    "Flow": "faasflow.flow",
+    "FlowConfigError": "faasflow.errors",
+    "FlowError": "faasflow.errors",
+    "NamedScore": "faasflow.document",
+    "UnknownEndpointError": "faasflow.errors",
+    "requests": "faasflow.executor",
+}
 
 __all__ = [
     "BadInputError",
@@ -30,3 +56,17 @@ __all__ = [
     "__version__",
     "requests",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first access and cache the name here."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -81,8 +81,9 @@ def document_from_dict(data: Mapping[str, Any]) -> Document:
     if doc_id is not None and (isinstance(doc_id, bool) or not isinstance(doc_id, (str, int))):
         raise BadInputError(f"document id must be a string, not {type(doc_id).__name__}")
     try:
-        doc.__init__(
-            id=doc_id,
+        Document.__init__(
+            doc,
+            id=None if doc_id is None else str(doc_id),  # an int id is kept as its text, as Document does
             text=_expect(data, "text", str),
             uri=_expect(data, "uri", str),
             mime_type=_expect(data, "mime_type", str),
@@ -185,10 +186,46 @@ _PLAIN = (str, bool, type(None))
 _INT_RANGE = (-(2**63), 2**64 - 1)  # what the JSON writer takes
 
 
+def _carried(value: Any, depth: int) -> bool:
+    """Whether every mode carries ``value``: the hot path, which builds no strings; when it
+    says no, ``check_wire_value`` walks again to say where and why."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        number: int = value
+        return _INT_RANGE[0] <= number <= _INT_RANGE[1]
+    if kind is float:
+        real: float = value
+        return real - real == 0.0  # false for NaN and the infinities
+    if depth >= MAX_TAG_DEPTH:
+        return False
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not _carried(item, depth + 1):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        for item in value:
+            if not _carried(item, depth + 1):
+                return False
+        return True
+    if kind is bytes or kind is bytearray:
+        return True
+    if isinstance(value, np.generic):
+        return _carried(value.item(), depth)
+    if isinstance(value, np.ndarray):
+        return not (value.dtype.hasobject or value.dtype.kind in "cVMm") and (
+            value.dtype.kind != "f" or bool(np.isfinite(value).all()))
+    return False
+
+
 def check_wire_value(value: Any, where: str, depth: int = 0) -> None:
     """Refuse a tag value that some mode could not carry, naming where it is; the message
     is the same embedded, served and deployed, since every mode calls this on the docs an
     executor returns."""
+    if depth == 0 and _carried(value, 0):
+        return
     kind = type(value)
     if kind in _PLAIN:
         return
@@ -233,8 +270,9 @@ def check_wire_value(value: Any, where: str, depth: int = 0) -> None:
 def check_wire_docs(docs: Iterable[Document]) -> None:
     """``check_wire_value`` on the tags of every doc, its matches and its chunks."""
     for doc in docs:
-        if doc.tags:
-            check_wire_value(doc.tags, f"document {doc.id!r} tags")
+        tags = doc.tags
+        if tags and not _carried(tags, 0):
+            check_wire_value(tags, f"document {doc.id!r} tags")
         if doc._matches:
             check_wire_docs(doc._matches)
         if doc._chunks:

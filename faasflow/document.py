@@ -161,7 +161,7 @@ class Document:
         self._embedding = _as_array("embedding", embedding)
         self._column = None
         self.tags = dict(tags) if tags else {}
-        self._scores = None
+        self._scores: ScoreMap | None = None
         if scores:
             self.scores.update({k: as_named_score(v) for k, v in scores.items()})
         self._matches = None

@@ -101,7 +101,7 @@ def invoke_shard(
     docs: DocumentArray,
     parameters: dict[str, Any],
     docs_matrix: list[DocumentArray] | None = None,
-) -> tuple[DocumentArray, dict | None]:
+) -> tuple[DocumentArray, dict[str, Any] | None]:
     """Call one shard's endpoint method; any failure becomes a FlowError naming it."""
     call_args = {
         "docs": docs,
@@ -125,7 +125,7 @@ def invoke_shard(
 
 def _normalise(
     returned: Any, docs: DocumentArray, executor: str, shard: int, endpoint: str
-) -> tuple[DocumentArray, dict | None]:
+) -> tuple[DocumentArray, dict[str, Any] | None]:
     """Jina's return semantics: None keeps the (edited) docs, a DocumentArray replaces them,
     a dict is a result for the caller."""
     if returned is None:

@@ -9,7 +9,7 @@ passes them exactly as Step Functions does.
 
 from __future__ import annotations
 
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict, final
 
 # Step Functions caps a state at 256 KB: a run's state may hold this many bytes of
 # documents inline; above it, a hop's documents travel as a claim check (``StoredDocs``).
@@ -25,13 +25,18 @@ MAX_TAG_DEPTH = 128
 
 Mode = Literal["single", "ANY", "ALL"]
 
+# The members of the unions below are final (closed): a checker then tells them apart by
+# a key they alone have (``"inline" in ref``, ``"merge" in tree``).
 
+
+@final
 class InlineDocs(TypedDict):
     """Documents carried in the state itself (``codec.docs_to_list``)."""
 
     inline: list[dict[str, Any]]
 
 
+@final
 class StoredDocs(TypedDict):
     """A claim check: documents over the inline limit, stored once in the payload store."""
 
@@ -44,6 +49,7 @@ class StoredDocs(TypedDict):
 DocsRef = InlineDocs | StoredDocs
 
 
+@final
 class StageTree(TypedDict):
     """A stage's output: ``mode`` says how its shards' answers combine."""
 
@@ -51,6 +57,7 @@ class StageTree(TypedDict):
     mode: Mode
 
 
+@final
 class MergeTree(TypedDict):
     """A join: its inputs reduced by id."""
 

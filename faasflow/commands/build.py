@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from faasflow.compiler.layout import DEFAULT_TEMPLATE
-
 
 def register(commands: argparse._SubParsersAction) -> None:
+    from faasflow.compiler.layout import DEFAULT_TEMPLATE
+
     parser = commands.add_parser(
         "build", help="compile a Flow to template.yaml (SAM) and its state machine",
         description="Compile a Flow to an AWS SAM template.yaml (a Lambda function per executor shard, an Express "
@@ -25,6 +25,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from faasflow.commands.common import load_flow
     from faasflow.compiler.artefacts import stale
+    from faasflow.compiler.layout import DEFAULT_TEMPLATE
     from faasflow.deploy.layers import write
 
     flow = load_flow(args.flow)

@@ -7,10 +7,10 @@ import json
 import re
 from pathlib import Path
 
-from faasflow.compiler.layout import DEFAULT_TEMPLATE
-
 
 def register(commands: argparse._SubParsersAction) -> None:
+    from faasflow.compiler.layout import DEFAULT_TEMPLATE
+
     parser = commands.add_parser(
         "deploy", help="build the Flow and deploy it with sam (to AWS, or to --endpoint-url)",
         description="faasflow build, then sam build and sam deploy. With --endpoint-url the stack goes to a "

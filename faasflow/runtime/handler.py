@@ -63,7 +63,7 @@ class ShardRuntime:
 
     def handle(self, event: Mapping[str, Any]) -> Envelope | dict[str, Any]:
         if is_status_request(event):  # the gateway's GET /status?runtime=true
-            return codec.to_plain(self.status())
+            return cast(dict[str, Any], codec.to_plain(self.status()))
         started = time.perf_counter()
         stage_event = cast(StageEvent, event)
         envelope = run_shard(

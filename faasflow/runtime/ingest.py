@@ -17,13 +17,14 @@ import hashlib
 import os
 from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote_plus
 
 from faasflow import codec
 from faasflow.batch import (
     DEFAULT_BATCH_SIZE,
     SAMPLE_BYTES,
+    ReadRange,
     Split,
     parse_split,
     plan_splits,
@@ -57,13 +58,13 @@ def run_name(bucket: str, key: str, version: str) -> str:
     return "ingest-" + hashlib.sha256(f"{bucket}/{key}#{version}".encode()).hexdigest()[:48]
 
 
-def ranged_reader(s3: Any, bucket: str, key: str, version: str | None):
+def ranged_reader(s3: Any, bucket: str, key: str, version: str | None) -> ReadRange:
     def read(start: int, end: int) -> bytes:
         if end <= start:
             return b""
         extra = {"VersionId": version} if version and version != "null" else {}
         answer = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}", **extra)
-        return answer["Body"].read()
+        return cast(bytes, answer["Body"].read())
 
     return read
 

@@ -23,7 +23,7 @@ import signal
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from faasflow import codec
 from faasflow.errors import BadInputError, FaasflowError
@@ -54,7 +54,7 @@ class InvocationServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
+        host, port = cast(tuple[str, int], self.server_address[:2])  # bound from a (str, int) address
         return f"http://{host}:{port}"
 
 
