@@ -59,8 +59,9 @@ def document_to_dict(doc: Document, *, embedding: bool = True) -> dict[str, Any]
         out["tensor"] = array_to_dict(doc.tensor)
     if embedding and doc._embedding is not None:
         out["embedding"] = array_to_dict(doc._embedding)
-    if doc.tags:
-        out["tags"] = doc.tags
+    tags = doc.tags
+    if tags:
+        out["tags"] = tags if _plain(tags, 0) else wire_form(tags, f"document {doc.id!r} tags")
     if doc._scores:
         out["scores"] = {name: score.to_dict() for name, score in doc._scores.items()}
     if doc._matches:
@@ -180,15 +181,17 @@ def to_plain(value: Any) -> Any:
 
 
 # What a tag value may be, so that every mode carries it: JSON's types, plus numpy scalars
-# and arrays of numbers (sent as numbers and lists), bytes (sent as base64 text) and tuples
-# (sent as lists). The wire form is the answer: embedded, served and deployed agree on it.
-_PLAIN = (str, bool, type(None))
+# and arrays of numbers or text (sent as numbers and lists), bytes (sent as base64 text) and
+# tuples (sent as lists). Each executor's output is put in that wire form by the stage, in
+# every mode, so embedded, served and deployed answer the same and a later executor reads
+# the same values wherever it runs (as Jina's wire does).
 _INT_RANGE = (-(2**63), 2**64 - 1)  # what the JSON writer takes
+_ARRAY_KINDS = "biufU"  # bool, integers, floats (up to 64 bits) and text
 
 
-def _carried(value: Any, depth: int) -> bool:
-    """Whether every mode carries ``value``: the hot path, which builds no strings; when it
-    says no, ``check_wire_value`` walks again to say where and why."""
+def _plain(value: Any, depth: int) -> bool:
+    """Whether ``value`` is already plain JSON every mode carries as it is: the hot path,
+    which builds no strings and changes nothing."""
     kind = type(value)
     if kind is str or kind is bool or value is None:
         return True
@@ -202,81 +205,81 @@ def _carried(value: Any, depth: int) -> bool:
         return False
     if kind is dict:
         for key, item in value.items():
-            if type(key) is not str or not _carried(item, depth + 1):
+            if type(key) is not str or not _plain(item, depth + 1):
                 return False
         return True
-    if kind is list or kind is tuple:
+    if kind is list:
         for item in value:
-            if not _carried(item, depth + 1):
+            if not _plain(item, depth + 1):
                 return False
         return True
-    if kind is bytes or kind is bytearray:
-        return True
-    if isinstance(value, np.generic):
-        return _carried(value.item(), depth)
-    if isinstance(value, np.ndarray):
-        return not (value.dtype.hasobject or value.dtype.kind in "cVMm") and (
-            value.dtype.kind != "f" or bool(np.isfinite(value).all()))
     return False
 
 
-def check_wire_value(value: Any, where: str, depth: int = 0) -> None:
-    """Refuse a tag value that some mode could not carry, naming where it is; the message
-    is the same embedded, served and deployed, since every mode calls this on the docs an
-    executor returns."""
-    if depth == 0 and _carried(value, 0):
-        return
+def wire_form(value: Any, where: str, depth: int = 0) -> Any:
+    """``value`` as every mode carries it (numpy numbers as numbers, arrays and tuples as
+    lists, bytes as base64 text), or a ``BadInputError`` naming where the value no mode can
+    carry is (``where``: e.g. ``document 'd1' tags``)."""
+    if _plain(value, depth):
+        return value
     kind = type(value)
-    if kind in _PLAIN:
-        return
     if kind is int:
-        if not _INT_RANGE[0] <= value <= _INT_RANGE[1]:
-            raise BadInputError(f"{where}: integer {value} is outside the 64-bit range JSON is sent with")
-        return
+        raise BadInputError(f"{where}: integer {value} is outside the 64-bit range JSON is sent with")
     if kind is float:
-        if value != value or value in (float("inf"), float("-inf")):
-            raise BadInputError(f"{where}: {value} is not a JSON number (NaN and infinities cannot be sent)")
-        return
+        raise BadInputError(f"{where}: {value} is not a JSON number (NaN and infinities cannot be sent)")
+    for base in (bool, int, float, str):  # subclasses (an IntEnum, a str Enum): their plain value
+        if isinstance(value, base):
+            return wire_form(base(value), where, depth)
     if depth >= MAX_TAG_DEPTH:
         raise BadInputError(f"{where}: nested deeper than {MAX_TAG_DEPTH} levels")
-    if kind is dict:
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise BadInputError(f"{where}: key {key!r} is a {type(key).__name__}; JSON keys are strings")
-            check_wire_value(item, f"{where}.{key}", depth + 1)
-        return
-    if kind in (list, tuple):
-        for position, item in enumerate(value):
-            check_wire_value(item, f"{where}[{position}]", depth + 1)
-        return
-    if isinstance(value, (bytes, bytearray, str, bool, int, float)):
-        return
-    if isinstance(value, np.generic):
-        check_wire_value(value.item(), where, depth)
-        return
-    if isinstance(value, np.ndarray):
-        if value.dtype.hasobject or value.dtype.kind in "cVMm":
-            raise BadInputError(f"{where}: a numpy array of dtype {value.dtype} cannot be sent as JSON")
-        if value.dtype.kind == "f" and not np.isfinite(value).all():
-            raise BadInputError(f"{where}: the array holds NaN or infinities, which JSON cannot carry")
-        return
-    if isinstance(value, Mapping):
-        check_wire_value(dict(value), where, depth)
-        return
+                raise BadInputError(f"{where}: key {key!r} is not a string; JSON keys are strings")
+            out[key] = wire_form(item, f"{where}.{key}", depth + 1)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [wire_form(item, f"{where}[{position}]", depth + 1) for position, item in enumerate(value)]
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, (np.ndarray, np.generic)):
+        return _numpy_wire_form(value, where)
     raise BadInputError(f"{where}: a value of type {kind.__name__} cannot be sent between executors "
                         "(tags hold JSON values, numpy numbers and arrays, bytes)")
 
 
-def check_wire_docs(docs: Iterable[Document]) -> None:
-    """``check_wire_value`` on the tags of every doc, its matches and its chunks."""
+def _numpy_wire_form(value: np.ndarray | np.generic, where: str) -> Any:
+    """A numpy number or array as the JSON writer sends it (a float32 as its shortest
+    float32 text, as orjson writes it), so that every mode gets the very same numbers."""
+    dtype = value.dtype
+    what = f"a numpy array of dtype {dtype}" if isinstance(value, np.ndarray) else f"a numpy {dtype}"
+    if dtype.kind not in _ARRAY_KINDS or (dtype.kind == "f" and dtype.itemsize > 8):
+        raise BadInputError(f"{where}: {what} cannot be sent as JSON")
+    if dtype.kind == "f" and not np.isfinite(value).all():
+        raise BadInputError(f"{where}: {what} holds NaN or infinities, which JSON cannot carry")
+    if isinstance(value, np.ndarray):
+        value = np.ascontiguousarray(value, dtype=dtype.newbyteorder("="))
+    return loads(dumps(value))
+
+
+def check_wire_value(value: Any, where: str) -> None:
+    """Refuse a value no mode can carry, naming where it is (see ``wire_form``)."""
+    wire_form(value, where)
+
+
+def to_wire_docs(docs: Iterable[Document]) -> None:
+    """Put the tags of every doc, its matches and its chunks in their wire form, in place;
+    a value no mode can carry is refused naming the doc and the tag's path. Every mode
+    calls this on what each executor returns, so the refusal reads the same in all three."""
     for doc in docs:
         tags = doc.tags
-        if tags and not _carried(tags, 0):
-            check_wire_value(tags, f"document {doc.id!r} tags")
+        if tags and not _plain(tags, 0):
+            doc.tags = wire_form(tags, f"document {doc.id!r} tags")
         if doc._matches:
-            check_wire_docs(doc._matches)
+            to_wire_docs(doc._matches)
         if doc._chunks:
-            check_wire_docs(doc._chunks)
+            to_wire_docs(doc._chunks)
 
 
 def loads(data: bytes | str) -> Any:

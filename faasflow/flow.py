@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from faasflow.array import DocumentArray
+from faasflow.codec import to_wire_docs, wire_form
 from faasflow.errors import FaasflowError, FlowConfigError, FlowError, UnknownEndpointError
 from faasflow.flow_fields import ADD_FIELDS, FLOW_FIELDS, JINA_FLOW_IGNORED, JINA_IGNORED, check_protocol
 from faasflow.flow_yaml import config_to_dict, read_flow_config
@@ -176,6 +177,9 @@ class Flow(JinaShortcuts):
         request_id = request_id or new_request_id()
         if copy_inputs:
             docs = DocumentArray._wrap([d.copy() for d in docs])  # the caller's objects stay untouched
+            # what a Client would send: the wire form, or the caller's mistake named (BadInputError)
+            to_wire_docs(docs)
+        parameters = wire_form(parameters, "parameters")
         try:
             output = self._engine.process(on, docs, parameters)
         except FlowError as error:

@@ -72,11 +72,12 @@ def merge(
                 by_id[doc.id] = doc
                 merged.append(doc)
             elif answer_number > 0 and existing is not doc:
+                # new lists, never extended in place: docs an executor gave one shared list keep theirs
                 if doc._matches:
-                    existing.matches.extend(doc._matches)
+                    existing.matches = DocumentArray._wrap([*(existing._matches or ()), *doc._matches])
                     touched.add(doc.id)
                 if doc._chunks:
-                    existing.chunks.extend(doc._chunks)
+                    existing.chunks = DocumentArray._wrap([*(existing._chunks or ()), *doc._chunks])
             elif answer_number == 0:
                 merged.append(doc)  # a duplicate id inside one answer stays as it was
     if order is not None:

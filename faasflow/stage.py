@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from faasflow.array import DocumentArray
-from faasflow.codec import check_wire_docs, check_wire_value
+from faasflow.codec import to_wire_docs, wire_form
 from faasflow.errors import BadInputError, FaasflowError, FlowConfigError, FlowError
 from faasflow.executor import Executor, call_endpoint
 from faasflow.plan import ExecutorSpec
@@ -114,10 +114,10 @@ def invoke_shard(
     except Exception as exc:
         raise FlowError(spec.name, shard, endpoint, exc) from exc
     out, results = _normalise(returned, docs, spec.name, shard, endpoint)
-    try:  # what one mode carries, every mode carries: refused here, the same way in all three
-        check_wire_docs(out)
+    try:  # the wire form, in every mode: what one mode carries, all carry; a refusal reads the same
+        to_wire_docs(out)
         if results is not None:
-            check_wire_value(results, "the returned results")
+            results = wire_form(results, "the returned results")
     except BadInputError as exc:
         raise FlowError(spec.name, shard, endpoint, exc) from None
     return out, results

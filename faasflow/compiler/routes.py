@@ -45,9 +45,14 @@ def stage_mode(spec: ExecutorSpec, endpoint: str) -> Mode:
 
 
 def plan_routes(plan: Plan) -> list[Route]:
-    """A route for every explicitly bound endpoint, plus ``*`` when default methods exist."""
+    """A route for every explicitly bound endpoint, for every endpoint a sharded executor
+    names in its polling that default methods serve (its polling differs from ``*``'s),
+    plus ``*`` when default methods exist."""
     keys = [e for e in plan.served_endpoints if e != DEFAULT_ENDPOINT]
-    if any(spec.cls.binding_for(_UNBOUND) is not None for spec in plan.executors):
+    defaults = any(spec.cls.binding_for(_UNBOUND) is not None for spec in plan.executors)
+    if defaults:
+        named = sorted({e for spec in plan.executors if spec.shards > 1 for e in spec.polling.per_endpoint})
+        keys += [e for e in named if e not in keys and e != DEFAULT_ENDPOINT]
         keys.append(OTHER_ENDPOINTS)
     return [route_for(plan, key) for key in keys]
 

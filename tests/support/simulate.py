@@ -10,10 +10,11 @@ from typing import Any
 
 import orjson
 
+from faasflow import codec
 from faasflow.array import DocumentArray
 from faasflow.compiler.asl import inline_limit
 from faasflow.compiler.routes import OTHER_ENDPOINTS, plan_routes, tree_stages
-from faasflow.errors import FlowError
+from faasflow.errors import FlowError, UnknownEndpointError
 from faasflow.plan import Plan
 from faasflow.request import new_request_id
 from faasflow.runtime.handler import ShardRuntime
@@ -44,8 +45,10 @@ class SimulatedStateMachine:
         self.invocations = 0
 
     def post(self, endpoint: str, docs: DocumentArray, parameters: dict | None = None):
-        parameters = parameters or {}
-        route = self.routes.get(endpoint) or self.routes[OTHER_ENDPOINTS]
+        parameters = codec.to_plain(parameters or {})  # as the gateway decoded them from JSON
+        route = self.routes.get(endpoint) or self.routes.get(OTHER_ENDPOINTS)
+        if route is None:  # the gateway answers 404: no state machine runs
+            raise UnknownEndpointError(endpoint, self.plan.served_endpoints)
         request = {"endpoint": endpoint, "parameters": parameters, "request_id": new_request_id()}
         limit = inline_limit(route)
         outputs: dict[str, Any] = {"gateway": {"value": {"docs": encode_docs(docs, "gateway", limit)}}}
