@@ -419,11 +419,11 @@ executors:
     uses: FileExec
     py_modules: [execs.py]
   - name: db
-    uses: tests.unit.test_flow.Store
+    uses: tests.flow.test_flow.Store
     shards: 2
     polling: {/search: ALL, '*': ANY}
   - name: tail
-    uses: tests.unit.test_flow.Append
+    uses: tests.flow.test_flow.Append
     needs: [db]
     uses_with: {}
 """
