@@ -5,8 +5,6 @@ embedded ones."""
 
 from __future__ import annotations
 
-import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,11 +13,10 @@ import pytest
 import yaml
 
 from faasflow import Client, Document, DocumentArray, Flow
-from faasflow.deploy.layers import write
-from faasflow.deploy.sam import deploy
 from faasflow.testing import MiniStack
 from tests.support import conformance_executors
 from tests.support.conformance import ExecutorCase, FlowCase, RequestCase, run_posting
+from tests.support.side_by_side import deployed_and_embedded, project_of
 
 pytestmark = pytest.mark.emulator
 
@@ -59,29 +56,17 @@ REQUESTS = [
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("conformance-project")
-    (root / "conffns").mkdir()
-    (root / "conffns" / "__init__.py").write_text("")
-    shutil.copy(conformance_executors.__file__, root / "conffns" / "executors.py")
-    (root / "orchestrator").mkdir()
-    (root / "orchestrator" / "flow.yml").write_text(yaml.safe_dump(CASE.config(MODULE, "conformance-check"),
-                                                                   sort_keys=False))
-    sys.path.insert(0, str(root))
-    try:
+    flow_yaml = yaml.safe_dump(CASE.config(MODULE, "conformance-check"), sort_keys=False)
+    with project_of(tmp_path_factory.mktemp("conformance-project"), "conffns", conformance_executors.__file__,
+                    flow_yaml) as root:
         yield root
-    finally:
-        sys.path.remove(str(root))
 
 
 @pytest.fixture(scope="module")
 def flows(project: Path, ministack: MiniStack) -> Iterator[tuple[Client, Flow]]:
     ministack.reset()
-    flow = Flow.load_config(project / "orchestrator" / "flow.yml")
-    flow.workspace = str(project / "workspace")
-    write(flow.plan, project)
-    outputs = deploy(project, "faasflow-conformance", endpoint_url=ministack.endpoint)
-    with flow, Client(outputs["ApiUrlLocal"], timeout=120) as client:
-        yield client, flow
+    with deployed_and_embedded(project, "faasflow-conformance", ministack.endpoint) as both:
+        yield both
 
 
 @pytest.mark.parametrize("request_case", REQUESTS, ids=lambda r: f"{r.endpoint}-{len(r.docs)}-{r.parameters}")

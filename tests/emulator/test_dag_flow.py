@@ -3,8 +3,6 @@ project of its own: it answers like the embedded engine on every endpoint."""
 
 from __future__ import annotations
 
-import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +11,9 @@ import pytest
 from faasflow import Client, Document, DocumentArray, Flow
 from faasflow.client import GatewayFlowError
 from faasflow.deploy.layers import write
-from faasflow.deploy.sam import deploy
 from faasflow.testing import MiniStack
 from tests.support import dag_executors
+from tests.support.side_by_side import deployed_and_embedded, project_of
 
 pytestmark = pytest.mark.emulator
 
@@ -49,28 +47,15 @@ executors:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("dag-project")
-    (root / "dagfns").mkdir()
-    (root / "dagfns" / "__init__.py").write_text("")
-    shutil.copy(dag_executors.__file__, root / "dagfns" / "executors.py")
-    (root / "orchestrator").mkdir()
-    (root / "orchestrator" / "flow.yml").write_text(FLOW)
-    sys.path.insert(0, str(root))
-    try:
+    with project_of(tmp_path_factory.mktemp("dag-project"), "dagfns", dag_executors.__file__, FLOW) as root:
         yield root
-    finally:
-        sys.path.remove(str(root))
 
 
 @pytest.fixture(scope="module")
 def flows(project: Path, ministack: MiniStack) -> Iterator[tuple[Client, Flow]]:
     ministack.reset()
-    flow = Flow.load_config(project / "orchestrator" / "flow.yml")
-    flow.workspace = str(project / "workspace")
-    write(flow.plan, project)
-    outputs = deploy(project, "faasflow-dag", endpoint_url=ministack.endpoint)
-    with flow:
-        yield Client(outputs["ApiUrlLocal"], timeout=120), flow
+    with deployed_and_embedded(project, "faasflow-dag", ministack.endpoint) as both:
+        yield both
 
 
 @pytest.mark.parametrize(
@@ -97,5 +82,5 @@ def test_dag_error_in_the_join(flows: tuple[Client, Flow]):
 def test_dag_template_passes_sam_validate_lint(project: Path, emulator_tools: None):
     from faasflow.deploy.sam import validate
 
-    write((Flow.load_config(project / "orchestrator" / "flow.yml")).plan, project)
+    write(Flow.load_config(project / "orchestrator" / "flow.yml").plan, project)
     assert "is a valid SAM Template" in validate(project)

@@ -3,7 +3,10 @@ must answer as the embedded engine does."""
 
 from __future__ import annotations
 
+import shutil
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from faasflow import Client, DocumentArray, Flow
@@ -24,3 +27,34 @@ def deployed_with(url: str, corpus: DocumentArray, request_size: int, timeout: f
     answer = client.post("/index", corpus, request_size=request_size)
     assert answer.ids == corpus.ids
     return client
+
+
+@contextmanager
+def project_of(root: Path, package: str, executors_file: str, flow_yaml: str) -> Iterator[Path]:
+    """A project of its own at ``root``: ``executors_file`` copied in as
+    ``<package>/executors.py``, ``flow_yaml`` as ``orchestrator/flow.yml``, importable while open."""
+    (root / package).mkdir()
+    (root / package / "__init__.py").write_text("")
+    shutil.copy(executors_file, root / package / "executors.py")
+    (root / "orchestrator").mkdir()
+    (root / "orchestrator" / "flow.yml").write_text(flow_yaml)
+    sys.path.insert(0, str(root))
+    try:
+        yield root
+    finally:
+        sys.path.remove(str(root))
+
+
+@contextmanager
+def deployed_and_embedded(project: Path, stack: str, endpoint: str) -> Iterator[tuple[Client, Flow]]:
+    """The project's Flow deployed to the emulator at ``endpoint`` (a client of it) and
+    started in-process beside it."""
+    from faasflow.deploy.layers import write
+    from faasflow.deploy.sam import deploy
+
+    flow = Flow.load_config(project / "orchestrator" / "flow.yml")
+    flow.workspace = str(project / "workspace")
+    write(flow.plan, project)
+    outputs = deploy(project, stack, endpoint_url=endpoint)
+    with flow, Client(outputs["ApiUrlLocal"], timeout=120) as client:
+        yield client, flow
