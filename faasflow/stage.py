@@ -48,15 +48,11 @@ def construct_executor(spec: ExecutorSpec, shard: int, **runtime_args: Any) -> E
             **{k: v for k, v in runtime_args.items() if v is not None}}
     try:
         return spec.cls(**spec.uses_with, runtime_args=args, metas={"name": spec.name})
-    except TypeError as exc:
-        if "argument" in str(exc) and spec.uses_with:
+    except Exception as exc:
+        if isinstance(exc, TypeError) and "argument" in str(exc) and spec.uses_with:
             raise FlowConfigError(
                 f"{spec.cls.__name__}.__init__ rejects it: {exc}", executor=spec.name, field="uses_with"
             ) from exc
-        raise FaasflowError(
-            f"executor {spec.name!r} shard {shard} failed to start: {type(exc).__name__}: {exc}"
-        ) from exc
-    except Exception as exc:
         raise FaasflowError(
             f"executor {spec.name!r} shard {shard} failed to start: {type(exc).__name__}: {exc}"
         ) from exc

@@ -9,7 +9,7 @@ passes them exactly as Step Functions does.
 
 from __future__ import annotations
 
-from typing import Any, Literal, NotRequired, TypedDict, final
+from typing import Any, Literal, TypedDict, final
 
 # Step Functions caps a state at 256 KB: a run's state may hold this many bytes of
 # documents inline; above it, a hop's documents travel as a claim check (``StoredDocs``).
@@ -17,8 +17,6 @@ STATE_BUDGET = 200_000
 DEFAULT_INLINE_LIMIT = STATE_BUDGET
 # A batch split's documents, inline in a Distributed Map child's state.
 BATCH_INLINE_LIMIT = 40_000
-# Lambda's synchronous payload limit (the SageMaker contract keeps the same bound).
-LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024
 # How deep a tag value may nest: what is accepted can always be written back (the JSON
 # writer stops at 255 levels, and a tag sits a few levels down in a document).
 MAX_TAG_DEPTH = 128
@@ -154,16 +152,3 @@ STATUS_REQUEST: StatusRequest = {"faasflow": "status"}
 
 def is_status_request(event: Any) -> bool:
     return isinstance(event, dict) and event == STATUS_REQUEST
-
-
-class ExecutorEnvironment(TypedDict):
-    """An executor function's environment, as ``faasflow build`` writes it (codec text for
-    the structured values)."""
-
-    FAASFLOW_EXECUTOR: str
-    FAASFLOW_USES: str
-    FAASFLOW_USES_WITH: str
-    FAASFLOW_SHARD: str
-    FAASFLOW_SHARDS: str
-    FAASFLOW_NEEDS: str
-    FAASFLOW_STORAGE_URL: NotRequired[Any]

@@ -87,7 +87,7 @@ def run_shard(
     except FlowError as error:
         return {"error": error.to_dict()}  # type: ignore[typeddict-item]
     envelope["docs"] = encode_docs(out, f"{request_id}/{spec.name}-{shard}", inline_limit)
-    envelope["results"] = None if results is None else codec.to_plain(results)
+    envelope["results"] = results  # already in its wire form (faasflow.stage.invoke_shard)
     return envelope
 
 

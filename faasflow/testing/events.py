@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from faasflow import codec
 from faasflow.array import DocumentArray
 from faasflow.compiler.routes import OTHER_ENDPOINTS, plan_routes
 from faasflow.plan import Plan
 from faasflow.runtime.payload import encode_docs
+from faasflow.wire import DEFAULT_INLINE_LIMIT
 
 
 def gateway_event(plan: Plan, endpoint: str, stage_name: str, docs: DocumentArray, shard: int = 0) -> dict[str, Any]:
@@ -17,13 +18,13 @@ def gateway_event(plan: Plan, endpoint: str, stage_name: str, docs: DocumentArra
     routes = {route.key: route for route in plan_routes(plan)}
     route = routes.get(endpoint) or routes[OTHER_ENDPOINTS]
     stage = next(s for s in route.stages if s.spec.name == stage_name)
-    limit = 200_000
+    limit = DEFAULT_INLINE_LIMIT
     return {
         "request": {"endpoint": endpoint, "parameters": {}, "request_id": "rehearsal"},
         "stage": stage_name,
         "shard": shard,
         "mode": stage.mode,
-        "input": json.dumps(stage.input),
+        "input": codec.dumps_text(stage.input),
         "inline_limit": limit,
         "values": {"gateway": {"value": {"docs": encode_docs(docs, "rehearsal/gateway", limit)}}},
     }
