@@ -6,15 +6,29 @@ protocol, so it never imports the Flow, and the Flow hands it this backend to se
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from faasflow.array import DocumentArray
-from faasflow.engine import StageObserver
+from faasflow.engine import LocalEngine, StageObserver
+from faasflow.plan import Plan
 from faasflow.request import Response
 from faasflow.topology import describe
 
-if TYPE_CHECKING:
-    from faasflow.flow import Flow
+
+class RunningFlow(Protocol):
+    """What the backend needs of a Flow (``faasflow.Flow`` is one): typed here, so this
+    module never imports the Flow that makes it."""
+
+    _engine: LocalEngine | None
+
+    @property
+    def plan(self) -> Plan: ...
+
+    @property
+    def is_started(self) -> bool: ...
+
+    def process(self, on: str, docs: DocumentArray, parameters: dict[str, Any], request_id: str | None = None, *,
+                copy_inputs: bool = True) -> Response: ...
 
 
 class EmbeddedBackend:
@@ -22,7 +36,7 @@ class EmbeddedBackend:
 
     kind = "embedded"
 
-    def __init__(self, flow: Flow):
+    def __init__(self, flow: RunningFlow):
         self.flow = flow
         self.plan = flow.plan
         self._served = self.plan.served_endpoints

@@ -14,6 +14,7 @@ from typing import Any
 
 from faasflow.array import DocumentArray
 from faasflow.codec import to_wire_docs, wire_form
+from faasflow.embedded import EmbeddedBackend
 from faasflow.errors import FaasflowError, FlowConfigError, FlowError, UnknownEndpointError
 from faasflow.flow_fields import ADD_FIELDS, FLOW_FIELDS, JINA_FLOW_IGNORED, JINA_IGNORED, check_protocol
 from faasflow.flow_yaml import config_to_dict, read_flow_config
@@ -136,7 +137,6 @@ class Flow(JinaShortcuts):
         return self
 
     def _start_server(self) -> None:
-        from faasflow.embedded import EmbeddedBackend
         from faasflow.serve import start_background_server
 
         self._server = start_background_server(EmbeddedBackend(self), host=self.host, port=self.port)
