@@ -18,8 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
+from faasflow import codec
 from faasflow.codec import document_from_dict
 from faasflow.document import Document
 from faasflow.errors import BadInputError
@@ -109,14 +108,12 @@ def parse_split(read: ReadRange, split: Split, size: int, source: str) -> SplitR
         if not line:
             continue
         try:
-            data = orjson.loads(line)
+            data = codec.loads(line)  # a malformed line: BadInputError("malformed JSON: ...")
             if not isinstance(data, dict):
                 raise BadInputError(f"a line must hold a JSON object, not {type(data).__name__}")
             if data.get("id") is None:
                 data = {**data, "id": stable_id(source, offset)}
             report.docs.append(document_from_dict(data))
-        except orjson.JSONDecodeError as exc:
-            report.rejected.append({"line": report.lines, "reason": f"malformed JSON: {exc}"})
         except BadInputError as exc:
             report.rejected.append({"line": report.lines, "reason": str(exc)})
     return report
