@@ -6,6 +6,7 @@ import base64
 import json
 import math
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -351,3 +352,61 @@ def test_score_text_fields_must_be_strings():
         Document.from_dict({"id": "a", "scores": {"k": {"value": 0.5, "op_name": ["x"]}}})
     with pytest.raises(BadInputError, match="description must be a string"):
         Document.from_dict({"id": "a", "scores": {"k": {"value": 0.5, "description": {"x": 1}}}})
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({1, 2}, "tags.x: a value of type set cannot be sent"),
+        (float("nan"), "tags.x: nan is not a JSON number"),
+        ([0, {"deep": float("inf")}], "tags.x[1].deep: inf is not a JSON number"),
+        (2**64, f"tags.x: integer {2**64} is outside the 64-bit range"),
+        ({3: "a"}, "tags.x: key 3 is not a string"),
+        (np.array([1 + 2j]), "tags.x: a numpy array of dtype complex128 cannot be sent as JSON"),
+        (np.array([np.nan], dtype=np.float32), "tags.x: a numpy array of dtype float32 holds NaN or infinities"),
+        (np.longdouble(1), "tags.x: a numpy float128 cannot be sent as JSON"),
+    ],
+)
+def test_a_tag_no_mode_can_carry_is_refused_naming_the_doc_and_path(value, message):
+    with pytest.raises(BadInputError, match=f"^document 'd' {re.escape(message)}"):
+        Document(id="d", tags={"x": value}).to_json()
+
+
+def test_tags_nested_past_the_limit_are_refused_at_the_level_that_is_too_deep():
+    from faasflow.wire import MAX_TAG_DEPTH
+
+    nested: dict = {}
+    inner = nested
+    for _ in range(MAX_TAG_DEPTH + 1):
+        inner["n"] = {}
+        inner = inner["n"]
+    with pytest.raises(BadInputError, match=f"nested deeper than {MAX_TAG_DEPTH} levels"):
+        Document(id="d", tags=nested).to_json()
+
+
+def test_wire_form_keeps_plain_tags_as_they_are_and_converts_the_rest():
+    from faasflow.codec import wire_form
+
+    plain = {"a": [1, 2.5, "x", None, True], "b": {"c": []}}
+    assert wire_form(plain, "tags") is plain  # the hot path copies nothing
+    converted = wire_form({"f": np.float32(0.1), "t": (1, 2), "big": np.arange(2, dtype=">i4")}, "tags")
+    assert converted == {"f": 0.1, "t": [1, 2], "big": [0, 1]}  # a float32 as its shortest text, as sent
+
+
+def test_a_flow_refuses_inputs_and_parameters_no_mode_can_carry_and_leaves_them_unchanged():
+    from faasflow import Executor, Flow, requests
+
+    class Echo(Executor):
+        @requests
+        def run(self, docs, **kwargs):
+            return None
+
+    docs = DocumentArray([Document(id="ok"), Document(id="bad", tags={"seen": {"a"}})])
+    with Flow().add(uses=Echo, name="echo") as flow:
+        with pytest.raises(BadInputError, match=r"document 'bad' tags.seen: a value of type set"):
+            flow.post("/x", docs)
+        with pytest.raises(BadInputError, match=r"parameters.ids: a value of type set"):
+            flow.post("/x", Document(id="ok"), parameters={"ids": {"a"}})
+        answer = flow.post("/x", Document(id="n", tags={"n": np.int64(2)}), parameters={"k": np.int64(1)})
+    assert docs[1].tags == {"seen": {"a"}}  # the caller's own objects are not touched
+    assert answer[0].tags == {"n": 2} and type(answer[0].tags["n"]) is int
