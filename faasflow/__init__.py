@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from faasflow.document import Document, NamedScore
     from faasflow.errors import (
         BadInputError,
+        BadRequest,
         FaasflowError,
         FlowConfigError,
         FlowError,
@@ -28,6 +29,7 @@ __version__ = "0.1.0"
 # Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
     "BadInputError": "faasflow.errors",
+    "BadRequest": "faasflow.errors",
     "Client": "faasflow.client",  # imports httpx only when a Client is made
     "Document": "faasflow.document",
     "DocumentArray": "faasflow.array",
@@ -43,6 +45,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "BadInputError",
+    "BadRequest",
     "Client",
     "Document",
     "DocumentArray",

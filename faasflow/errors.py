@@ -26,6 +26,23 @@ class BadInputError(FaasflowError, TypeError):
     """Inputs to a Flow or a codec are not documents (or not decodable)."""
 
 
+class BadRequest(FaasflowError, ValueError):
+    """What an executor raises for a caller's mistake in the docs or parameters it got: the
+    request is refused (HTTP 422 in every mode), naming the executor, the doc and the field,
+    and nothing of it is stored."""
+
+    def __init__(self, message: str, *, doc_id: str | None = None, field: str | None = None):
+        self.doc_id = doc_id
+        self.field = field
+        where = []
+        if doc_id is not None:
+            where.append(f"document {doc_id!r}")
+        if field is not None:
+            where.append(f"field {field!r}")
+        self.message = message
+        super().__init__((f"{', '.join(where)}: " if where else "") + message)
+
+
 class UnknownEndpointError(FaasflowError, LookupError):
     """A request names an endpoint that no executor of the Flow serves."""
 
