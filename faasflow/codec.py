@@ -15,7 +15,7 @@ import orjson
 
 from faasflow.document import FIELDS, Document, NamedScore, ScoreMap
 from faasflow.errors import BadInputError
-from faasflow.wire import MAX_TAG_DEPTH
+from faasflow.wire import MAX_DOC_DEPTH, MAX_TAG_DEPTH
 
 _ARRAY_FIELDS = ("tensor", "embedding")
 
@@ -71,12 +71,17 @@ def document_to_dict(doc: Document, *, embedding: bool = True) -> dict[str, Any]
     return out
 
 
-def document_from_dict(data: Mapping[str, Any]) -> Document:
+def document_from_dict(data: Mapping[str, Any], *, _depth: int = 0) -> Document:
+    """A document from plain JSON data, refusing what could not be written back: tags
+    nested deeper than ``MAX_TAG_DEPTH``, matches and chunks nested deeper than
+    ``MAX_DOC_DEPTH`` (the JSON writer stops at 255 levels; what is accepted is answered)."""
     if not isinstance(data, Mapping):
         raise BadInputError(f"a document must be a JSON object, not {type(data).__name__}")
     unknown = [key for key in data if key not in FIELDS]
     if unknown:
         raise BadInputError(f"document {data.get('id')!r} has unknown field(s): {', '.join(sorted(unknown))}")
+    if _depth == 0 and _nested_too_deep(data):
+        raise BadInputError(f"document {data.get('id')!r}: matches or chunks nested deeper than {MAX_DOC_DEPTH} levels")
     doc = Document.__new__(Document)
     doc_id = data.get("id")
     if doc_id is not None and (isinstance(doc_id, bool) or not isinstance(doc_id, (str, int))):
@@ -90,6 +95,8 @@ def document_from_dict(data: Mapping[str, Any]) -> Document:
             mime_type=_expect(data, "mime_type", str),
             tags=_expect(data, "tags", dict),
         )
+        if doc.tags and not _plain(doc.tags, 0):
+            doc.tags = wire_form(doc.tags, f"document {doc_id!r} tags")
         blob = _expect(data, "blob", str)
         if blob is not None:
             try:
@@ -126,7 +133,7 @@ def document_from_dict(data: Mapping[str, Any]) -> Document:
         for name in ("matches", "chunks"):
             nested = _expect(data, name, list)
             if nested:
-                setattr(doc, name, [document_from_dict(item) for item in nested])
+                setattr(doc, name, [document_from_dict(item, _depth=_depth + 1) for item in nested])
     except BadInputError as exc:
         if doc_id is not None and str(doc_id) not in str(exc):
             raise BadInputError(f"document {doc_id!r}: {exc}") from None
@@ -134,6 +141,18 @@ def document_from_dict(data: Mapping[str, Any]) -> Document:
     except ValueError as exc:  # binascii.Error from base64 is a ValueError
         raise BadInputError(f"document {doc_id!r}: {exc}") from None
     return doc
+
+
+def _nested_too_deep(data: Mapping[str, Any]) -> bool:
+    """Whether matches or chunks nest deeper than ``MAX_DOC_DEPTH`` (checked before any
+    document is made, so the refusal names the document the caller sent)."""
+    level: list[Any] = [data]
+    for _ in range(MAX_DOC_DEPTH):
+        level = [child for item in level if isinstance(item, Mapping)
+                 for name in ("matches", "chunks") if isinstance(item.get(name), list) for child in item[name]]
+        if not level:
+            return False
+    return any(isinstance(item, Mapping) and (item.get("matches") or item.get("chunks")) for item in level)
 
 
 def _expect(data: Mapping[str, Any], field: str, kind: type) -> Any:
@@ -231,7 +250,8 @@ def wire_form(value: Any, where: str, depth: int = 0) -> Any:
         if isinstance(value, base):
             return wire_form(base(value), where, depth)
     if depth >= MAX_TAG_DEPTH:
-        raise BadInputError(f"{where}: nested deeper than {MAX_TAG_DEPTH} levels")
+        shown = where if len(where) <= 120 else f"{where[:100]}…"
+        raise BadInputError(f"{shown}: nested deeper than {MAX_TAG_DEPTH} levels")
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key, item in value.items():

@@ -20,6 +20,8 @@ BATCH_INLINE_LIMIT = 40_000
 # How deep a tag value may nest: what is accepted can always be written back (the JSON
 # writer stops at 255 levels, and a tag sits a few levels down in a document).
 MAX_TAG_DEPTH = 128
+# How deep matches and chunks may nest (each level is three JSON levels: list, doc, field).
+MAX_DOC_DEPTH = 16
 
 Mode = Literal["single", "ANY", "ALL"]
 
@@ -79,6 +81,9 @@ class ErrorInfo(TypedDict, total=False):
     endpoint: str
     type: str
     message: str
+    bad_request: bool  # the executor raised faasflow.BadRequest: the caller's mistake (HTTP 422)
+    doc_id: str  # a bad request's document, when the executor named one
+    field: str  # a bad request's field, when the executor named one
 
 
 class Envelope(TypedDict, total=False):

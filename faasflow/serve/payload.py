@@ -35,6 +35,11 @@ def parse_request(body: bytes) -> tuple[DocumentArray, dict[str, Any]]:
     elif not isinstance(parameters, dict):
         problems.append(_problem(["body", "parameters"], f"must be an object, not {_json_type(parameters)}",
                                  "dict_type"))
+    else:
+        try:  # what is accepted can be answered: parameters come back in the response
+            parameters = codec.wire_form(parameters, "parameters")
+        except BadInputError as exc:
+            problems.append(_problem(["body", "parameters"], str(exc), "value_error"))
     items = payload.get("data")
     docs = []
     if items is None:

@@ -35,6 +35,12 @@ def post(client: httpx.Client, path: str, **kwargs) -> httpx.Response:
     (b'{"data": [], "target": 1}', ["body", "target"], "unknown field"),
     (b'{"data": [{"tensor": [[1, 2], [3]]}]}', ["body", "data", 0], "tensor"),
     (b'{"data": [{"text": "\xff"}]}', ["body"], "malformed JSON"),
+    (b'{"data": [{"id": "deep", "tags": ' + b'{"a": ' * 200 + b'1' + b'}' * 200 + b'}]}', ["body", "data", 0],
+     "nested deeper than 128 levels"),
+    (b'{"data": [{"id": "m", ' + b'"matches": [{' * 20 + b'"id": "x"' + b'}]' * 20 + b'}]}', ["body", "data", 0],
+     "document 'm': matches or chunks nested deeper than 16 levels"),
+    (b'{"parameters": ' + b'{"p": ' * 300 + b'1' + b'}' * 300 + b'}', ["body", "parameters"],
+     "nested deeper than 128 levels"),
 ])
 def test_malformed_requests_are_422_naming_the_field(toy_server, http, content, where, says):
     body = error_of(post(http(toy_server.url), "/echo", content=content), 422, "invalid_request")
@@ -122,3 +128,12 @@ def test_a_bad_request_id_is_replaced(toy_server, http):
     assert answer.status_code == 200
     assert answer.headers["x-request-id"] != "no spaces please"
     assert answer.json()["header"]["request_id"] == answer.headers["x-request-id"]
+
+
+def test_the_deepest_accepted_document_is_answered(toy_server, http):
+    """One nesting limit, chosen so that whatever is accepted can be written back."""
+    tags = b'{"a": ' * 127 + b'1' + b'}' * 127
+    doc = b'{"id": "m", ' + b'"matches": [{' * 16 + b'"id": "x", "tags": ' + tags + b'}]' * 16 + b'}'
+    answer = post(http(toy_server.url), "/echo", content=b'{"data": [' + doc + b'], "parameters": ' + tags + b'}')
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data"][0]["id"] == "m"
