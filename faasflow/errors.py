@@ -42,6 +42,17 @@ class BadRequest(FaasflowError, ValueError):
         self.message = message
         super().__init__((f"{', '.join(where)}: " if where else "") + message)
 
+    @classmethod
+    def from_text(cls, text: str, *, doc_id: str | None = None, field: str | None = None) -> BadRequest:
+        """One raised in another process, from its text (``str`` of it there): it reads the
+        same here, so a caller's ``isinstance(error.cause, BadRequest)`` holds in every mode."""
+        prefix = str(cls("", doc_id=doc_id, field=field))
+        if prefix and text.startswith(prefix):
+            return cls(text[len(prefix):], doc_id=doc_id, field=field)
+        error = cls(text, doc_id=doc_id, field=field)
+        error.args = (text,)
+        return error
+
 
 class UnknownEndpointError(FaasflowError, LookupError):
     """A request names an endpoint that no executor of the Flow serves."""
@@ -60,7 +71,11 @@ class RemoteError(Exception):
 
 
 class FlowError(FaasflowError, RuntimeError):
-    """An executor raised while processing a request: names executor, shard and endpoint."""
+    """An executor raised while processing a request: names executor, shard and endpoint.
+
+    When the executor raised ``BadRequest`` the caller is at fault, not the Flow:
+    ``bad_request`` is true and ``doc_id`` / ``field`` say where, in every mode (a gateway
+    answers 422 rather than 500)."""
 
     def __init__(self, executor: str, shard: int | None, endpoint: str, cause: BaseException):
         self.executor = executor
@@ -68,6 +83,9 @@ class FlowError(FaasflowError, RuntimeError):
         self.endpoint = endpoint
         self.cause = cause
         self.error_type = type(cause).__name__
+        self.bad_request = isinstance(cause, BadRequest)
+        self.doc_id: str | None = cause.doc_id if isinstance(cause, BadRequest) else None
+        self.field: str | None = cause.field if isinstance(cause, BadRequest) else None
         shard_text = f" shard {shard}" if shard is not None else ""
         super().__init__(
             f"executor {executor!r}{shard_text} failed on endpoint {endpoint!r}: {self.error_type}: {cause}"
@@ -76,8 +94,15 @@ class FlowError(FaasflowError, RuntimeError):
     @classmethod
     def from_dict(cls, data: dict) -> FlowError:
         """A FlowError reported by another process (a Lambda function, a state machine)."""
-        error = cls(str(data.get("executor")), data.get("shard"), str(data.get("endpoint")),
-                    RemoteError(str(data.get("message", ""))))
+        message = str(data.get("message", ""))
+        # The flag, not the type's name: a subclass of BadRequest is one too, another
+        # library's exception that happens to be called BadRequest is not (as embedded).
+        cause: Exception = (
+            BadRequest.from_text(message, doc_id=_optional_text(data.get("doc_id")),
+                                 field=_optional_text(data.get("field")))
+            if data.get("bad_request") else RemoteError(message)
+        )
+        error = cls(str(data.get("executor")), data.get("shard"), str(data.get("endpoint")), cause)
         error.error_type = str(data.get("type") or "Error")
         error.args = (
             f"executor {error.executor!r}{'' if error.shard is None else f' shard {error.shard}'} failed on endpoint "
@@ -86,11 +111,23 @@ class FlowError(FaasflowError, RuntimeError):
         return error
 
     def to_dict(self) -> dict:
-        """The error as plain data, for callbacks, HTTP bodies and state machines."""
-        return {
+        """The error as plain data, for callbacks, HTTP bodies and state machines; a bad
+        request's flag, doc id and field only when set, so other errors read as before."""
+        data: dict = {
             "executor": self.executor,
             "shard": self.shard,
             "endpoint": self.endpoint,
             "type": self.error_type,
             "message": str(self.cause),
         }
+        if self.bad_request:
+            data["bad_request"] = True
+        if self.doc_id is not None:
+            data["doc_id"] = self.doc_id
+        if self.field is not None:
+            data["field"] = self.field
+        return data
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else str(value)

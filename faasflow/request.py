@@ -35,12 +35,16 @@ class Response:
         return self.header.status
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON answer of the HTTP gateway (Jina's REST shape)."""
-        return {
+        """The JSON answer of the HTTP gateway (Jina's REST shape); a failed batch's answer
+        also carries its error (``FlowError.to_dict``: a bad request's doc id and field too)."""
+        answer: dict[str, Any] = {
             "data": self.docs.to_list(),
             "parameters": self.parameters,
             "header": {"request_id": self.header.request_id, "exec_endpoint": self.header.exec_endpoint},
         }
+        if self.error is not None:
+            answer["error"] = self.error.to_dict()
+        return answer
 
 
 def new_request_id() -> str:
@@ -57,7 +61,8 @@ def make_response(
             code=ERROR,
             description=str(error),
             exception=SimpleNamespace(
-                name=error.error_type, args=[str(error.cause)], executor=error.executor, shard=error.shard, stacks=[]
+                name=error.error_type, args=[str(error.cause)], executor=error.executor, shard=error.shard, stacks=[],
+                bad_request=error.bad_request, doc_id=error.doc_id, field=error.field,
             ),
         )
     header = SimpleNamespace(request_id=request_id, exec_endpoint=endpoint, status=status)

@@ -3,6 +3,7 @@
 from faasflow.client.client import Client
 from faasflow.client.errors import (
     GatewayBadInputError,
+    GatewayBadRequestError,
     GatewayError,
     GatewayFlowError,
     GatewayUnavailable,
@@ -14,6 +15,7 @@ __all__ = [
     "Backoff",
     "Client",
     "GatewayBadInputError",
+    "GatewayBadRequestError",
     "GatewayError",
     "GatewayFlowError",
     "GatewayUnavailable",

@@ -22,7 +22,7 @@ from faasflow.client.retry import (
     is_retryable_transport_error,
     parse_retry_after,
 )
-from faasflow.errors import BadInputError, FaasflowError
+from faasflow.errors import BadInputError, FaasflowError, FlowError
 from faasflow.posting import JinaShortcuts, run_post
 from faasflow.request import Callback, Response, make_response, new_request_id
 
@@ -101,8 +101,8 @@ class Client(JinaShortcuts):
             return make_response(header.get("request_id") or request_id, header.get("exec_endpoint") or on,
                                  DocumentArray.from_list(payload.get("data") or []), payload.get("parameters") or {})
         error = error_from_answer(on, answer.status_code, payload, answer.headers.get("x-request-id", request_id))
-        if answer.status_code == 500 and error.detail.get("reason") == "executor_failed":
-            return make_response(error.request_id or request_id, on, DocumentArray(), parameters, error)  # type: ignore[arg-type]
+        if isinstance(error, FlowError):  # an executor failed or refused the request: the response carries it
+            return make_response(error.request_id or request_id, on, DocumentArray(), parameters, error)
         raise error
 
     def _request(self, method: str, path: str, body: bytes | None, request_id: str, max_attempts: int,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from faasflow.errors import BadInputError, FaasflowError, FlowError, RemoteError, UnknownEndpointError
+from faasflow.errors import BadInputError, BadRequest, FaasflowError, FlowError, RemoteError, UnknownEndpointError
 
 
 class GatewayError(FaasflowError):
@@ -53,9 +53,24 @@ class GatewayFlowError(GatewayError, FlowError):
         self.shard = detail.get("shard")
         self.endpoint = str(detail.get("endpoint"))
         self.error_type = str(detail.get("type") or "Exception")
-        self.cause = RemoteError(str(detail.get("message", "")))
+        message = str(detail.get("message", ""))
+        self.bad_request = detail.get("reason") == "bad_request"
+        self.doc_id = None if detail.get("doc_id") is None else str(detail["doc_id"])
+        self.field = None if detail.get("field") is None else str(detail["field"])
+        self.cause = (BadRequest.from_text(message, doc_id=self.doc_id, field=self.field) if self.bad_request
+                      else RemoteError(message))
         self.status, self.body, self.request_id = status, body, request_id
         Exception.__init__(self, str(detail.get("detail") or f"executor {self.executor!r} failed"))
+
+
+class GatewayBadRequestError(GatewayBadInputError, GatewayFlowError):
+    """422 ``bad_request``: an executor refused the request (it raised ``faasflow.BadRequest``).
+
+    A 4xx the caller made, and the FlowError the embedded Flow raises for it (executor,
+    shard, endpoint, ``doc_id``, ``field``), so either way of handling it works."""
+
+    def __init__(self, detail: dict[str, Any], status: int, body: Any, request_id: str | None):
+        GatewayFlowError.__init__(self, detail, status, body, request_id)
 
 
 def error_from_answer(endpoint: str, status: int, body: Any, request_id: str | None) -> GatewayError:
@@ -67,6 +82,8 @@ def error_from_answer(endpoint: str, status: int, body: Any, request_id: str | N
         return GatewayUnknownEndpointError(endpoint, list(detail.get("served") or []), status, body, request_id)
     if reason == "executor_failed":
         return GatewayFlowError(detail, status, body, request_id)
+    if reason == "bad_request":
+        return GatewayBadRequestError(detail, status, body, request_id)
     text = detail.get("detail") or (body if isinstance(body, str) else "") or "no detail"
     message = f"the gateway answered {status} to {endpoint}: {str(text)[:500]}"
     if status in (413, 422):

@@ -7,7 +7,8 @@ answers combine (``faasflow.stage``), so a Flow answers the same on AWS as in-pr
 An envelope is what a stage shard leaves in the state:
 ``{"docs": ref, "results": dict|None, "positions": [...]|None, "input_ids": [...]}`` or
 ``{"skipped": true, ...}`` (an ``ANY`` shard that owns none of the docs) or
-``{"error": {...}}`` (the executor raised: executor, shard, endpoint, type, message).
+``{"error": {...}}`` (the executor raised: executor, shard, endpoint, type, message, and for
+a ``BadRequest`` its ``bad_request`` flag, ``doc_id`` and ``field``, which the gateway answers 422).
 """
 
 from __future__ import annotations

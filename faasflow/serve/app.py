@@ -48,7 +48,9 @@ ENDPOINT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "the documents after the Flow, in input order", "content": {JSON: _schema_ref("FlowAnswer")}},
     404: _error_response("the Flow does not serve this endpoint"),
     413: _error_response("the body is over the gateway's limit"),
-    422: _error_response("the body is not valid JSON in the request shape; `errors` says where"),
+    422: _error_response("the body is not valid JSON in the request shape (`invalid_request`: `errors` says where), "
+                         "or an executor refused it (`bad_request`: `executor`, `shard`, `doc_id` and `field` "
+                         "say which)"),
     500: _error_response("an executor raised: `executor`, `shard`, `endpoint`, `type` and `message` say which"),
 }
 ENDPOINT_BODY = {"required": False, "content": {JSON: _schema_ref("FlowRequest")}}

@@ -12,6 +12,7 @@ INVALID_REQUEST = "invalid_request"
 UNKNOWN_ENDPOINT = "unknown_endpoint"
 BODY_TOO_LARGE = "body_too_large"
 EXECUTOR_FAILED = "executor_failed"
+BAD_REQUEST = "bad_request"
 INTERNAL_ERROR = "internal_error"
 
 
@@ -61,11 +62,26 @@ def body_too_large(limit: int) -> RequestProblem:
 
 
 def executor_failed(error: FlowError, debug: bool) -> RequestProblem:
-    """500 naming executor, shard and endpoint; the executor's stack only with ``debug``."""
+    """500 naming executor, shard and endpoint; the executor's stack only with ``debug``.
+    An executor's ``BadRequest`` is the caller's mistake: 422 instead (``bad_request``)."""
+    if error.bad_request:
+        return bad_request(error, debug)
     fields = error.to_dict()
     if debug:
         fields["traceback"] = "".join(traceback.format_exception(error.cause))
     return RequestProblem(500, EXECUTOR_FAILED, str(error), **fields)
+
+
+def bad_request(error: FlowError, debug: bool) -> RequestProblem:
+    """422: an executor refused the request (it raised ``faasflow.BadRequest``); the body
+    names executor, shard, endpoint, and the document and field when the executor did."""
+    fields: dict[str, Any] = {
+        "executor": error.executor, "shard": error.shard, "endpoint": error.endpoint,
+        "type": error.error_type, "message": str(error.cause), "doc_id": error.doc_id, "field": error.field,
+    }
+    if debug:
+        fields["traceback"] = "".join(traceback.format_exception(error.cause))
+    return RequestProblem(422, BAD_REQUEST, str(error), **fields)
 
 
 def internal_error(exc: BaseException, debug: bool) -> RequestProblem:

@@ -78,18 +78,20 @@ class ErrorDetail(BaseModel):
     """What went wrong; the fields after ``detail`` depend on ``reason``."""
 
     status: int
-    reason: str = Field(description="invalid_request, unknown_endpoint, body_too_large, executor_failed, "
-                                    "internal_error, not_found or method_not_allowed")
+    reason: str = Field(description="invalid_request, bad_request, unknown_endpoint, body_too_large, "
+                                    "executor_failed, internal_error, not_found or method_not_allowed")
     detail: str
     errors: list[Problem] | None = Field(None, description="invalid_request: where and what, the first 20")
     error_count: int | None = None
-    endpoint: str | None = Field(None, description="unknown_endpoint, executor_failed")
+    endpoint: str | None = Field(None, description="unknown_endpoint, executor_failed, bad_request")
     served: list[str] | None = Field(None, description="unknown_endpoint: the endpoints the Flow serves")
     limit_bytes: int | None = None
-    executor: str | None = Field(None, description="executor_failed: the executor that raised")
+    executor: str | None = Field(None, description="executor_failed, bad_request: the executor that raised")
     shard: int | None = None
-    type: str | None = Field(None, description="executor_failed: the exception's type")
-    message: str | None = Field(None, description="executor_failed: the exception's message")
+    type: str | None = Field(None, description="executor_failed, bad_request: the exception's type")
+    message: str | None = Field(None, description="executor_failed, bad_request: the exception's message")
+    doc_id: str | None = Field(None, description="bad_request: the document the executor refused, if it said")
+    field: str | None = Field(None, description="bad_request: the document's field or parameter at fault, if it said")
     traceback: str | None = Field(None, description="only when the gateway runs with debug on")
 
 

@@ -18,7 +18,7 @@ from faasflow.errors import FlowError, UnknownEndpointError
 from faasflow.plan import Plan
 from faasflow.request import new_request_id
 from faasflow.runtime.handler import ShardRuntime
-from faasflow.runtime.hops import collect_results, resolve
+from faasflow.runtime.hops import collect_results, decode_tree, resolve
 from faasflow.runtime.payload import encode_docs
 
 
@@ -45,10 +45,25 @@ class SimulatedStateMachine:
         self.invocations = 0
 
     def post(self, endpoint: str, docs: DocumentArray, parameters: dict | None = None):
+        """The run's answer (docs, results), or its error raised as the gateway reads it."""
         parameters = codec.to_plain(parameters or {})  # as the gateway decoded them from JSON
+        output = self.run(endpoint, docs, parameters)
+        if "error" in output:
+            if output["error"].get("type") == "UnknownEndpoint":  # the gateway answers 404
+                raise UnknownEndpointError(endpoint, self.plan.served_endpoints)
+            raise FlowError.from_dict(output["error"])
+        values = output["values"]
+        return resolve(decode_tree(output["answer"]), values, parameters), collect_results(values)
+
+    def run(self, endpoint: str, docs: DocumentArray, parameters: dict | None = None) -> dict[str, Any]:
+        """What a synchronous run ends with (``RunOutput``): the answer's tree and the values
+        it reads, or the first failing shard's error envelope as the state machine passes it
+        on; a StartSyncExecution stand-in answers with this."""
+        parameters = codec.to_plain(parameters or {})
         route = self.routes.get(endpoint) or self.routes.get(OTHER_ENDPOINTS)
-        if route is None:  # the gateway answers 404: no state machine runs
-            raise UnknownEndpointError(endpoint, self.plan.served_endpoints)
+        if route is None:
+            return {"error": {"type": "UnknownEndpoint", "endpoint": endpoint,
+                              "message": "no executor serves this endpoint"}}
         request = {"endpoint": endpoint, "parameters": parameters, "request_id": new_request_id()}
         limit = inline_limit(route)
         outputs: dict[str, Any] = {"gateway": {"value": {"docs": encode_docs(docs, "gateway", limit)}}}
@@ -66,8 +81,7 @@ class SimulatedStateMachine:
                 envelope = self.runtimes[(stage.spec.name, shard)].handle(_through_json({**event, "shard": shard}))
                 envelope = _through_json(envelope)
                 if "error" in envelope:
-                    raise FlowError.from_dict(envelope["error"])
+                    return {"error": envelope["error"]}
                 envelopes.append(envelope)
             outputs[stage.spec.name] = envelopes if stage.spec.shards > 1 else {"value": envelopes[0]}
-        docs_out = resolve(route.answer, outputs, parameters)
-        return docs_out, collect_results(outputs)
+        return _through_json({"answer": json.dumps(route.answer), "request": request, "values": outputs})
