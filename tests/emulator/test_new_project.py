@@ -102,13 +102,16 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     (root / "functions" / "stats.py").write_text(STATS)
     (root / "functions" / "join.py").write_text(JOIN)
     (root / "orchestrator" / "flow.yml").write_text(FLOW)
+    # the reference app has a `functions` package of its own: set it aside while this one is in use
+    theirs = {name: sys.modules.pop(name) for name in list(sys.modules) if name.split(".")[0] == "functions"}
     sys.path.insert(0, str(root))
     try:
         yield root
     finally:
         sys.path.remove(str(root))
-        for name in [m for m in sys.modules if m == "functions" or m.startswith("functions.")]:
-            del sys.modules[name]  # the reference app has a `functions` package of its own
+        for name in [m for m in sys.modules if m.split(".")[0] == "functions"]:
+            del sys.modules[name]
+        sys.modules.update(theirs)
 
 
 @pytest.fixture(scope="module")
