@@ -7,12 +7,13 @@ cross-encoder, business rules) would go, and keeps the answer's order explicit.
 from __future__ import annotations
 
 from faasflow import DocumentArray, Executor, requests
+from faasflow.executors.vector_indexer import parse_limit
 from faasflow.sharding import sort_by_score
 
 
 class MatchRanker(Executor):
     @requests(on=["/search", "/query"])
     def rank(self, docs: DocumentArray, parameters: dict, **kwargs) -> None:
-        limit = parameters.get("limit")
+        limit = parse_limit((parameters or {}).get("limit"), None)
         for doc in docs:
-            doc.matches = sort_by_score(doc.matches, int(limit) if limit is not None else None)
+            doc.matches = sort_by_score(doc.matches, limit)

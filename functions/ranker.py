@@ -1,11 +1,14 @@
-"""Ranker: orders the shards' merged answers best first by jaccard distance."""
+"""Ranker: orders the shards' merged answers best first by their score (jaccard, or the
+metric the query asked the shards for)."""
 
 from faasflow import DocumentArray, Executor, requests
+from faasflow.executors.vector_indexer import parse_limit
+from faasflow.sharding import sort_by_score
 
 
 class Ranker(Executor):
     @requests(on="/query")
     def rank(self, docs: DocumentArray, parameters: dict, **kwargs) -> DocumentArray:
-        ranked = sorted(docs, key=lambda d: d.scores["jaccard"].value)
-        limit = parameters.get("limit")
-        return DocumentArray(ranked[: int(limit)] if limit is not None else ranked)
+        # the docs' own score decides the order: distances ascending, dot descending
+        limit = parse_limit((parameters or {}).get("limit"), None)
+        return DocumentArray(sort_by_score(docs, limit))

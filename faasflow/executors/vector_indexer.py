@@ -10,20 +10,30 @@ shards' matches into the global top-k.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
+import orjson
 
 from faasflow.array import DocumentArray
 from faasflow.codec import document_from_dict, document_to_dict, dumps
 from faasflow.document import Document, NamedScore
+from faasflow.errors import BadRequest, FlowConfigError
 from faasflow.executor import Executor, requests
 from faasflow.index.shard import ShardIndex
 from faasflow.search import METRICS
+from faasflow.storage.segments import DimensionMismatch
 
 DEFAULT_LIMIT = 10
+MAX_LIMIT = 2**31 - 1
+"""The largest ``limit`` accepted: far above any real top-k; larger numbers are mistakes.
+A shard also reserves room for no more hits than it holds documents."""
+_Default = TypeVar("_Default", int, None)
 _PLAIN_FIELDS = frozenset({"id", "text", "uri", "mime_type", "tags"})
+_REAL_KINDS = frozenset("iuf")
+_KIND_NAMES = {"b": "booleans", "c": "complex numbers", "U": "strings", "S": "byte strings", "O": "Python objects",
+               "V": "structured records", "M": "dates", "m": "time spans"}
 
 
 class VectorIndexer(Executor):
@@ -34,9 +44,15 @@ class VectorIndexer(Executor):
     ``/delete`` (by the docs' ids), ``/update`` (replace docs that exist; others are
     ignored), ``/count`` (returns ``{'count': n}``).
 
-    Parameters of a search: ``limit`` (top-k, default ``limit`` below), ``filter``
-    (``{'tag': value, ...}``: only docs whose tags equal every pair), ``metric`` (to search
-    one request by another metric than the index's default).
+    Parameters of a search: ``limit`` (top-k: an integer from 0 to ``MAX_LIMIT``; absent
+    or null: ``limit`` below), ``filter`` (``{'tag': value, ...}``: only docs whose tags
+    equal every pair), ``metric`` (to search one request by another metric than the
+    index's default; null: the default).
+
+    A caller's mistake is a ``BadRequest`` naming the doc and field (or the parameter),
+    and nothing of that request is stored: every embedding must be a non-empty vector of
+    real, finite numbers, and all of a shard's embeddings (and queries) have the
+    dimension of its first write, which its manifest records.
 
     ``uses_with``: ``metric`` (``cosine``, ``dot``, ``euclidean``, ``sqeuclidean`` or
     ``jaccard``; default ``cosine``), ``limit`` (default 10), ``max_segments`` (compaction
@@ -58,8 +74,11 @@ class VectorIndexer(Executor):
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
-        self.metric = _metric(metric)
-        self.limit = _limit(limit)
+        try:
+            self.metric = parse_metric(metric, "cosine")
+            self.limit = parse_limit(limit, DEFAULT_LIMIT)
+        except BadRequest as exc:  # configuration, not a request
+            raise FlowConfigError(exc.message, field=exc.field) from None
         self.return_embeddings = bool(return_embeddings)
         self.shard_index = ShardIndex(
             self.storage,
@@ -72,7 +91,7 @@ class VectorIndexer(Executor):
     def index(self, docs: DocumentArray, **kwargs: Any) -> None:
         """Add or replace ``docs`` (by id); the docs pass on unchanged."""
         if docs:
-            self.shard_index.upsert(*_rows(docs))
+            self._upsert(docs._docs, _embeddings(docs, "index", self.shard_index.dim))
 
     @requests(on=["/search", "/query"])
     def search(self, docs: DocumentArray, parameters: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
@@ -80,11 +99,18 @@ class VectorIndexer(Executor):
         if not docs:
             return
         parameters = parameters or {}
-        limit = _limit(parameters.get("limit", self.limit))
-        metric = _metric(parameters.get("metric", self.metric))
+        limit = parse_limit(parameters.get("limit"), self.limit)
+        metric = parse_metric(parameters.get("metric"), self.metric)
         conditions = _conditions(parameters.get("filter"))
-        queries = _embeddings(docs, "search with")
-        found = self.shard_index.search(queries, limit, metric, conditions)
+        queries = _embeddings(docs, "search with", lambda: self.shard_index.view().dim)
+        try:
+            found = self.shard_index.search(queries, limit, metric, conditions)
+        except DimensionMismatch as exc:
+            raise BadRequest(
+                f"query embedding has {exc.given} dimensions; this shard holds {exc.expected}-dimensional embeddings",
+                doc_id=docs[0].id,
+                field="embedding",
+            ) from None
         for doc, hits in zip(docs, found):
             doc.matches = DocumentArray._wrap([self._hit(seg, row, value, metric) for seg, row, value in hits])
 
@@ -108,56 +134,135 @@ class VectorIndexer(Executor):
         """Replace the documents of ``docs`` that this shard holds; others are ignored."""
         if not docs:
             return
+        matrix = _embeddings(docs, "update", self.shard_index.dim)  # every doc is checked, those the shard lacks too
         held = self.shard_index.locate([d.id for d in docs])
-        known = DocumentArray._wrap([d for d, where in zip(docs, held) if where is not None])
-        if known:
-            self.shard_index.upsert(*_rows(known))
+        keep = [position for position, where in enumerate(held) if where is not None]
+        if keep:
+            self._upsert([docs._docs[p] for p in keep], matrix[keep])
 
     @requests(on="/count")
     def count(self, **kwargs: Any) -> dict[str, int]:
         return {"count": self.shard_index.count()}
 
+    def _upsert(self, members: Sequence[Document], matrix: np.ndarray) -> None:
+        """Store checked docs (``matrix``: their float32 embeddings) as one segment."""
+        try:
+            self.shard_index.upsert(*_rows(members, matrix))
+        except DimensionMismatch as exc:
+            raise BadRequest(
+                f"embedding has {exc.given} dimensions; this shard holds {exc.expected}-dimensional embeddings",
+                doc_id=members[0].id,
+                field="embedding",
+            ) from None
 
-def _metric(metric: Any) -> str:
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
-    return str(metric)
 
-
-def _limit(limit: Any) -> int:
-    try:
-        value = int(limit)
-    except (TypeError, ValueError):
-        raise ValueError(f"limit must be a whole number of 0 or more, not {limit!r}") from None
-    if isinstance(limit, bool) or value < 0 or (isinstance(limit, float) and value != limit):
-        raise ValueError(f"limit must be a whole number of 0 or more, not {limit!r}")
+def parse_metric(value: Any, default: str) -> str:
+    """A ``metric`` parameter: one of METRICS; absent or null means ``default``."""
+    if value is None:
+        return default
+    if not isinstance(value, str) or value not in METRICS:
+        raise BadRequest(f"unknown metric {value!r}; choose one of {', '.join(METRICS)}", field="metric")
     return value
+
+
+def parse_limit(value: Any, default: _Default) -> int | _Default:
+    """A ``limit`` parameter: an integer from 0 to MAX_LIMIT; absent or null means
+    ``default``. Floats are refused, 10.0 too: the merge of sharded answers cuts only at an
+    integer limit, so a float limit would hold per shard but not for the answer."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= MAX_LIMIT:
+        raise BadRequest(f"limit must be an integer from 0 to {MAX_LIMIT}, like 10; got {value!r}", field="limit")
+    return int(value)
 
 
 def _conditions(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        raise ValueError(f"filter must map tag names to values, like {{'lang': 'en'}}; got {value!r}")
+        raise BadRequest(f"filter must map tag names to values, like {{'lang': 'en'}}; got {value!r}", field="filter")
+    try:
+        orjson.dumps(dict(value))  # segments key their filter caches by this encoding
+    except TypeError:
+        raise BadRequest(f"filter values must be JSON values; got {value!r}", field="filter") from None
     return dict(value) or None
 
 
-def _embeddings(docs: DocumentArray, action: str) -> np.ndarray:
-    column = docs.embedding_column()
-    if column is None:
-        missing = next(d.id for d in docs if d._embedding is None)
-        raise ValueError(f"cannot {action} document {missing!r}: it has no embedding")
-    matrix = column.matrix
-    if matrix.ndim != 2:
-        raise ValueError(f"embeddings must be vectors; document {docs[0].id!r} has shape {matrix.shape[1:]}")
+def _embeddings(docs: DocumentArray, action: str, shard_dim: Callable[[], int | None]) -> np.ndarray:
+    """The docs' embeddings as one float32 matrix, or BadRequest naming the first doc at
+    fault: each must be a non-empty vector of real numbers, finite as float32, all of one
+    dimension. The checks are a few vectorised passes over the matrix; docs are looked at
+    one by one only once something is wrong, to name the one at fault (``shard_dim`` tells
+    which of a request's dimensions is the wrong one)."""
+    try:
+        column = docs.embedding_column()
+    except (TypeError, ValueError):  # shapes or dtypes that do not stack
+        column = None
+    matrix = None if column is None else column.matrix
+    # an invalid column: the docs' dtypes differ (a bool or complex one may hide in the stack)
+    if matrix is None or matrix.ndim != 2 or matrix.shape[1] == 0 or matrix.dtype.kind not in _REAL_KINDS or (
+        column is not None and not column.valid
+    ):
+        fault = _fault(docs._docs, action, shard_dim)
+        if fault is not None:
+            raise fault
+        if matrix is None:
+            raise BadRequest("the request's embeddings do not combine into one matrix", doc_id=docs[0].id,
+                             field="embedding")
+    assert matrix is not None
+    with np.errstate(over="ignore", invalid="ignore"):
+        matrix = np.asarray(matrix, dtype=np.float32)
+        # a non-finite squared length: a NaN or infinity (float64 values past float32's
+        # range become one), or values so large that every score of the row would overflow
+        bad = ~np.isfinite(np.einsum("ij,ij->i", matrix, matrix))
+    if bad.any():
+        row = int(np.argmax(bad))
+        if np.isfinite(matrix[row]).all():
+            message = "embedding values are too large: its squared length overflows float32"
+        else:
+            message = "embedding holds NaN or infinity (as float32, whose largest value is about 3.4e38)"
+        raise BadRequest(message, doc_id=docs[row].id, field="embedding")
     return matrix
 
 
-def _rows(docs: DocumentArray) -> tuple[list[str], np.ndarray, list[bytes], list[dict] | None]:
-    """A segment's rows from docs: ids (the last of repeated ids wins), float32 embeddings,
-    each doc in the codec without its embedding, and tags if any doc has some."""
-    matrix = _embeddings(docs, "index")
-    members = docs._docs
+def _fault(members: Sequence[Document], action: str, shard_dim: Callable[[], int | None]) -> BadRequest | None:
+    """The BadRequest for the first doc whose embedding is missing or not a non-empty
+    vector of real numbers, else for the first whose dimension differs from the shard's
+    (or, in a shard still empty, from the request's first doc's); None if all are fine."""
+    vectors: list[tuple[Document, np.ndarray]] = []
+    for doc in members:
+        embedding = doc._embedding
+        if embedding is None:
+            return BadRequest(f"cannot {action} document {doc.id!r}: it has no embedding", doc_id=doc.id,
+                              field="embedding")
+        if embedding.ndim != 1:
+            what = "a scalar" if embedding.ndim == 0 else f"of shape {embedding.shape}"
+            return BadRequest(f"embedding must be a vector (1-D), not {what}", doc_id=doc.id, field="embedding")
+        if embedding.size == 0:
+            return BadRequest("embedding is empty", doc_id=doc.id, field="embedding")
+        kind = embedding.dtype.kind
+        if kind not in _REAL_KINDS:
+            return BadRequest(f"embedding must hold real numbers, not {_KIND_NAMES.get(kind, kind)} "
+                              f"({embedding.dtype})", doc_id=doc.id, field="embedding")
+        vectors.append((doc, embedding))
+    if len({len(embedding) for _, embedding in vectors}) <= 1:
+        return None
+    expected = shard_dim()
+    if expected is not None:
+        where = f"this shard holds {expected}-dimensional embeddings"
+    else:
+        expected = len(vectors[0][1])
+        where = f"document {vectors[0][0].id!r} of the same request has {expected}"
+    doc, embedding = next((d, e) for d, e in vectors if len(e) != expected)
+    return BadRequest(f"embedding has {len(embedding)} dimensions; {where}", doc_id=doc.id, field="embedding")
+
+
+def _rows(
+    members: Sequence[Document], matrix: np.ndarray
+) -> tuple[list[str], np.ndarray, list[bytes], list[dict] | None]:
+    """A segment's rows from checked docs and their float32 embeddings: ids (the last of
+    repeated ids wins), the matrix, each doc in the codec without its embedding, and tags
+    if any doc has some."""
     ids = [d.id for d in members]
     last = {doc_id: position for position, doc_id in enumerate(ids)}
     if len(last) != len(ids):

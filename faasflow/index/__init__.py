@@ -8,5 +8,6 @@ serves it as an executor.
 
 from faasflow.index.segment import Segment, SegmentFormatError, SegmentMissing
 from faasflow.index.shard import ShardIndex, View
+from faasflow.storage.segments import DimensionMismatch
 
-__all__ = ["Segment", "SegmentFormatError", "SegmentMissing", "ShardIndex", "View"]
+__all__ = ["DimensionMismatch", "Segment", "SegmentFormatError", "SegmentMissing", "ShardIndex", "View"]

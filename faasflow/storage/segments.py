@@ -9,6 +9,10 @@ manifest) to know whether anything changed.
 Compaction writes one new segment holding what a run of segments holds, then swaps the
 run for it in the manifest (``replace``); the run's segments, like a crashed writer's
 orphans, are deleted later by ``collect``, once they are older than a grace period.
+
+The manifest also records the rows' dimension (set by the first write that gives one,
+checked by every later one in the same conditional swap), so no process, however fresh,
+can add rows that the shard's searches and compactions could not combine.
 """
 
 from __future__ import annotations
@@ -36,11 +40,23 @@ class SegmentsChanged(VersionConflict):
     another compaction got there first."""
 
 
+class DimensionMismatch(ValueError):
+    """A write's rows have another dimension than the manifest records for the shard: one
+    shard holds one dimension, or its searches and compactions could not combine rows."""
+
+    def __init__(self, expected: int, given: int):
+        self.expected = expected
+        self.given = given
+        super().__init__(f"embeddings of dimension {given} cannot join a shard of dimension {expected}")
+
+
 @dataclass(frozen=True)
 class Manifest:
     version: str | None  # None: no manifest written yet
     generation: int
     segments: tuple[str, ...]
+    dim: int | None = None  # the rows' dimension, fixed by the first write; None: not recorded
+    dtype: str | None = None  # the rows' numpy dtype string, recorded with ``dim``
 
 
 def segment_time(key: str) -> float | None:
@@ -69,8 +85,16 @@ class SegmentLog:
         data, version = found
         try:
             parsed = orjson.loads(data)
-            return Manifest(version, int(parsed["generation"]), tuple(parsed["segments"]))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            dim = parsed.get("dim")  # absent in manifests written before dimensions were recorded
+            dtype = parsed.get("dtype")
+            return Manifest(
+                version,
+                int(parsed["generation"]),
+                tuple(parsed["segments"]),
+                None if dim is None else int(dim),
+                None if dtype is None else str(dtype),
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise StorageError(f"{self.storage.url}{MANIFEST} is not a valid manifest: {exc}") from None
 
     def read(self, key: str) -> bytes:
@@ -93,9 +117,11 @@ class SegmentLog:
             hook(key)
         return key
 
-    def publish(self, *keys: str) -> Manifest:
-        """Add written segments to the end of the manifest (newest last)."""
-        return self.swap(lambda segments: (*segments, *keys))
+    def publish(self, *keys: str, dim: int | None = None, dtype: str | None = None) -> Manifest:
+        """Add written segments to the end of the manifest (newest last). ``dim`` (and
+        ``dtype``): the segments' row dimension, recorded by the first write and checked
+        against the record by every later one (DimensionMismatch)."""
+        return self.swap(lambda segments: (*segments, *keys), dim=dim, dtype=dtype)
 
     def append(self, data: bytes) -> Manifest:
         """Store ``data`` as a new segment and publish it in the manifest."""
@@ -117,12 +143,30 @@ class SegmentLog:
 
         return self.swap(change)
 
-    def swap(self, change: Callable[[tuple[str, ...]], Sequence[str]]) -> Manifest:
-        """Replace the manifest's segment list by ``change(segments)``, retrying on conflict."""
+    def swap(
+        self,
+        change: Callable[[tuple[str, ...]], Sequence[str]],
+        *,
+        dim: int | None = None,
+        dtype: str | None = None,
+    ) -> Manifest:
+        """Replace the manifest's segment list by ``change(segments)``, retrying on conflict.
+        The recorded dimension is kept; ``dim`` sets it when none is recorded and must equal
+        it otherwise (checked on the version swapped, so concurrent writers of different
+        dimensions cannot both win)."""
         for attempt in range(self.max_attempts):
             current = self.manifest()
+            if dim is not None and current.dim is not None and dim != current.dim:
+                raise DimensionMismatch(current.dim, dim)
             segments = tuple(change(current.segments))
-            body = orjson.dumps({"generation": current.generation + 1, "segments": list(segments)})
+            new_dim = current.dim if current.dim is not None else dim
+            new_dtype = current.dtype if current.dtype is not None else dtype
+            fields: dict[str, object] = {"generation": current.generation + 1, "segments": list(segments)}
+            if new_dim is not None:
+                fields["dim"] = new_dim
+            if new_dtype is not None:
+                fields["dtype"] = new_dtype
+            body = orjson.dumps(fields)
             try:
                 if current.version is None:
                     version = self.storage.put_if_absent(MANIFEST, body)
@@ -131,7 +175,7 @@ class SegmentLog:
             except VersionConflict:
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # another writer won: back off, retry
                 continue
-            return Manifest(version, current.generation + 1, segments)
+            return Manifest(version, current.generation + 1, segments, new_dim, new_dtype)
         raise StorageError(f"could not update {self.storage.url}{MANIFEST} after {self.max_attempts} attempts")
 
     def collect(self, min_age_s: float = COLLECT_AFTER_S, now: float | None = None) -> list[str]:
