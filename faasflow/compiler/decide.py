@@ -51,11 +51,12 @@ PAYLOAD_DAYS = 1
 EXECUTOR_HANDLER = "faasflow.runtime.handler.handle"
 # The bucket is named, not referenced: the batch ingest function is both notified by the
 # bucket and allowed into it, and a Ref both ways would be a dependency cycle. Stack names
-# must be lower case (bucket names are).
+# must be lower case (bucket names are). Its policy is a resource of its own that refers to
+# the bucket; nothing the bucket depends on refers to the policy, so that adds no cycle.
 BUCKET_NAME = "${AWS::StackName}-${AWS::AccountId}-${AWS::Region}"
 BATCH_MACHINE_NAME = "${AWS::StackName}-batch"  # the batch machine starts its own children: it knows its ARN
 
-BUCKET_ID = "FlowBucket"
+BUCKET_ID, BUCKET_POLICY_ID = "FlowBucket", "FlowBucketPolicy"
 RUNTIME_LAYER, FAASFLOW_LAYER, GATEWAY_LAYER = "RuntimeLayer", "FaasflowLayer", "GatewayLayer"
 MACHINE_ID, BATCH_MACHINE_ID = "FlowStateMachine", "BatchStateMachine"
 API_ID, GATEWAY_ID = "FlowApi", "GatewayFunction"
@@ -175,7 +176,7 @@ def decide(plan: Plan, project: Path, asl_path: str, routes: Sequence[Route] | N
         runtime=RUNTIME,
         tracing=plan.tracing,
         environment=shared,
-        bucket=Bucket(BUCKET_ID, BUCKET_NAME, PAYLOAD_DAYS),
+        bucket=Bucket(BUCKET_ID, BUCKET_NAME, PAYLOAD_DAYS, BUCKET_POLICY_ID),
         layers=layers(),
         executors=executors,
         machine=StateMachine(MACHINE_ID, "EXPRESS", asl_path, substitutions, functions, endpoint_ids,

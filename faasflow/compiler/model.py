@@ -21,11 +21,19 @@ Environment = Mapping[str, str | Intrinsic]
 
 @dataclass(frozen=True)
 class Bucket:
-    """The Flow's bucket: executor state, payloads, batch input and summaries."""
+    """The Flow's bucket: executor state, payloads, batch input and summaries.
+
+    Private, encrypted at rest and reachable over TLS only, whatever the account's defaults.
+    """
 
     logical_id: str
     name: str  # a Fn::Sub text: named, not referenced (see faasflow.compiler.decide)
     payload_days: int  # payloads are per request: they expire
+    policy_id: str  # its bucket policy: it may Ref the bucket (nothing the bucket needs refers to it)
+    block_public_access: bool = True  # all four settings of its public access block
+    encryption: Literal["AES256"] = "AES256"  # default encryption: SSE-S3
+    bucket_key: bool = True  # S3 Bucket Keys for that encryption
+    tls_only: bool = True  # its policy denies every request not made over TLS
 
 
 @dataclass(frozen=True)

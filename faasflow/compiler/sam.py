@@ -75,21 +75,58 @@ def _runtime(deployment: Deployment) -> dict[str, str]:
     return {"Runtime": deployment.runtime} if deployment.has_images else {}
 
 
-def render_bucket(bucket: Bucket) -> Resource:
+def render_bucket(bucket: Bucket) -> dict[str, Resource]:
+    """The bucket and its policy: private, encrypted at rest, TLS only."""
+    properties: Resource = {
+        "BucketName": sub(bucket.name),
+        "LifecycleConfiguration": {
+            "Rules": [
+                {
+                    "Id": "ExpirePayloads",
+                    "Prefix": "payloads/",
+                    "Status": "Enabled",
+                    "ExpirationInDays": bucket.payload_days,
+                }
+            ]
+        },
+    }
+    if bucket.block_public_access:
+        properties["PublicAccessBlockConfiguration"] = {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+    properties["BucketEncryption"] = {
+        "ServerSideEncryptionConfiguration": [
+            {
+                "ServerSideEncryptionByDefault": {"SSEAlgorithm": bucket.encryption},
+                "BucketKeyEnabled": bucket.bucket_key,
+            }
+        ]
+    }
+    rendered = {bucket.logical_id: {"Type": "AWS::S3::Bucket", "Properties": properties}}
+    if bucket.tls_only:
+        rendered[bucket.policy_id] = render_bucket_policy(bucket)
+    return rendered
+
+
+def render_bucket_policy(bucket: Bucket) -> Resource:
+    """Deny every request to the bucket or its objects not made over TLS. It may Ref the bucket:
+    nothing the bucket depends on refers to the policy, so this adds no cycle."""
+    statement: Statement = {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [get_att(bucket.logical_id, "Arn"), sub(f"${{{bucket.logical_id}.Arn}}/*")],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
     return {
-        "Type": "AWS::S3::Bucket",
+        "Type": "AWS::S3::BucketPolicy",
         "Properties": {
-            "BucketName": sub(bucket.name),
-            "LifecycleConfiguration": {
-                "Rules": [
-                    {
-                        "Id": "ExpirePayloads",
-                        "Prefix": "payloads/",
-                        "Status": "Enabled",
-                        "ExpirationInDays": bucket.payload_days,
-                    }
-                ]
-            },
+            "Bucket": ref(bucket.logical_id),
+            "PolicyDocument": {"Version": POLICY_VERSION, "Statement": [statement]},
         },
     }
 
@@ -336,7 +373,7 @@ def render_batch(batch: BatchIngest, deployment: Deployment) -> dict[str, Resour
 
 def resources(deployment: Deployment) -> Iterator[tuple[str, Resource]]:
     """Every resource of the deployment, in template order."""
-    yield deployment.bucket.logical_id, render_bucket(deployment.bucket)
+    yield from render_bucket(deployment.bucket).items()
     for layer in deployment.layers:
         yield layer.logical_id, render_layer(layer, deployment.runtime)
     for function in deployment.functions:

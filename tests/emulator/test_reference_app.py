@@ -19,7 +19,7 @@ from examples.common import load_corpus
 from examples.sharded_search.__main__ import FLOW_YAML
 from examples.sharded_search.corpus import write_corpus
 from faasflow import Client, Document, DocumentArray, Flow
-from faasflow.client import GatewayFlowError
+from faasflow.client import GatewayBadRequestError
 from faasflow.deploy.layers import write
 from faasflow.deploy.sam import deploy
 from faasflow.serve.schema import FlowStatus
@@ -106,16 +106,18 @@ def test_state_survives_fresh_containers(
     assert dicts(indexed.post("/query", query)) == dicts(embedded.post("/query", query))
 
 
-def test_executor_error_names_it_and_the_stack_stays_usable(indexed: Client, corpus: DocumentArray):
-    with pytest.raises(GatewayFlowError) as info:
+def test_a_callers_mistake_is_a_422_naming_the_executor_and_the_stack_stays_usable(indexed: Client,
+                                                                                   corpus: DocumentArray):
+    with pytest.raises(GatewayBadRequestError) as info:
         indexed.post("/query", Document(text="x"), parameters={"limit": "many"})
     error = info.value
     assert error.executor == "db" and error.endpoint == "/query" and error.shard in (0, 1, 2)
-    assert error.error_type == "ValueError"
+    assert (error.error_type, error.field) == ("BadRequest", "limit")
     raw = httpx.post(
         f"{indexed.url}/query", json={"data": [{"text": "x"}], "parameters": {"limit": "many"}}, timeout=60
     )
-    assert raw.status_code == 500 and raw.json()["error"]["executor"] == "db"
+    assert raw.status_code == 422 and raw.json()["error"]["reason"] == "bad_request"
+    assert (raw.json()["error"]["executor"], raw.json()["error"]["field"]) == ("db", "limit")
     assert indexed.post("/query", Document(text=corpus[3].text))[0].id == corpus[3].id
 
 
