@@ -26,6 +26,7 @@ from faasflow.errors import BadInputError
 DEFAULT_BATCH_SIZE = 100
 SAMPLE_BYTES = 64 * 1024
 READ_AHEAD = 64 * 1024
+MAX_LINE_BYTES = 32 * 1024 * 1024  # longer lines are rejected, not loaded
 
 ReadRange = Callable[[int, int], bytes]  # (start, end) -> bytes[start:end] (end exclusive, clipped)
 
@@ -52,24 +53,71 @@ def plan_splits(size: int, split_bytes: int) -> list[Split]:
     return [Split(i, start, min(start + split_bytes, size)) for i, start in enumerate(range(0, size, split_bytes))]
 
 
-def split_lines(read: ReadRange, split: Split, size: int) -> Iterator[tuple[int, bytes]]:
-    """``(byte offset, line)`` of every line whose first byte lies in the split."""
+@dataclass(frozen=True)
+class LineTooLong:
+    """Stands in for a line over the per-line limit: its length, never its bytes."""
+
+    length: int
+    limit: int
+
+    @property
+    def reason(self) -> str:
+        return (f"line too long: {self.length} bytes, over the limit of {self.limit} bytes per line "
+                "(not loaded; split the document or shorten its fields)")
+
+
+def split_lines(read: ReadRange, split: Split, size: int,
+                max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes | LineTooLong]]:
+    """``(byte offset, line)`` of every line whose first byte lies in the split.
+
+    Each byte is searched for a newline once: a line longer than a read keeps its chunks
+    and scans only the new one, so the time is linear in the line's length. A line over
+    ``max_line_bytes`` (``MAX_LINE_BYTES``, 32 MiB, by default) is not loaded: at most
+    ``max_line_bytes`` plus one read of it is held, the rest is only scanned for its end,
+    and it comes as ``(offset, LineTooLong(length, limit))`` so that ``parse_split``
+    rejects it with its line number and size instead of running out of memory.
+    """
     position = split.start
     if position > 0:  # the line running across the boundary belongs to the previous split
         position = _after_newline(read, position - 1, size)
-    buffer, buffer_start = b"", position
-    while buffer_start < split.end:
-        newline = buffer.find(b"\n")
-        while newline < 0:
-            more = read(buffer_start + len(buffer), min(buffer_start + len(buffer) + READ_AHEAD, size))
-            if not more:  # end of file: the last line has no newline
+    buffer, cursor = b"", 0  # buffer[cursor:] holds the bytes read from `position` on
+    while position < split.end:
+        newline = buffer.find(b"\n", cursor)
+        if newline >= 0:
+            line_end, line = newline, buffer[cursor:newline]
+        else:  # read on, searching only the bytes each read adds
+            parts = [buffer[cursor:]]
+            length = len(parts[0])
+            found = -1
+            while found < 0 and length <= max_line_bytes:
+                more = read(position + length, min(position + length + READ_AHEAD, size))
+                if not more:
+                    break
+                found = more.find(b"\n")
+                if found >= 0:
+                    found += length
+                parts.append(more)
+                length += len(more)
+            if found < 0 and length > max_line_bytes:  # too long to hold: only find its end
+                after = _after_newline(read, position + length, size)
+                ends_in_newline = after > position + length or (after == size and size > 0 and
+                                                               read(size - 1, size) == b"\n")
+                yield position, LineTooLong(after - position - (1 if ends_in_newline else 0), max_line_bytes)
+                buffer, cursor, position = b"", 0, after
+                continue
+            buffer, cursor = b"".join(parts), 0
+            if found < 0:  # end of file: the last line has no newline
                 if buffer:
-                    yield buffer_start, buffer
+                    yield position, _checked(buffer, max_line_bytes)
                 return
-            buffer += more
-            newline = buffer.find(b"\n")
-        yield buffer_start, buffer[:newline]
-        buffer, buffer_start = buffer[newline + 1 :], buffer_start + newline + 1
+            line_end, line = found, buffer[:found]
+        yield position, _checked(line, max_line_bytes)
+        position += line_end + 1 - cursor
+        cursor = line_end + 1
+
+
+def _checked(line: bytes, limit: int) -> bytes | LineTooLong:
+    return LineTooLong(len(line), limit) if len(line) > limit else line
 
 
 def _after_newline(read: ReadRange, position: int, size: int) -> int:
@@ -100,10 +148,16 @@ def stable_id(source: str, offset: int) -> str:
     return hashlib.md5(f"{source}@{offset}".encode()).hexdigest()
 
 
-def parse_split(read: ReadRange, split: Split, size: int, source: str) -> SplitReport:
+def parse_split(read: ReadRange, split: Split, size: int, source: str,
+                max_line_bytes: int = MAX_LINE_BYTES) -> SplitReport:
+    """The documents of one split's lines; a line that is not a JSON object, or is over
+    ``max_line_bytes``, is rejected with its number (``summarize`` makes it the file's)."""
     report = SplitReport(split.index)
-    for offset, raw in split_lines(read, split, size):
+    for offset, raw in split_lines(read, split, size, max_line_bytes):
         report.lines += 1
+        if isinstance(raw, LineTooLong):
+            report.rejected.append({"line": report.lines, "reason": raw.reason})
+            continue
         line = raw.strip()
         if not line:
             continue

@@ -15,12 +15,14 @@ from faasflow import codec
 from faasflow.array import DocumentArray
 from faasflow.client.errors import GatewayError, GatewayUnavailable, error_from_answer
 from faasflow.client.retry import (
+    DEFAULT_MAX_RETRY_AFTER,
     RETRY_STATUSES,
     Backoff,
     BackoffSpec,
     delay,
     is_retryable_transport_error,
     parse_retry_after,
+    retry_after_too_long,
 )
 from faasflow.errors import BadInputError, FaasflowError, FlowError
 from faasflow.posting import JinaShortcuts, run_post
@@ -56,9 +58,12 @@ class Client(JinaShortcuts):
 
     def __init__(self, host: str = DEFAULT_HOST, port: int | None = None, protocol: str | None = None, *,
                  tls: bool = False, api_key: str | None = None, headers: dict[str, str] | None = None,
-                 timeout: float = 60.0, **_jina_options: Any):
+                 timeout: float = 60.0, max_retry_after: float = DEFAULT_MAX_RETRY_AFTER, **_jina_options: Any):
+        """``max_retry_after``: the longest ``Retry-After`` (seconds) a retry waits for; a
+        server asking for longer gets no early retry: ``GatewayUnavailable`` is raised."""
         import httpx
 
+        self.max_retry_after = float(max_retry_after)
         self.url = base_url(host, port, protocol, tls)
         all_headers = {"content-type": "application/json", "accept": "application/json", **(headers or {})}
         if api_key:
@@ -124,8 +129,15 @@ class Client(JinaShortcuts):
                 raise GatewayUnavailable(f"no answer from {self.url}/{url} after {attempt} attempt(s): "
                                          f"{type(exc).__name__}: {exc}", request_id=request_id) from exc
             if answer.status_code in RETRY_STATUSES:
+                retry_after = parse_retry_after(answer.headers.get("retry-after"))
+                if attempt < max_attempts and retry_after_too_long(retry_after, self.max_retry_after):
+                    raise GatewayUnavailable(
+                        f"the gateway at {self.url} answered {answer.status_code} to {path} and asked to retry "
+                        f"after {retry_after:g} s, longer than this Client waits (max_retry_after="
+                        f"{self.max_retry_after:g} s); not retrying early: try again later, or raise max_retry_after",
+                        status=answer.status_code, body=_json_or_text(answer), request_id=request_id)
                 if attempt < max_attempts:
-                    time.sleep(delay(backoff, attempt, parse_retry_after(answer.headers.get("retry-after"))))
+                    time.sleep(delay(backoff, attempt, retry_after, self.max_retry_after))
                     continue
                 raise GatewayUnavailable(
                     f"the gateway at {self.url} answered {answer.status_code} to {path} "

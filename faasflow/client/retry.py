@@ -3,6 +3,11 @@
 Only where a retry cannot do harm twice: the connection failed before the request was
 sent or was dropped with no answer, the gateway was unavailable (502, 503, 504), or it
 asked to slow down (429). Never after an answer the Flow produced.
+
+A server's ``Retry-After`` is honoured up to the Client's ``max_retry_after`` (60 s by
+default). When a server asks for longer, the Client does not retry early against its
+wish, nor sleep for an hour: it raises ``GatewayUnavailable`` at once, saying how long
+the server asked for and what the cap is.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+DEFAULT_MAX_RETRY_AFTER = 60.0
 
 
 @dataclass(frozen=True)
@@ -32,12 +38,20 @@ class Backoff:
 BackoffSpec = Backoff | float | Callable[[int], float]
 
 
-def delay(backoff: BackoffSpec, attempt: int, retry_after: float | None, maximum: float = 60.0) -> float:
-    """Seconds to wait after failed ``attempt`` (1-based); a server's Retry-After wins when longer."""
+def delay(backoff: BackoffSpec, attempt: int, retry_after: float | None,
+          maximum: float = DEFAULT_MAX_RETRY_AFTER) -> float:
+    """Seconds to wait after failed ``attempt`` (1-based); a server's Retry-After wins when
+    longer. Never more than ``maximum``: check ``retry_after_too_long`` first, so that a
+    longer Retry-After is refused rather than cut short."""
     wait = float(backoff) if isinstance(backoff, (int, float)) else float(backoff(attempt))
     if retry_after is not None:
         wait = max(wait, retry_after)
     return max(0.0, min(wait, maximum))
+
+
+def retry_after_too_long(retry_after: float | None, maximum: float = DEFAULT_MAX_RETRY_AFTER) -> bool:
+    """Whether the server asked for a longer wait than the Client is willing to sleep."""
+    return retry_after is not None and retry_after > maximum
 
 
 def parse_retry_after(value: str | None) -> float | None:

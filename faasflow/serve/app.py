@@ -8,6 +8,7 @@ routes only, the OpenAPI schema is built when first asked for.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from time import perf_counter
@@ -29,6 +30,8 @@ from faasflow.serve.problems import RequestProblem
 logger = logging.getLogger("faasflow.serve")
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+DEFAULT_BODY_TIMEOUT_S = 30.0
 JSON = "application/json"
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -47,10 +50,12 @@ def _error_response(description: str) -> dict[str, Any]:
 ENDPOINT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "the documents after the Flow, in input order", "content": {JSON: _schema_ref("FlowAnswer")}},
     404: _error_response("the Flow does not serve this endpoint"),
+    408: _error_response("the body was not fully received in time (`body_timeout`); the connection is closed"),
     413: _error_response("the body is over the gateway's limit"),
     422: _error_response("the body is not valid JSON in the request shape (`invalid_request`: `errors` says where), "
                          "or an executor refused it (`bad_request`: `executor`, `shard`, `doc_id` and `field` "
-                         "say which)"),
+                         "say which), or the answer would be over the gateway's limit (`response_too_large`: "
+                         "`size_bytes` and `limit_bytes`; send fewer documents or ask for fewer matches)"),
     500: _error_response("an executor raised: `executor`, `shard`, `endpoint`, `type` and `message` say which"),
 }
 ENDPOINT_BODY = {"required": False, "content": {JSON: _schema_ref("FlowRequest")}}
@@ -71,8 +76,18 @@ def request_id_of(request: Request) -> str:
     return new_request_id()
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused (413) as soon as it is known to be over ``limit`` bytes."""
+async def read_body(request: Request, limit: int, timeout_s: float | None = None) -> bytes:
+    """The body, refused (413) as soon as it is known to be over ``limit`` bytes, and
+    (408) when it is not all received within ``timeout_s`` seconds (None: no limit)."""
+    if timeout_s is None:
+        return await _read_body(request, limit)
+    try:
+        return await asyncio.wait_for(_read_body(request, limit), timeout_s)
+    except TimeoutError:
+        raise problems.body_timeout(timeout_s) from None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit():
         if int(declared) > limit:
@@ -91,16 +106,21 @@ async def read_body(request: Request, limit: int) -> bytes:
 class Gateway:
     """The request handling behind the routes, free of routing so that it reads top-down."""
 
-    def __init__(self, backend: Backend, metrics: GatewayMetrics, max_body_bytes: int, debug: bool):
+    def __init__(self, backend: Backend, metrics: GatewayMetrics, max_body_bytes: int, debug: bool,
+                 body_timeout_s: float | None = DEFAULT_BODY_TIMEOUT_S,
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES):
         self.backend = backend
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.debug = debug
+        self.body_timeout_s = body_timeout_s
+        self.max_response_bytes = max_response_bytes
 
     def _answer(self, status: int, body: bytes, request_id: str, endpoint: str | None, started: float,
-                reason: str | None = None) -> Response:
+                reason: str | None = None, headers: dict[str, str] | None = None) -> Response:
         self.metrics.observe_request(endpoint, status, perf_counter() - started, reason)
-        return Response(body, status_code=status, media_type=JSON, headers={REQUEST_ID_HEADER: request_id})
+        return Response(body, status_code=status, media_type=JSON,
+                        headers={**(headers or {}), REQUEST_ID_HEADER: request_id})
 
     def _run(self, endpoint: str, body: bytes, request_id: str) -> bytes:
         """Decode, process and encode on a worker thread: none of it blocks the event loop."""
@@ -108,7 +128,10 @@ class Gateway:
         response = self.backend.process(endpoint, docs, parameters, request_id)
         if response.error is not None:
             raise problems.executor_failed(response.error, self.debug)
-        return codec.dumps(response.to_dict())
+        content = codec.dumps(response.to_dict())
+        if len(content) > self.max_response_bytes:
+            raise problems.response_too_large(len(content), self.max_response_bytes)
+        return content
 
     async def post(self, request: Request, endpoint: str) -> Response:
         started = perf_counter()
@@ -117,7 +140,7 @@ class Gateway:
         try:
             if not served:
                 raise problems.unknown_endpoint(endpoint, self.backend.served_endpoints)
-            body = await read_body(request, self.max_body_bytes)
+            body = await read_body(request, self.max_body_bytes, self.body_timeout_s)
             content = await run_in_threadpool(self._run, endpoint, body, request_id)
         except RequestProblem as problem:
             return self._problem(problem, request_id, endpoint if served else None, started)
@@ -128,7 +151,7 @@ class Gateway:
 
     def _problem(self, problem: RequestProblem, request_id: str, endpoint: str | None, started: float) -> Response:
         body = codec.dumps(problem.body(request_id, endpoint))
-        return self._answer(problem.status, body, request_id, endpoint, started, problem.reason)
+        return self._answer(problem.status, body, request_id, endpoint, started, problem.reason, problem.headers)
 
     def endpoint_route(self, endpoint: str) -> Any:
         async def post_endpoint(request: Request) -> Response:
@@ -187,17 +210,20 @@ def _check_backend(backend: Any) -> Backend:
 
 
 def create_app(backend: Backend, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, debug: bool = False,
-               title: str | None = None) -> FastAPI:
+               title: str | None = None, body_timeout_s: float | None = DEFAULT_BODY_TIMEOUT_S,
+               max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> FastAPI:
     """The gateway app over ``backend``: a started Flow's ``EmbeddedBackend`` here, Step
     Functions in Lambda.
 
-    ``max_body_bytes`` refuses larger bodies with 413; ``debug`` puts executors' stacks in
-    500 answers.
+    ``max_body_bytes`` refuses larger bodies with 413; ``body_timeout_s`` answers 408 and
+    closes the connection when a body is not fully received within that many seconds
+    (None: wait forever); ``max_response_bytes`` replaces a larger answer with a 422
+    ``response_too_large``; ``debug`` puts executors' stacks in 500 answers.
     """
     backend = _check_backend(backend)
     metrics = GatewayMetrics(backend.served_endpoints)
     backend.observe_executors(metrics)
-    gateway = Gateway(backend, metrics, max_body_bytes, debug)
+    gateway = Gateway(backend, metrics, max_body_bytes, debug, body_timeout_s, max_response_bytes)
     app = FastAPI(
         title=title or f"{backend.name} (faasflow gateway)",
         version=__version__,

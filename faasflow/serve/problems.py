@@ -11,6 +11,8 @@ from faasflow.errors import FlowError
 INVALID_REQUEST = "invalid_request"
 UNKNOWN_ENDPOINT = "unknown_endpoint"
 BODY_TOO_LARGE = "body_too_large"
+BODY_TIMEOUT = "body_timeout"
+RESPONSE_TOO_LARGE = "response_too_large"
 EXECUTOR_FAILED = "executor_failed"
 BAD_REQUEST = "bad_request"
 INTERNAL_ERROR = "internal_error"
@@ -19,11 +21,13 @@ INTERNAL_ERROR = "internal_error"
 class RequestProblem(Exception):
     """A request the gateway answers with an error status (raised while handling it)."""
 
-    def __init__(self, status: int, reason: str, detail: str, **fields: Any):
+    def __init__(self, status: int, reason: str, detail: str, *, headers: dict[str, str] | None = None,
+                 **fields: Any):
         super().__init__(detail)
         self.status = status
         self.reason = reason
         self.detail = detail
+        self.headers = headers or {}  # extra answer headers, e.g. Connection: close
         self.fields = fields
 
     def body(self, request_id: str, exec_endpoint: str | None = None) -> dict[str, Any]:
@@ -59,6 +63,24 @@ def unknown_endpoint(endpoint: str, served: list[str]) -> RequestProblem:
 def body_too_large(limit: int) -> RequestProblem:
     return RequestProblem(413, BODY_TOO_LARGE, f"the request body is over the limit of {limit} bytes",
                           limit_bytes=limit)
+
+
+def body_timeout(timeout_s: float) -> RequestProblem:
+    """408: the body did not arrive in time; the connection is closed after the answer,
+    since the rest of the body may still be on its way."""
+    return RequestProblem(408, BODY_TIMEOUT, f"the request body was not received within {timeout_s:g} s",
+                          headers={"Connection": "close"}, timeout_s=timeout_s)
+
+
+def response_too_large(size: int, limit: int) -> RequestProblem:
+    """422: the answer to this request would be over the gateway's limit. The request is
+    the cause (too many documents, or too large a ``limit`` or ``top_k``), so it is the
+    caller's to change: send fewer documents per request (the Client's
+    ``request_size``) or ask for fewer matches (``parameters.limit``)."""
+    return RequestProblem(422, RESPONSE_TOO_LARGE,
+                          f"the answer would be {size} bytes, over the limit of {limit} bytes; send fewer "
+                          "documents per request (request_size) or ask for fewer matches (a smaller limit)",
+                          size_bytes=size, limit_bytes=limit)
 
 
 def executor_failed(error: FlowError, debug: bool) -> RequestProblem:
