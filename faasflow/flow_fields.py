@@ -16,6 +16,10 @@ JINA_IGNORED = frozenset({
     "prefetch", "exit_on_exceptions", "disable_reduce", "uses_before", "uses_after", "stateful",
     "monitoring", "port_monitoring", "tracing", "protocol", "description",
 })
+# The top level of a Flow file, as Jina writes it; ``gateway:`` (Jina's gateway deployment
+# options) means nothing here and is ignored, like JINA_IGNORED.
+TOP_LEVEL_KEYS = ("jtype", "version", "with", "executors")
+JINA_TOP_LEVEL_IGNORED = frozenset({"gateway"})
 FLOW_FIELDS = ("name", "protocol", "port", "host", "workspace", "auth", "tracing")
 # Jina Flow() options besides JINA_IGNORED that mean nothing here either.
 JINA_FLOW_IGNORED = frozenset({"cors", "no_debug_endpoints", "uses", "title"})

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from faasflow.errors import FlowConfigError
-from faasflow.flow_fields import ADD_FIELDS, FLOW_FIELDS, JINA_IGNORED, check_protocol
+from faasflow.flow_fields import (
+    ADD_FIELDS,
+    FLOW_FIELDS,
+    JINA_IGNORED,
+    JINA_TOP_LEVEL_IGNORED,
+    TOP_LEVEL_KEYS,
+    check_protocol,
+)
 from faasflow.plan import Plan, uses_reference
 
 
@@ -32,19 +39,56 @@ def _read(source: str | Path | Mapping[str, Any]) -> tuple[Mapping[str, Any], Pa
         return source, None
     text = str(source)
     path = Path(text)
-    if "\n" not in text and path.suffix in (".yml", ".yaml", ".json"):
+    file: str | None = None
+    if isinstance(source, Path) or ("\n" not in text and path.suffix in (".yml", ".yaml", ".json")):
         if not path.is_file():
             raise FlowConfigError(f"no such Flow file: {text}")
-        text, base_dir = path.read_text(), path.resolve().parent
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise FlowConfigError(f"cannot read the Flow file {path}: {exc}") from None
+        base_dir, file = path.resolve().parent, str(path)
     else:
         base_dir = None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise FlowConfigError(f"the Flow YAML does not parse: {exc}") from None
+        raise FlowConfigError(_yaml_error(file, exc)) from None
     if not isinstance(data, Mapping):
-        raise FlowConfigError("the Flow YAML must be a mapping with 'jtype: Flow' and 'executors:'")
+        where = f"{file}: " if file else ""
+        raise FlowConfigError(f"{where}the Flow YAML must be a mapping with 'jtype: Flow' and 'executors:'")
     return data, base_dir
+
+
+def _yaml_error(file: str | None, exc: Exception) -> str:
+    """One line for a YAML syntax error: where (``file:line:column``, 1-based as editors
+    count) and what, without PyYAML's multi-line excerpt of the file."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or _first_line(str(exc))
+    context = getattr(exc, "context", None)
+    detail = f"{problem} ({context})" if context else problem
+    if mark is None:
+        return f"{file + ': ' if file else ''}the Flow YAML does not parse: {detail}"
+    if file:
+        return f"{file}:{mark.line + 1}:{mark.column + 1}: the Flow YAML does not parse: {detail}"
+    return f"the Flow YAML does not parse (line {mark.line + 1}, column {mark.column + 1}): {detail}"
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+def _check_top_level(data: Mapping[str, Any]) -> None:
+    """Refuse keys a Flow file does not have (``executorz:``): ignoring them would run a
+    Flow other than the one written."""
+    unknown = sorted(str(key) for key in data if key not in TOP_LEVEL_KEYS and key not in JINA_TOP_LEVEL_IGNORED)
+    if unknown:
+        error = FlowConfigError(
+            f"unknown top-level key(s) {', '.join(repr(k) for k in unknown)}; known: {', '.join(TOP_LEVEL_KEYS)} "
+            "(Flow options go under 'with:')"
+        )
+        error.field = unknown[0]
+        raise error
 
 
 def _flow_options(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -89,6 +133,7 @@ def read_flow_config(source: str | Path | Mapping[str, Any]) -> FlowConfig:
     """A Flow file (path, YAML text or mapping), checked; a FlowConfigError names the field
     (and the executor) at fault."""
     data, base_dir = _read(source)
+    _check_top_level(data)
     options = _flow_options(data)
     executors = data.get("executors") or []
     if not isinstance(executors, list):

@@ -20,6 +20,12 @@ GATEWAY = "gateway"
 POLLING_MODES = ("ANY", "ALL")
 PACKAGES = ("zip", "image")
 ANY_ENDPOINT = "*"
+# Bounds a deployed Flow can meet, each with the reason its error gives.
+MAX_SHARDS = 64
+SHARDS_WHY = ("each shard is a Lambda function and a branch of a Step Functions Parallel state, "
+              "so hundreds overrun CloudFormation's 500 resources a stack")
+MAX_REPLICAS = 1000
+REPLICAS_WHY = "Lambda scales each function by itself, to 1000 concurrent executions an account by default"
 
 
 @dataclass(frozen=True)
@@ -122,10 +128,14 @@ class Plan:
         return any(spec.serves(endpoint) for spec in self.executors)
 
 
-def _positive_int(value: Any, executor: str, name: str, low: int = 1, high: int | None = None) -> int:
+def _positive_int(value: Any, executor: str, name: str, low: int = 1, high: int | None = None,
+                  why: str | None = None) -> int:
+    """``value`` if an integer in ``[low, high]``; else a FlowConfigError saying the bound
+    (and ``why`` there is one)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
         bound = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise FlowConfigError(f"must be an integer {bound}, got {value!r}", executor=executor, field=name)
+        reason = f" ({why})" if why and isinstance(value, int) and high is not None and value > high else ""
+        raise FlowConfigError(f"must be an integer {bound}, got {value!r}{reason}", executor=executor, field=name)
     return value
 
 
@@ -187,10 +197,10 @@ def build_spec(raw: Mapping[str, Any], previous: str, base_dir: Path | None) -> 
         uses=uses_reference(uses),
         cls=cls,
         uses_with=MappingProxyType(dict(uses_with)),
-        shards=_positive_int(raw.get("shards", 1), name, "shards"),
+        shards=_positive_int(raw.get("shards", 1), name, "shards", high=MAX_SHARDS, why=SHARDS_WHY),
         polling=Polling.parse(raw.get("polling", "ANY"), name),
         needs=needs_tuple,
-        replicas=_positive_int(raw.get("replicas", 1), name, "replicas"),
+        replicas=_positive_int(raw.get("replicas", 1), name, "replicas", high=MAX_REPLICAS, why=REPLICAS_WHY),
         memory=None if memory is None else _positive_int(memory, name, "memory", 128, 10240),
         timeout=None if timeout is None else _positive_int(timeout, name, "timeout", 1, 900),
         package=package,

@@ -1,15 +1,28 @@
-"""What several commands share: loading a Flow file with errors a person can act on."""
+"""What several commands share: loading a Flow file with errors a person can act on,
+argparse types that refuse bad numbers up front, and the checks that turn a file the user
+named, or an extra that is not installed, into one line rather than a traceback."""
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from faasflow.errors import FaasflowError
 
 if TYPE_CHECKING:
     from faasflow.flow import Flow
 
 ORCHESTRATOR = "orchestrator"
+STDIO = "-"
+# What each extra brings that a command imports; a missing one names the extra to install.
+SERVE_EXTRA = ("fastapi", "starlette", "pydantic", "uvicorn", "prometheus_client")
+CLIENT_MODULES = ("httpx",)  # `faasflow ping`: part of the serve extra
+AWS_EXTRA = ("boto3", "botocore")
 
 
 def import_roots(flow_file: Path) -> list[Path]:
@@ -24,15 +37,119 @@ def load_flow(path: str, workspace: str | None = None) -> Flow:
     """The Flow in ``path``, validated (a FlowConfigError names the executor and field)."""
     from faasflow.flow import Flow
 
-    for root in import_roots(Path(path)):
+    flow_file = Path(path)
+    if flow_file.is_dir():
+        raise FaasflowError(f"{path} is a folder; expected a Flow YAML file")
+    if not flow_file.exists():
+        raise FaasflowError(f"no such Flow file: {path}")
+    for root in import_roots(flow_file):
         if str(root) not in sys.path:
             sys.path.append(str(root))
-    flow = Flow.load_config(path)
+    flow = Flow.load_config(flow_file)
     if workspace is not None:
         flow.workspace = workspace
     return flow.build()
 
 
 def fail(message: str, code: int = 2) -> int:
+    """Print ``faasflow: error: message`` on stderr (argparse's form) and return ``code``."""
     print(f"faasflow: error: {message}", file=sys.stderr)
     return code
+
+
+def check_input_file(path: str, what: str, stdin: bool = True) -> None:
+    """Refuse a missing or unreadable input file, or a folder, before a Flow is loaded for
+    nothing; ``-`` means stdin where the command reads it (``stdin``)."""
+    if path == STDIO and stdin:
+        return
+    file = Path(path)
+    if path == STDIO:
+        raise FaasflowError(f"{what}: reads a file, not stdin ('-')")
+    if file.is_dir():
+        raise FaasflowError(f"{what}: {path} is a folder, not a JSON-lines file")
+    if not file.exists():
+        raise FaasflowError(f"{what}: no such file: {path}")
+    try:
+        with file.open("rb"):
+            pass
+    except OSError as exc:
+        raise FaasflowError(f"{what}: cannot read {path}: {exc.strerror or exc}") from None
+
+
+def check_output_file(path: str, what: str) -> None:
+    """Refuse an output path that is a folder, or whose folder does not exist, before any
+    work is done; ``-`` (stdout) is always fine."""
+    if path == STDIO:
+        return
+    file = Path(path)
+    if file.is_dir():
+        raise FaasflowError(f"{what}: {path} is a folder, not a file to write")
+    if not file.parent.is_dir():
+        raise FaasflowError(f"{what}: cannot write {path}: no such folder: {file.parent}")
+
+
+def int_in_range(low: int, high: int | None = None, what: str = "an integer") -> Callable[[str], int]:
+    """An argparse ``type`` accepting integers in ``[low, high]``: a bad value is a usage
+    error (exit code 2) before anything runs, not a failure halfway through."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
+
+
+def positive_float(text: str) -> float:
+    """An argparse ``type`` for seconds and the like: a number above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    return value
+
+
+positive_int = int_in_range(1, what="a positive integer")
+MAX_PORT = 65535
+port_number = int_in_range(0, MAX_PORT, what="a port number")  # 0: the system picks a free one
+
+
+def _is_extra(exc: ModuleNotFoundError, modules: tuple[str, ...]) -> bool:
+    return (exc.name or "").partition(".")[0] in modules
+
+
+def _extra_missing(command: str, extra: str) -> FaasflowError:
+    return FaasflowError(f"'faasflow {command}' needs the {extra} extra: pip install 'faasflow[{extra}]'")
+
+
+def require_extra(command: str, extra: str, modules: tuple[str, ...]) -> None:
+    """Import ``modules`` now, so that a missing one names the extra to install before any
+    work is done, rather than as a ModuleNotFoundError halfway through."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if not _is_extra(exc, modules):
+                raise
+            raise _extra_missing(command, extra) from exc
+
+
+@contextmanager
+def needs_extra(command: str, extra: str, modules: tuple[str, ...]) -> Iterator[None]:
+    """``require_extra``, and the same message if the body (the command's own imports)
+    fails on one of ``modules``."""
+    require_extra(command, extra, modules)
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if not _is_extra(exc, modules):
+            raise
+        raise _extra_missing(command, extra) from exc

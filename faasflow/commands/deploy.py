@@ -30,10 +30,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faasflow.commands.common import fail, load_flow
+    from faasflow.commands.common import AWS_EXTRA, fail, load_flow, needs_extra
     from faasflow.deploy.layers import write
-    from faasflow.deploy.sam import DeployError, deploy
-    from faasflow.deploy.tools import ToolsUnavailable
+
+    with needs_extra("deploy", "aws", AWS_EXTRA):  # checked now: the stack's outputs are read with boto3
+        from faasflow.deploy.sam import DeployError, deploy
+        from faasflow.deploy.tools import ToolsUnavailable
 
     flow = load_flow(args.flow)
     project = Path(args.out)

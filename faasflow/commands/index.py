@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from faasflow.commands.common import positive_int
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
@@ -14,7 +16,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "reported with their line numbers and skipped.")
     parser.add_argument("input", help="the JSON-lines file")
     parser.add_argument("flow", help="the Flow YAML file")
-    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--batch-size", type=positive_int, default=100,
+                        help="about how many lines a split holds, and documents a request (default 100)")
     parser.add_argument("--on", default="/index", help="the endpoint (default /index)")
     parser.add_argument("--workspace", help="where executors keep their data")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -23,8 +26,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from faasflow.batch import index_file
-    from faasflow.commands.common import load_flow
+    from faasflow.commands.common import check_input_file, load_flow
 
+    check_input_file(args.input, "argument input", stdin=False)
     flow = load_flow(args.flow, args.workspace)
     with flow:
         summary = index_file(flow, args.input, args.batch_size, show_progress=not args.json, on=args.on)

@@ -6,6 +6,8 @@ import argparse
 import json
 import os
 
+from faasflow.commands.common import positive_float
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
@@ -15,7 +17,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("url", help="the gateway's URL, e.g. http://127.0.0.1:8080 or an API Gateway stage URL")
     parser.add_argument("--api-key", default=os.environ.get("FAASFLOW_API_KEY"),
                         help="API Gateway key, sent as x-api-key (default: $FAASFLOW_API_KEY)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the answer (default 10)")
+    parser.add_argument("--timeout", type=positive_float, default=10.0,
+                        help="seconds to wait for the answer (default 10)")
     parser.add_argument("--json", action="store_true", help="print the whole status as JSON")
     parser.add_argument("--runtime", action="store_true",
                         help="also show what each executor shard reports of itself (an encoder's execution provider); "
@@ -24,8 +27,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faasflow.client import Client, GatewayError
-    from faasflow.commands.common import fail
+    from faasflow.commands.common import CLIENT_MODULES, fail, needs_extra
+
+    with needs_extra("ping", "serve", CLIENT_MODULES):
+        from faasflow.client import Client, GatewayError
 
     try:
         with Client(args.url, api_key=args.api_key, timeout=args.timeout) as client:

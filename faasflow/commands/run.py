@@ -9,6 +9,8 @@ from contextlib import ExitStack
 from time import perf_counter
 from typing import Any
 
+from faasflow.commands.common import positive_int
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
@@ -21,14 +23,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--input", required=True, help="the documents, one JSON object a line ('-': stdin)")
     parser.add_argument("--output", help="write the resulting documents here, one a line ('-': stdout)")
     parser.add_argument("--parameters", default=None, help="request parameters as a JSON object, e.g. '{\"limit\": 3}'")
-    parser.add_argument("--request-size", type=int, default=100, help="documents per request (default 100)")
+    parser.add_argument("--request-size", type=positive_int, default=100, help="documents per request (default 100)")
     parser.add_argument("--workspace", help="where executors keep their data (default .faasflow/workspace)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from faasflow.commands.common import fail, load_flow
+    from faasflow.commands.common import check_input_file, check_output_file, fail, load_flow
     from faasflow.jsonl import BadLine, read_documents, write_documents
     from faasflow.request import Response
 
@@ -40,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
             return fail(f"--parameters is not JSON: {exc}")
         if not isinstance(parameters, dict):
             return fail("--parameters must be a JSON object")
+    check_input_file(args.input, "argument --input")
+    if args.output:
+        check_output_file(args.output, "argument --output")
     flow = load_flow(args.flow, args.workspace)
     flow.protocol = None  # an embedded run: no server, whatever the YAML says
 

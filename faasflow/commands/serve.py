@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from faasflow.commands.common import port_number, positive_int
+
 DEFAULT_PORT = 8080
 
 
@@ -14,10 +16,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("flow", help="the Flow YAML file")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=None,
+    parser.add_argument("--port", type=port_number, default=None,
                         help=f"port (default: the Flow's own 'port', else {DEFAULT_PORT}; 0 picks a free one)")
     parser.add_argument("--workspace", help="where executors keep their data (default .faasflow/workspace)")
-    parser.add_argument("--max-body-bytes", type=int, default=None,
+    parser.add_argument("--max-body-bytes", type=positive_int, default=None,
                         help="refuse larger request bodies with 413 (default 10 MiB, API Gateway's limit)")
     parser.add_argument("--debug", action="store_true", help="put executors' stack traces in 500 answers")
     parser.add_argument("--access-log", action="store_true", help="log every request")
@@ -25,12 +27,17 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faasflow.commands.common import load_flow
+    from faasflow.commands.common import MAX_PORT, SERVE_EXTRA, load_flow, needs_extra
     from faasflow.embedded import EmbeddedBackend
-    from faasflow.serve import DEFAULT_MAX_BODY_BYTES, create_app, run_server
+    from faasflow.errors import FlowConfigError
+
+    with needs_extra("serve", "serve", SERVE_EXTRA):
+        from faasflow.serve import DEFAULT_MAX_BODY_BYTES, create_app, run_server
 
     flow = load_flow(args.flow, args.workspace)
     port = args.port if args.port is not None else (flow.port or DEFAULT_PORT)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= MAX_PORT:
+        raise FlowConfigError(f"{args.flow}: 'port' must be 0 to {MAX_PORT}, got {port!r}")
     flow.protocol = None  # this command serves it; `with flow:` must not start a second server
     with flow:
         app = create_app(EmbeddedBackend(flow), max_body_bytes=args.max_body_bytes or DEFAULT_MAX_BODY_BYTES,

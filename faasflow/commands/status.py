@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from faasflow.commands.common import int_in_range
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
@@ -16,7 +18,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--stack-name", required=True, help="the CloudFormation stack of the Flow")
     parser.add_argument("--endpoint-url", help="an emulator's endpoint, e.g. http://127.0.0.1:4566")
     parser.add_argument("--region", default="us-east-1")
-    parser.add_argument("--limit", type=int, default=10)
+    parser.add_argument("--limit", type=int_in_range(1, 1000, what="an integer from 1 to 1000"), default=10,
+                        help="how many runs to list (default 10; Step Functions lists at most 1000 a call)")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(handler=run)
 
@@ -49,6 +52,9 @@ def recent_runs(stack: str, endpoint_url: str | None, region: str, limit: int) -
 
 
 def run(args: argparse.Namespace) -> int:
+    from faasflow.commands.common import AWS_EXTRA, require_extra
+
+    require_extra("status", "aws", AWS_EXTRA)
     runs = recent_runs(args.stack_name, args.endpoint_url, args.region, args.limit)
     if args.json:
         print(json.dumps(runs, indent=2))
