@@ -7,19 +7,19 @@ class FaasflowError(Exception):
     """Base class of every error faasflow raises on purpose."""
 
 
+def located(message: str, **names: str | None) -> str:
+    """``message`` prefixed with what it is about: ``executor 'db', field 'limit': ...``."""
+    where = [f"{kind} {name!r}" for kind, name in names.items() if name is not None]
+    return f"{', '.join(where)}: {message}" if where else message
+
+
 class FlowConfigError(FaasflowError, ValueError):
     """A Flow or executor is configured wrongly; the message names executor and field."""
 
     def __init__(self, message: str, *, executor: str | None = None, field: str | None = None):
         self.executor = executor
         self.field = field
-        where = []
-        if executor is not None:
-            where.append(f"executor {executor!r}")
-        if field is not None:
-            where.append(f"field {field!r}")
-        prefix = f"{', '.join(where)}: " if where else ""
-        super().__init__(prefix + message)
+        super().__init__(located(message, executor=executor, field=field))
 
 
 class BadInputError(FaasflowError, TypeError):
@@ -34,13 +34,8 @@ class BadRequest(FaasflowError, ValueError):
     def __init__(self, message: str, *, doc_id: str | None = None, field: str | None = None):
         self.doc_id = doc_id
         self.field = field
-        where = []
-        if doc_id is not None:
-            where.append(f"document {doc_id!r}")
-        if field is not None:
-            where.append(f"field {field!r}")
         self.message = message
-        super().__init__((f"{', '.join(where)}: " if where else "") + message)
+        super().__init__(located(message, document=doc_id, field=field))
 
     @classmethod
     def from_text(cls, text: str, *, doc_id: str | None = None, field: str | None = None) -> BadRequest:

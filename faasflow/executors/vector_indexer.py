@@ -106,11 +106,7 @@ class VectorIndexer(Executor):
         try:
             found = self.shard_index.search(queries, limit, metric, conditions)
         except DimensionMismatch as exc:
-            raise BadRequest(
-                f"query embedding has {exc.given} dimensions; this shard holds {exc.expected}-dimensional embeddings",
-                doc_id=docs[0].id,
-                field="embedding",
-            ) from None
+            raise _dimension_refused(exc, docs[0].id, "query embedding") from None
         for doc, hits in zip(docs, found):
             doc.matches = DocumentArray._wrap([self._hit(seg, row, value, metric) for seg, row, value in hits])
 
@@ -149,11 +145,12 @@ class VectorIndexer(Executor):
         try:
             self.shard_index.upsert(*_rows(members, matrix))
         except DimensionMismatch as exc:
-            raise BadRequest(
-                f"embedding has {exc.given} dimensions; this shard holds {exc.expected}-dimensional embeddings",
-                doc_id=members[0].id,
-                field="embedding",
-            ) from None
+            raise _dimension_refused(exc, members[0].id, "embedding") from None
+
+
+def _dimension_refused(exc: DimensionMismatch, doc_id: str, what: str) -> BadRequest:
+    return BadRequest(f"{what} has {exc.given} dimensions; this shard holds {exc.expected}-dimensional embeddings",
+                      doc_id=doc_id, field="embedding")
 
 
 def parse_metric(value: Any, default: str) -> str:
