@@ -23,7 +23,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faasflow.commands.common import load_flow
+    from faasflow.commands.common import load_flow, warn_if_open
     from faasflow.compiler.artefacts import stale
     from faasflow.compiler.layout import DEFAULT_TEMPLATE
     from faasflow.deploy.layers import write
@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
         if not outdated:
             print(f"{args.template} and the state machine are up to date")
         return 1 if outdated else 0
+    warn_if_open(flow)
     for path in write(flow.plan, project, args.template):
         print(f"wrote {path}")
     return 0

@@ -51,6 +51,16 @@ def load_flow(path: str, workspace: str | None = None) -> Flow:
     return flow.build()
 
 
+OPEN_API_WARNING = ("the Flow's API has no auth: anyone who learns its URL can call every endpoint; "
+                    "set `auth: api_key` under the Flow's `with:` to require an API key")
+
+
+def warn_if_open(flow: Flow, to_aws: bool = True) -> None:
+    """Say loudly, on stderr, that a Flow bound for AWS has an open API (the default)."""
+    if to_aws and flow.plan.auth is None:
+        print(f"faasflow: warning: {OPEN_API_WARNING}", file=sys.stderr)
+
+
 def fail(message: str, code: int = 2) -> int:
     """Print ``faasflow: error: message`` on stderr (argparse's form) and return ``code``."""
     print(f"faasflow: error: {message}", file=sys.stderr)

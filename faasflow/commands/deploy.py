@@ -30,7 +30,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faasflow.commands.common import AWS_EXTRA, fail, load_flow, needs_extra
+    from faasflow.commands.common import AWS_EXTRA, fail, load_flow, needs_extra, warn_if_open
     from faasflow.deploy.layers import write
 
     with needs_extra("deploy", "aws", AWS_EXTRA):  # checked now: the stack's outputs are read with boto3
@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     project = Path(args.out)
     if args.emulate_images and not args.endpoint_url:
         return fail("--emulate-images needs --endpoint-url: it stands in for images on an emulator, not on AWS")
+    warn_if_open(flow, to_aws=not args.endpoint_url)  # an emulator on this machine is not exposed
     write(flow.plan, project, args.template)
     # lower case: the stack name is part of the Flow's bucket name
     stack = (args.stack_name or re.sub(r"[^A-Za-z0-9-]+", "-", flow.name).strip("-") or "faasflow").lower()

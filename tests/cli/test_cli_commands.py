@@ -211,6 +211,15 @@ def test_build_writes_and_checks_a_named_template(tmp_path, capsys):
     assert "template.semantic.yaml and the state machine are up to date" in capsys.readouterr().out
 
 
+def test_build_warns_loudly_when_the_api_has_no_auth(tmp_path, capsys):
+    assert main(["build", FLOW, "--out", str(tmp_path / "open")]) == 0
+    assert "faasflow: warning: the Flow's API has no auth" in capsys.readouterr().err
+    keyed = tmp_path / "keyed.yml"
+    keyed.write_text(Path(FLOW).read_text().replace("with:\n", "with:\n  auth: api_key\n", 1))
+    assert main(["build", str(keyed), "--out", str(tmp_path / "keyed")]) == 0
+    assert "no auth" not in capsys.readouterr().err
+
+
 def test_deploy_emulate_images_needs_an_emulator(tmp_path, capsys):
     assert main(["deploy", FLOW, "--out", str(tmp_path), "--emulate-images"]) == 2
     assert "--emulate-images needs --endpoint-url" in capsys.readouterr().err
