@@ -2,6 +2,7 @@
 
     python bench/vector_index.py search    [--rows 1000000] [--dim 384] [--shards 4] [--rounds 9]
     python bench/vector_index.py ingest    [--docs 100000] [--shards 4] [--request-size 5000]
+    python bench/vector_index.py ingest-fsync [--docs 100000] [--shards 4] [--request-size 5000] [--rounds 3]
     python bench/vector_index.py cold-warm [--rows 250000] [--queries 100]
     python bench/vector_index.py all
 
@@ -11,6 +12,9 @@
   floor: a bare matrix-vector product (1 query) and a bare matrix product (100 queries) of
   the same shapes, with no selection. Checks that every top-10 equals faiss's.
 * ingest: ``--docs`` docs with embeddings into a Flow of local shards, docs/s.
+* ingest-fsync: the same ingest with local storage's fsyncs (file before its rename,
+  folder after) on and off (``FAASFLOW_FSYNC=0``, for benchmarks only), ``--rounds`` of
+  each, interleaved; prints both and the ratio: what durability costs.
 * cold-warm: one shard of ``--rows`` rows in S3 on the MiniStack emulator; a fresh process
   answers its first query (timed from its start, and from the executor's construction),
   then ``--queries`` warm ones (p50, p95).
@@ -213,7 +217,7 @@ def compare_with_faiss(answer, reference, ids: list[str]) -> tuple[int, float]:
 # --- ingest ----------------------------------------------------------------------------
 
 
-def bench_ingest(docs_count: int, dim: int, shards: int, request_size: int) -> dict:
+def bench_ingest(docs_count: int, dim: int, shards: int, request_size: int, label: str = "") -> dict:
     data = unit_vectors(docs_count, dim, seed=2)
     docs = DocumentArray([Document(id=f"doc-{i}", text=f"document number {i}", tags={"group": i % 10},
                                    embedding=data[i]) for i in range(docs_count)])
@@ -231,11 +235,35 @@ def bench_ingest(docs_count: int, dim: int, shards: int, request_size: int) -> d
         shutil.rmtree(workspace, ignore_errors=True)
     total = sum(c["count"] for c in counts)
     rate = docs_count / seconds
-    print(f"ingest: {docs_count:,} docs x {dim} into {shards} local shards, request_size {request_size}: "
+    print(f"ingest{label}: {docs_count:,} docs x {dim} into {shards} local shards, request_size {request_size}: "
           f"{seconds:.2f} s = {rate:,.0f} docs/s (goal >= 50,000); counted {total:,}; "
           f"segments per shard after compaction {segments}")
     assert total == docs_count
     return {"seconds": seconds, "docs_per_s": rate}
+
+
+def bench_ingest_fsync(docs_count: int, dim: int, shards: int, request_size: int, rounds: int) -> dict:
+    """Ingest with fsync on and off, interleaved round by round (the machine's drift hits
+    both alike); the ratio of the medians is what fsync costs."""
+    from faasflow.storage.local import FSYNC_ENV
+
+    rates: dict[str, list[float]] = {"on": [], "off": []}
+    before = os.environ.get(FSYNC_ENV)
+    try:
+        for _ in range(rounds):
+            for mode in ("on", "off"):
+                os.environ[FSYNC_ENV] = "1" if mode == "on" else "0"
+                result = bench_ingest(docs_count, dim, shards, request_size, label=f" (fsync {mode})")
+                rates[mode].append(result["docs_per_s"])
+    finally:
+        if before is None:
+            os.environ.pop(FSYNC_ENV, None)
+        else:
+            os.environ[FSYNC_ENV] = before
+    on, off = statistics.median(rates["on"]), statistics.median(rates["off"])
+    print(f"ingest-fsync: median of {rounds}: fsync on {on:,.0f} docs/s, off {off:,.0f} docs/s; "
+          f"on / off = {on / off:.2f}x throughput ({(off / on - 1) * 100:+.1f}% time with fsync)")
+    return {"on": rates["on"], "off": rates["off"], "ratio": on / off}
 
 
 # --- cold and warm on S3 ---------------------------------------------------------------
@@ -316,19 +344,21 @@ def bench_cold_warm(rows: int, dim: int, queries_count: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", choices=["search", "ingest", "cold-warm", "all"])
+    parser.add_argument("which", choices=["search", "ingest", "ingest-fsync", "cold-warm", "all"])
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--shards", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=None, help="search: 9 by default; ingest-fsync: 3")
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--request-size", type=int, default=5000)
     parser.add_argument("--queries", type=int, default=100)
     args = parser.parse_args()
     if args.which in ("search", "all"):
-        bench_search(args.rows or 1_000_000, args.dim, args.shards, args.rounds)
+        bench_search(args.rows or 1_000_000, args.dim, args.shards, args.rounds or 9)
     if args.which in ("ingest", "all"):
         bench_ingest(args.docs, args.dim, args.shards, args.request_size)
+    if args.which in ("ingest-fsync", "all"):
+        bench_ingest_fsync(args.docs, args.dim, args.shards, args.request_size, args.rounds or 3)
     if args.which in ("cold-warm", "all"):
         bench_cold_warm(args.rows or 250_000, args.dim, args.queries)
 

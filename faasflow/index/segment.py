@@ -258,6 +258,18 @@ def _assemble(
     section: Callable[[str], memoryview | bytes],
     parts: list[np.ndarray] | None,
 ) -> Segment:
+    try:
+        return _sections(key, header, section, parts)
+    except (orjson.JSONDecodeError, ValueError, TypeError) as exc:  # damage inside a section
+        raise SegmentFormatError(f"segment {key} is damaged: {type(exc).__name__}: {exc}") from None
+
+
+def _sections(
+    key: str,
+    header: dict[str, Any],
+    section: Callable[[str], memoryview | bytes],
+    parts: list[np.ndarray] | None,
+) -> Segment:
     rows, dim = int(header["rows"]), int(header["dim"])
     ids = orjson.loads(section("ids"))
     if len(ids) != rows:
@@ -276,6 +288,23 @@ def _assemble(
         bytes(section("tags")),
         orjson.loads(section("deleted")),
     )
+
+
+def salvage(key: str, data: bytes) -> tuple[list[str] | None, list[str] | None]:
+    """The ids and the deleted ids of a damaged segment, each None when it cannot be read:
+    a truncated segment usually keeps its header and its first section, the ids."""
+    try:
+        header = _parse_header(key, data[:FIRST_READ])
+    except SegmentFormatError:
+        return None, None
+    found: list[list[str] | None] = []
+    for name in ("ids", "deleted"):
+        try:
+            value = orjson.loads(_slice(data, header, name))
+            found.append([str(item) for item in value] if isinstance(value, list) else None)
+        except (SegmentFormatError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            found.append(None)
+    return found[0], found[1]
 
 
 @cache  # made once; a race can only make a spare pool, and pools start threads on first use

@@ -11,6 +11,7 @@ case) it updates the view by the new rows alone.
 from __future__ import annotations
 
 import bisect
+import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -22,10 +23,20 @@ import numpy as np
 
 from faasflow.index import segment as segment_file
 from faasflow.index.compaction import plan_merge
-from faasflow.index.segment import DTYPE, PART_BYTES, Segment, SegmentMissing
+from faasflow.index.segment import DTYPE, PART_BYTES, Segment, SegmentFormatError, SegmentMissing
 from faasflow.search import Block, search_blocks
 from faasflow.storage.base import Storage
-from faasflow.storage.segments import COLLECT_AFTER_S, DimensionMismatch, Manifest, SegmentLog, SegmentsChanged
+from faasflow.storage.segments import (
+    COLLECT_AFTER_S,
+    RETIRED_AFTER_S,
+    DimensionMismatch,
+    Manifest,
+    SegmentInfo,
+    SegmentLog,
+    SegmentsChanged,
+)
+
+logger = logging.getLogger("faasflow.index")
 
 SPARSE_FILTER = 0.25
 """Below this fraction of valid rows a part's rows are gathered, not scored and masked."""
@@ -201,8 +212,9 @@ class ShardIndex:
         collect_after_s: float = COLLECT_AFTER_S,
         part_bytes: int = PART_BYTES,
         max_staleness_s: float = 0.0,
+        retired_after_s: float = RETIRED_AFTER_S,
     ):
-        self.log = SegmentLog(storage)
+        self.log = SegmentLog(storage, retired_after_s=retired_after_s)
         self.max_staleness_s = max_staleness_s
         self._checked_at = float("-inf")
         self.max_segments = max_segments
@@ -251,13 +263,23 @@ class ShardIndex:
     def _load(self, keys: Sequence[str]) -> list[Segment]:
         missing = [key for key in keys if key not in self._cache]
         if len(missing) == 1:
-            self._cache[missing[0]] = segment_file.load(self.log.storage, missing[0], self.part_bytes)
+            self._cache[missing[0]] = self._load_one(missing[0])
         elif missing:
             pool = _load_pool()
-            futures = [pool.submit(segment_file.load, self.log.storage, key, self.part_bytes) for key in missing]
+            futures = [pool.submit(self._load_one, key) for key in missing]
             for key, future in zip(missing, futures):
                 self._cache[key] = future.result()
         return [self._cache[key] for key in keys]
+
+    def _load_one(self, key: str) -> Segment:
+        try:
+            return segment_file.load(self.log.storage, key, self.part_bytes)
+        except SegmentFormatError as exc:
+            # every request on the shard would fail the same way: say how to get it back
+            raise SegmentFormatError(
+                f"shard {self.log.storage.url} cannot be read: {exc}; 'faasflow fsck' checks the shard "
+                "and 'faasflow fsck --repair' quarantines the damaged segment"
+            ) from exc
 
     def count(self) -> int:
         return self.view().live
@@ -335,7 +357,7 @@ class ShardIndex:
         expected = self.dim()
         if expected is not None and dim != expected:
             raise DimensionMismatch(expected, dim)
-        manifest = self._write(segment_file.encode(ids, embeddings, docs, tags), len(ids), dim)
+        manifest = self._write(segment_file.encode(ids, embeddings, docs, tags), len(ids), len(ids), dim)
         self._dim = dim
         return manifest
 
@@ -344,10 +366,10 @@ class ShardIndex:
         if not ids:
             return self.log.manifest()
         ids = list(ids)
-        return self._write(segment_file.encode([], np.empty((0, 0), np.float32), [], None, deleted=ids), len(ids))
+        return self._write(segment_file.encode([], np.empty((0, 0), np.float32), [], None, deleted=ids), len(ids), 0)
 
-    def _write(self, data: bytes, weight: int, dim: int | None = None) -> Manifest:
-        key = self.log.write(data, label=_label(weight))
+    def _write(self, data: bytes, weight: int, rows: int, dim: int | None = None) -> Manifest:
+        key = self.log.write(data, label=_label(weight), rows=rows)
         with self._lock:
             self._cache[key] = segment_file.decode(key, data)  # our own write: never read back
         try:
@@ -356,11 +378,15 @@ class ShardIndex:
             # another writer fixed another dimension first: this segment was never published
             with self._lock:
                 self._cache.pop(key, None)
-            self.log.storage.delete(key)
+            self.log.discard(key)
             raise
         self._checked_at = float("-inf")  # this process reads its own writes at once
         for _ in range(4):  # a write rarely completes more than one tier
-            if not self.compact(manifest=manifest):
+            try:
+                if not self.compact(manifest=manifest):
+                    break
+            except SegmentFormatError as exc:  # the write is published: a damaged neighbour must not fail it
+                logger.warning("compaction skipped: %s", exc)
                 break
             manifest = self.log.manifest()
         return manifest
@@ -369,7 +395,10 @@ class ShardIndex:
         """Merge the run of segments the compaction policy picks (all of them with ``full``)
         into one, dropping replaced and deleted rows. The policy needs only the manifest
         (segment keys carry their sizes): segments are loaded only when there is work.
-        False when there was nothing to do, or another compaction won."""
+        False when there was nothing to do, or another compaction won. After a merge it
+        collects garbage (``SegmentLog.collect``): what compactions retired more than
+        ``retired_after_s`` ago and orphans older than ``collect_after_s``, so the files
+        stored stay close to those listed."""
         with self._lock:
             manifest = manifest or self.log.manifest()
             plan = self._plan(manifest.segments, full)
@@ -381,19 +410,33 @@ class ShardIndex:
                 if plan is None:
                     return False
             start, stop = plan
-            merged = _merge(view, start, stop)
+            self._verify(manifest if view.keys == manifest.segments else self.log.manifest(), view.keys[start:stop])
+            merged, rows = _merge(view, start, stop)
             weight = sum(_weight(key) for key in view.keys[start:stop])
-            key = self.log.write(merged, label=_label(weight)) if merged is not None else None
+            key = self.log.write(merged, label=_label(weight), rows=rows) if merged is not None else None
             try:
                 self.log.replace(view.keys[start:stop], key)
             except SegmentsChanged:
                 if key is not None:
-                    self.log.storage.delete(key)  # never published: nobody can be reading it
+                    self.log.discard(key)  # never published: nobody can be reading it
                 return False
             if key is not None and merged is not None:
                 self._cache[key] = segment_file.decode(key, merged)
         self.log.collect(self.collect_after_s)
         return True
+
+    def _verify(self, manifest: Manifest, keys: Sequence[str]) -> None:
+        """Refuse to merge a segment whose stored bytes are not what its manifest recorded:
+        the merge would give the damage a fresh, valid checksum, and fsck would no longer
+        see it. (Segments written before checksums were recorded are merged unchecked.)"""
+        for key in keys:
+            recorded = manifest.files.get(key)
+            if recorded is None:
+                continue
+            data = self.log.storage.get(key)
+            if data is None or SegmentInfo.of(data, recorded.rows) != recorded:
+                raise SegmentFormatError(f"segment {key} is not what its manifest recorded (size or CRC-32): not "
+                                         "merged; run `faasflow fsck --repair` on this shard")
 
     def _plan(self, keys: Sequence[str], full: bool) -> tuple[int, int] | None:
         if full:
@@ -411,10 +454,10 @@ def _weight(key: str) -> int:
     return int(label[:-1]) if label.endswith("w") and label[:-1].isdigit() else 1
 
 
-def _merge(view: View, start: int, stop: int) -> bytes | None:
+def _merge(view: View, start: int, stop: int) -> tuple[bytes | None, int]:
     """One segment holding what segments ``[start, stop)`` contribute to the view: their
-    live rows, and (unless nothing older is left to shadow) their deletions. Segments whose
-    rows are all live are copied section by section."""
+    live rows, and (unless nothing older is left to shadow) their deletions, and its row
+    count. Segments whose rows are all live are copied section by section."""
     ids: list[str] = []
     matrices: list[np.ndarray] = []
     docs: list[bytes] = []
@@ -448,10 +491,10 @@ def _merge(view: View, start: int, stop: int) -> bytes | None:
             tags.extend([{}] * (seg.rows if mask is None else int(mask.sum())))
     tombstones = sorted(deleted.difference(ids)) if start > 0 else []
     if not ids and not tombstones:
-        return None
+        return None, 0
     dim = next((m.shape[1] for m in matrices), 0)
     matrix = np.concatenate(matrices) if matrices else np.empty((0, dim), np.float32)
     all_lengths = np.concatenate(lengths) if lengths else np.empty(0, np.uint64)
     return segment_file.encode_sections(
         ids, matrix, b"".join(docs), all_lengths, tags if with_tags else None, deleted=tombstones
-    )
+    ), len(ids)

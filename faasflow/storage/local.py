@@ -1,4 +1,10 @@
-"""Local-folder storage: one file per key, written atomically (temp file + rename)."""
+"""Local-folder storage: one file per key, written atomically (temp file + rename) and
+durably: the file is fsynced before it is renamed into place and its folder after, so a
+power cut leaves the old object or the whole new one, never a published but empty file.
+
+``FAASFLOW_FSYNC=0`` turns the fsyncs off; it is for benchmarks (to measure what they
+cost) and tests only, never for data anyone wants back after a crash.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,36 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from faasflow.storage.base import StorageError, VersionConflict
+
+FSYNC_ENV = "FAASFLOW_FSYNC"
+
+
+def fsync_enabled() -> bool:
+    """Whether writes are fsynced (the default); read at each write, so a benchmark can
+    measure both ways in one process."""
+    return os.environ.get(FSYNC_ENV, "1").strip() != "0"
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename, link or unlink in ``folder`` durable."""
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_dirs(folder: Path, sync: bool) -> None:
+    """Create ``folder`` (and missing parents); with ``sync``, fsync each new folder's
+    parent so the new entries survive a crash too."""
+    if folder.is_dir():
+        return
+    missing = [folder, *(p for p in folder.parents if not p.is_dir())]
+    folder.mkdir(parents=True, exist_ok=True)
+    if sync:
+        for created in missing:
+            _fsync_dir(created.parent)
+
 
 # A conditional replace is check-then-rename: a lock file beside the object (flock, across
 # processes) plus a lock per process and lock file (flock is per open file, not per thread)
@@ -71,32 +107,45 @@ class LocalStorage:
         data = self.get(key)
         return None if data is None else (data, _version(data))
 
-    def _write_temp(self, path: Path, data: bytes) -> str:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def _write_temp(self, path: Path, data: bytes, sync: bool) -> str:
+        _make_dirs(path.parent, sync)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                if sync:
+                    handle.flush()
+                    os.fsync(handle.fileno())  # the bytes are on disk before any name points at them
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         return tmp
 
     def put(self, key: str, data: bytes) -> str:
         path = self._path(key)
-        tmp = self._write_temp(path, data)
+        sync = fsync_enabled()
+        tmp = self._write_temp(path, data, sync)
         try:
             os.replace(tmp, path)  # readers see the old object or the new one, never half of it
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        if sync:
+            _fsync_dir(path.parent)  # the rename itself survives a crash
         return _version(data)
 
     def put_if_absent(self, key: str, data: bytes) -> str:
         path = self._path(key)
-        tmp = self._write_temp(path, data)
+        sync = fsync_enabled()
+        tmp = self._write_temp(path, data, sync)
         try:
             os.link(tmp, path)  # atomic: fails if the key exists, in any process
         except FileExistsError:
             raise VersionConflict(f"{self.url}{key} already exists") from None
         finally:
             Path(tmp).unlink(missing_ok=True)
+        if sync:
+            _fsync_dir(path.parent)
         return _version(data)
 
     def put_if_version(self, key: str, data: bytes, version: str) -> str:

@@ -8,7 +8,13 @@ manifest) to know whether anything changed.
 
 Compaction writes one new segment holding what a run of segments holds, then swaps the
 run for it in the manifest (``replace``); the run's segments, like a crashed writer's
-orphans, are deleted later by ``collect``, once they are older than a grace period.
+orphans, are deleted later by ``collect``. The manifest remembers when each replaced
+segment left it (``retired``), so those go after a short grace (``RETIRED_AFTER_S``, for
+readers still loading an older manifest), while an unlisted segment the manifest never
+listed may be a write in flight and waits the long one (``COLLECT_AFTER_S``).
+
+The manifest also records each segment's byte size, CRC-32 and row count, taken when it
+was written: ``faasflow fsck`` checks the stored segments against them.
 
 The manifest also records the rows' dimension (set by the first write that gives one,
 checked by every later one in the same conditional swap), so no process, however fresh,
@@ -20,9 +26,10 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import ClassVar
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import orjson
 
@@ -32,7 +39,11 @@ MANIFEST = "manifest.json"
 SEGMENTS = "segments/"
 COLLECT_AFTER_S = 900.0
 """Grace period before an unreferenced segment is deleted: longer than any write takes
-between storing its segment and publishing it, and than any reader holds an old manifest."""
+between storing its segment and publishing it (a Lambda runs at most 15 minutes)."""
+RETIRED_AFTER_S = 30.0
+"""Grace period before a segment that a compaction (or a repair) took out of the manifest
+is deleted: longer than a reader takes to load the segments of the manifest it read (one
+that is too slow reads the newer manifest and loads what replaced them)."""
 
 
 class SegmentsChanged(VersionConflict):
@@ -51,12 +62,42 @@ class DimensionMismatch(ValueError):
 
 
 @dataclass(frozen=True)
+class SegmentInfo:
+    """What a segment was when written: ``faasflow fsck`` compares the stored object to it."""
+
+    size: int
+    crc32: int
+    rows: int | None = None
+
+    @classmethod
+    def of(cls, data: bytes, rows: int | None = None) -> SegmentInfo:
+        return cls(len(data), zlib.crc32(data), rows)
+
+    def to_json(self) -> dict[str, int]:
+        fields = {"size": self.size, "crc32": self.crc32}
+        if self.rows is not None:
+            fields["rows"] = self.rows
+        return fields
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> SegmentInfo:
+        rows = value.get("rows")
+        return cls(int(value["size"]), int(value["crc32"]), None if rows is None else int(rows))
+
+
+@dataclass(frozen=True)
 class Manifest:
     version: str | None  # None: no manifest written yet
     generation: int
     segments: tuple[str, ...]
     dim: int | None = None  # the rows' dimension, fixed by the first write; None: not recorded
     dtype: str | None = None  # the rows' numpy dtype string, recorded with ``dim``
+    files: dict[str, SegmentInfo] = field(default_factory=dict, compare=False)
+    """Each listed segment's size and checksum; absent for segments published before they
+    were recorded (or by a writer that did not record them)."""
+    retired: dict[str, float] = field(default_factory=dict, compare=False)
+    """Segments taken out of the list (by a compaction or a repair), with when: ``collect``
+    deletes them after ``RETIRED_AFTER_S``."""
 
 
 def segment_time(key: str) -> float | None:
@@ -74,9 +115,14 @@ class SegmentLog:
     """Fault injection for tests: called with the key after a segment is stored and before
     it is published (a test makes it kill the process there)."""
 
-    def __init__(self, storage: Storage, prefix: str = "", max_attempts: int = 50):
+    def __init__(
+        self, storage: Storage, prefix: str = "", max_attempts: int = 50, retired_after_s: float = RETIRED_AFTER_S
+    ):
         self.storage = storage.child(prefix) if prefix else storage
         self.max_attempts = max_attempts
+        self.retired_after_s = retired_after_s
+        self._written: dict[str, SegmentInfo] = {}  # written here, not yet published: their checks
+        self._collected: set[str] = set()  # retired segments deleted here: the next swap forgets them
 
     def manifest(self) -> Manifest:
         found = self.storage.get_versioned(MANIFEST)
@@ -93,6 +139,9 @@ class SegmentLog:
                 tuple(parsed["segments"]),
                 None if dim is None else int(dim),
                 None if dtype is None else str(dtype),
+                # both absent in manifests written before checksums and retirements were recorded
+                {key: SegmentInfo.from_json(info) for key, info in parsed.get("files", {}).items()},
+                {key: float(when) for key, when in parsed.get("retired", {}).items()},
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise StorageError(f"{self.storage.url}{MANIFEST} is not a valid manifest: {exc}") from None
@@ -108,10 +157,13 @@ class SegmentLog:
         then ``label`` (what a reader may want to know from the manifest alone)."""
         return f"{SEGMENTS}{time.time_ns():020d}-{uuid.uuid4().hex}{'-' + label if label else ''}.seg"
 
-    def write(self, data: bytes, label: str = "") -> str:
-        """Store ``data`` as a new segment, not yet visible to readers; returns its key."""
+    def write(self, data: bytes, label: str = "", rows: int | None = None) -> str:
+        """Store ``data`` as a new segment, not yet visible to readers; returns its key. Its
+        size, checksum and ``rows`` go into the manifest that publishes it."""
         key = self.new_key(label)
+        info = SegmentInfo.of(data, rows)
         self.storage.put(key, data)  # a fresh unique key: nobody else writes it
+        self._written[key] = info
         hook = SegmentLog.after_write
         if hook is not None:
             hook(key)
@@ -123,6 +175,11 @@ class SegmentLog:
         against the record by every later one (DimensionMismatch)."""
         return self.swap(lambda segments: (*segments, *keys), dim=dim, dtype=dtype)
 
+    def discard(self, key: str) -> None:
+        """Delete a segment written here that will never be published."""
+        self._written.pop(key, None)
+        self.storage.delete(key)
+
     def append(self, data: bytes) -> Manifest:
         """Store ``data`` as a new segment and publish it in the manifest."""
         return self.publish(self.write(data))
@@ -130,7 +187,8 @@ class SegmentLog:
     def replace(self, old: Sequence[str], new: str | None) -> Manifest:
         """Swap the run of segments ``old`` (contiguous in the manifest, in this order) for
         the one segment ``new`` (or for nothing), where the run was. Raises SegmentsChanged,
-        without retrying, when the run is no longer listed as it was."""
+        without retrying, when the run is no longer listed as it was. The run is recorded
+        as retired, for ``collect``."""
         old = tuple(old)
         if not old:
             raise ValueError("replace needs at least one segment to replace")
@@ -153,7 +211,8 @@ class SegmentLog:
         """Replace the manifest's segment list by ``change(segments)``, retrying on conflict.
         The recorded dimension is kept; ``dim`` sets it when none is recorded and must equal
         it otherwise (checked on the version swapped, so concurrent writers of different
-        dimensions cannot both win)."""
+        dimensions cannot both win). Segments that leave the list are recorded as retired;
+        those written here get their recorded checks."""
         for attempt in range(self.max_attempts):
             current = self.manifest()
             if dim is not None and current.dim is not None and dim != current.dim:
@@ -161,11 +220,17 @@ class SegmentLog:
             segments = tuple(change(current.segments))
             new_dim = current.dim if current.dim is not None else dim
             new_dtype = current.dtype if current.dtype is not None else dtype
+            files = {key: info for key in segments if (info := current.files.get(key) or self._written.get(key))}
+            retired = self._retired(current, segments)
             fields: dict[str, object] = {"generation": current.generation + 1, "segments": list(segments)}
             if new_dim is not None:
                 fields["dim"] = new_dim
             if new_dtype is not None:
                 fields["dtype"] = new_dtype
+            if files:
+                fields["files"] = {key: info.to_json() for key, info in files.items()}
+            if retired:
+                fields["retired"] = retired
             body = orjson.dumps(fields)
             try:
                 if current.version is None:
@@ -175,21 +240,54 @@ class SegmentLog:
             except VersionConflict:
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # another writer won: back off, retry
                 continue
-            return Manifest(version, current.generation + 1, segments, new_dim, new_dtype)
+            for key in segments:
+                self._written.pop(key, None)
+            self._collected.intersection_update(retired)  # those it left out are forgotten for good
+            return Manifest(version, current.generation + 1, segments, new_dim, new_dtype, files, retired)
         raise StorageError(f"could not update {self.storage.url}{MANIFEST} after {self.max_attempts} attempts")
 
-    def collect(self, min_age_s: float = COLLECT_AFTER_S, now: float | None = None) -> list[str]:
-        """Delete segments the manifest does not list (a crashed writer's orphans, runs a
-        compaction replaced) that were written more than ``min_age_s`` ago; returns them."""
+    def _retired(self, current: Manifest, segments: tuple[str, ...]) -> dict[str, float]:
+        """The retired record after a swap from ``current`` to ``segments``: what left the
+        list now, plus what was retired before and is not yet known to be deleted (an entry
+        older than ``COLLECT_AFTER_S`` is dropped regardless: by then its write time is
+        that old too, and ``collect`` deletes it as an unlisted segment)."""
+        now = time.time()
+        kept = set(segments)
+        retired = {
+            key: when
+            for key, when in current.retired.items()
+            if key not in kept and key not in self._collected and now - when <= COLLECT_AFTER_S
+        }
+        retired.update((key, round(now, 3)) for key in current.segments if key not in kept)
+        return retired
+
+    def collect(
+        self, min_age_s: float = COLLECT_AFTER_S, now: float | None = None, retired_after_s: float | None = None
+    ) -> list[str]:
+        """Delete segments the manifest does not list, and return them: those it retired
+        (runs a compaction replaced) more than ``retired_after_s`` ago (default: this log's
+        ``retired_after_s``), and any other (a crashed writer's orphan) written more than
+        ``min_age_s`` ago."""
         now = time.time() if now is None else now
+        retired_after_s = self.retired_after_s if retired_after_s is None else retired_after_s
         stored = self.storage.list(SEGMENTS)  # listed before the manifest is read: see below
-        listed = set(self.manifest().segments)
+        manifest = self.manifest()
+        listed = set(manifest.segments)
         deleted = []
         for key in stored:
+            if key in listed:
+                continue
             written = segment_time(key)
+            retired = manifest.retired.get(key)
             # a segment published after the listing is in the manifest read after it; one
-            # being written right now is younger than the grace period
-            if key not in listed and written is not None and now - written > min_age_s:
+            # being written right now is younger than the grace period and was never listed,
+            # so never retired: a retired segment can never be listed again
+            if (retired is not None and now - retired > retired_after_s) or (
+                written is not None and now - written > min_age_s
+            ):
                 self.storage.delete(key)
                 deleted.append(key)
+        # retired entries already gone (deleted here or elsewhere) leave the record at the next swap
+        present = set(stored).difference(deleted)
+        self._collected.update(key for key in manifest.retired if key not in present)
         return deleted
