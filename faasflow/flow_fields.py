@@ -20,7 +20,7 @@ JINA_IGNORED = frozenset({
 # options) means nothing here and is ignored, like JINA_IGNORED.
 TOP_LEVEL_KEYS = ("jtype", "version", "with", "executors")
 JINA_TOP_LEVEL_IGNORED = frozenset({"gateway"})
-FLOW_FIELDS = ("name", "protocol", "port", "host", "workspace", "auth", "tracing")
+FLOW_FIELDS = ("name", "protocol", "port", "host", "workspace", "auth", "tracing", "idempotency_ttl_s")
 # Jina Flow() options besides JINA_IGNORED that mean nothing here either.
 JINA_FLOW_IGNORED = frozenset({"cors", "no_debug_endpoints", "uses", "title"})
 

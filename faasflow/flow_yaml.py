@@ -20,7 +20,7 @@ from faasflow.flow_fields import (
     TOP_LEVEL_KEYS,
     check_protocol,
 )
-from faasflow.plan import Plan, uses_reference
+from faasflow.plan import DEFAULT_IDEMPOTENCY_TTL_S, Plan, uses_reference
 
 
 @dataclass(frozen=True)
@@ -152,6 +152,8 @@ def config_to_dict(options: Mapping[str, Any], plan: Plan) -> dict[str, Any]:
             written[key] = value
     if options.get("tracing"):
         written["tracing"] = True
+    if options.get("idempotency_ttl_s", plan.idempotency_ttl_s) != DEFAULT_IDEMPOTENCY_TTL_S:
+        written["idempotency_ttl_s"] = plan.idempotency_ttl_s
     executors = []
     for spec in plan.executors:
         entry: dict[str, Any] = {"name": spec.name, "uses": uses_reference(spec.uses)}

@@ -22,6 +22,10 @@ PACKAGES = ("zip", "image")
 ANY_ENDPOINT = "*"
 # Bounds a deployed Flow can meet, each with the reason its error gives.
 MAX_SHARDS = 64
+DEFAULT_IDEMPOTENCY_TTL_S = 3600
+# at most a day: an answer too large for DynamoDB is kept in the payload storage, which
+# expires objects after a day
+MAX_IDEMPOTENCY_TTL_S = 86400
 SHARDS_WHY = ("each shard is a Lambda function and a branch of a Step Functions Parallel state, "
               "so hundreds overrun CloudFormation's 500 resources a stack")
 MAX_REPLICAS = 1000
@@ -110,8 +114,10 @@ class Plan:
     name: str
     executors: tuple[ExecutorSpec, ...]
     sinks: tuple[str, ...]  # executors nobody needs: their outputs merge into the answer
-    auth: str | None = None  # deployed API: None (open) or "api_key"
+    auth: str | None = None  # deployed API: None (open), "api_key" or "iam" (SigV4)
     tracing: bool = False  # deployed functions and state machine: X-Ray active tracing
+    # how long the gateway keeps an answer for a repeat of its Idempotency-Key (0: not at all)
+    idempotency_ttl_s: int = DEFAULT_IDEMPOTENCY_TTL_S
 
     def executor(self, name: str) -> ExecutorSpec:
         for spec in self.executors:
@@ -209,14 +215,19 @@ def build_spec(raw: Mapping[str, Any], previous: str, base_dir: Path | None) -> 
     )
 
 
-AUTH_MODES = ("api_key",)
+AUTH_MODES = ("api_key", "iam")
 
 
 def compile_plan(name: str, raw_executors: list[Mapping[str, Any]], base_dir: Path | None = None, *,
-                 auth: str | None = None, tracing: bool = False) -> Plan:
+                 auth: str | None = None, tracing: bool = False,
+                 idempotency_ttl_s: int = DEFAULT_IDEMPOTENCY_TTL_S) -> Plan:
     """Validate every executor and the graph they form; raise FlowConfigError on the first problem."""
     if auth is not None and auth not in AUTH_MODES:
-        raise FlowConfigError(f"auth must be 'api_key' or absent, got {auth!r}", field="auth")
+        raise FlowConfigError(f"auth must be 'api_key', 'iam' or absent, got {auth!r}", field="auth")
+    if isinstance(idempotency_ttl_s, bool) or not isinstance(idempotency_ttl_s, int) \
+            or not 0 <= idempotency_ttl_s <= MAX_IDEMPOTENCY_TTL_S:
+        raise FlowConfigError(f"idempotency_ttl_s must be an integer number of seconds between 0 (answers not kept) "
+                              f"and {MAX_IDEMPOTENCY_TTL_S}, got {idempotency_ttl_s!r}", field="idempotency_ttl_s")
     if not isinstance(tracing, bool):
         raise FlowConfigError(f"tracing must be true or false, got {tracing!r}", field="tracing")
     specs: list[ExecutorSpec] = []
@@ -243,7 +254,8 @@ def compile_plan(name: str, raw_executors: list[Mapping[str, Any]], base_dir: Pa
     ordered = _topological_order(specs)
     needed = {n for s in specs for n in s.needs}
     sinks = tuple(s.name for s in ordered if s.name not in needed)
-    return Plan(name=name, executors=tuple(ordered), sinks=sinks, auth=auth, tracing=tracing)
+    return Plan(name=name, executors=tuple(ordered), sinks=sinks, auth=auth, tracing=tracing,
+                idempotency_ttl_s=idempotency_ttl_s)
 
 
 def _topological_order(specs: list[ExecutorSpec]) -> list[ExecutorSpec]:

@@ -9,7 +9,7 @@ passes them exactly as Step Functions does.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict, final
+from typing import Any, Literal, NotRequired, TypedDict, final
 
 # Step Functions caps a state at 256 KB: a run's state may hold this many bytes of
 # documents inline; above it, a hop's documents travel as a claim check (``StoredDocs``).
@@ -84,6 +84,8 @@ class ErrorInfo(TypedDict, total=False):
     bad_request: bool  # the executor raised faasflow.BadRequest: the caller's mistake (HTTP 422)
     doc_id: str  # a bad request's document, when the executor named one
     field: str  # a bad request's field, when the executor named one
+    committed_shards: list[int]  # a sharded stage's other failures: the shards that finished (and stored)
+    failed_shards: list[int]  # ... and those that failed
 
 
 class Envelope(TypedDict, total=False):
@@ -134,6 +136,7 @@ class RunOutput(TypedDict, total=False):
     request: RequestInfo
     values: dict[str, StageValue]
     error: ErrorInfo
+    shards: list[Envelope]  # with an error of a sharded stage: every shard's envelope, to say which committed
 
 
 class GatewayConfig(TypedDict):
@@ -145,6 +148,8 @@ class GatewayConfig(TypedDict):
     executors: list[dict[str, Any]]
     answer: list[str]
     inline_limit: int
+    # how long (seconds) an answer is kept for a repeat of its Idempotency-Key; 0: not kept
+    idempotency_ttl_s: NotRequired[int]
 
 
 class StatusRequest(TypedDict):
@@ -157,3 +162,11 @@ STATUS_REQUEST: StatusRequest = {"faasflow": "status"}
 
 def is_status_request(event: Any) -> bool:
     return isinstance(event, dict) and event == STATUS_REQUEST
+
+
+# Idempotent requests: the header a Client sends (the IETF draft's name), the reason of the
+# 409 a gateway answers while the same key still runs, and the variable naming the table the
+# gateway function keeps answers in on AWS.
+IDEMPOTENCY_KEY_HEADER = "idempotency-key"
+IDEMPOTENCY_IN_PROGRESS = "idempotency_in_progress"
+IDEMPOTENCY_TABLE_ENV = "FAASFLOW_IDEMPOTENCY_TABLE"

@@ -21,12 +21,14 @@ from faasflow.client.retry import (
     BackoffSpec,
     delay,
     is_retryable_transport_error,
+    is_still_running,
     parse_retry_after,
     retry_after_too_long,
 )
 from faasflow.errors import BadInputError, FaasflowError, FlowError
 from faasflow.posting import JinaShortcuts, run_post
 from faasflow.request import Callback, Response, make_response, new_request_id
+from faasflow.wire import IDEMPOTENCY_KEY_HEADER
 
 if TYPE_CHECKING:
     import httpx
@@ -58,11 +60,18 @@ class Client(JinaShortcuts):
 
     def __init__(self, host: str = DEFAULT_HOST, port: int | None = None, protocol: str | None = None, *,
                  tls: bool = False, api_key: str | None = None, headers: dict[str, str] | None = None,
-                 timeout: float = 60.0, max_retry_after: float = DEFAULT_MAX_RETRY_AFTER, **_jina_options: Any):
+                 timeout: float = 60.0, max_retry_after: float = DEFAULT_MAX_RETRY_AFTER, auth: str | None = None,
+                 aws_region: str | None = None, **_jina_options: Any):
         """``max_retry_after``: the longest ``Retry-After`` (seconds) a retry waits for; a
-        server asking for longer gets no early retry: ``GatewayUnavailable`` is raised."""
+        server asking for longer gets no early retry: ``GatewayUnavailable`` is raised.
+        ``auth='iam'``: sign every request with SigV4 (service ``execute-api``) using the
+        default AWS credentials, for a Flow deployed with ``auth: iam``; the region is
+        ``aws_region``, else the API URL's, else the AWS configuration's."""
         import httpx
 
+        from faasflow.client.sigv4 import check_auth
+
+        check_auth(auth)
         self.max_retry_after = float(max_retry_after)
         self.url = base_url(host, port, protocol, tls)
         all_headers = {"content-type": "application/json", "accept": "application/json", **(headers or {})}
@@ -70,7 +79,13 @@ class Client(JinaShortcuts):
             all_headers[API_KEY_HEADER] = api_key
         # A proxy from the environment is for the outside world, never for this machine's own servers.
         local = urlsplit(self.url).hostname in LOOPBACK
-        self._http = httpx.Client(base_url=self.url + "/", headers=all_headers, timeout=timeout, trust_env=not local)
+        signer: httpx.Auth | None = None
+        if auth == "iam":
+            from faasflow.client.sigv4 import SigV4, region_of
+
+            signer = SigV4(region_of(self.url, aws_region))
+        self._http = httpx.Client(base_url=self.url + "/", headers=all_headers, timeout=timeout, trust_env=not local,
+                                  auth=signer)
 
     # --- posting ---
 
@@ -82,7 +97,9 @@ class Client(JinaShortcuts):
 
         As ``flow.post``: an executor failure goes to ``on_error`` (or is raised as a FlowError);
         other error answers raise a GatewayError carrying the gateway's body. ``max_attempts`` > 1
-        retries connection failures, 429, 502, 503 and 504, waiting ``backoff(attempt)`` seconds.
+        retries connection failures, 429, 502, 503 and 504 (and a 409 while the same request is
+        still running), waiting ``backoff(attempt)`` seconds; each batch's attempts share one
+        ``Idempotency-Key``, so the Flow runs a batch once however often it is sent.
         """
         if not isinstance(on, str) or not on.startswith("/"):
             raise BadInputError(f"an endpoint is a path starting with '/', got {on!r}")
@@ -112,9 +129,13 @@ class Client(JinaShortcuts):
 
     def _request(self, method: str, path: str, body: bytes | None, request_id: str, max_attempts: int,
                  backoff: BackoffSpec) -> httpx.Response:
-        """One request, tried up to ``max_attempts`` times where a retry is safe."""
+        """One request, tried up to ``max_attempts`` times where a retry is safe. A POST
+        carries its request id as its ``Idempotency-Key``: the gateway answers a repeat with
+        the answer it kept, so a retry after a lost answer does not run the Flow again."""
         url = path.lstrip("/")
         headers = {"x-request-id": request_id}
+        if method == "POST":
+            headers[IDEMPOTENCY_KEY_HEADER] = request_id
         for attempt in range(1, max_attempts + 1):
             try:
                 answer = self._http.request(method, url, content=body, headers=headers)
@@ -128,7 +149,8 @@ class Client(JinaShortcuts):
                     continue
                 raise GatewayUnavailable(f"no answer from {self.url}/{url} after {attempt} attempt(s): "
                                          f"{type(exc).__name__}: {exc}", request_id=request_id) from exc
-            if answer.status_code in RETRY_STATUSES:
+            if answer.status_code in RETRY_STATUSES or (
+                    answer.status_code == 409 and is_still_running(409, _json_or_text(answer))):
                 retry_after = parse_retry_after(answer.headers.get("retry-after"))
                 if attempt < max_attempts and retry_after_too_long(retry_after, self.max_retry_after):
                     raise GatewayUnavailable(

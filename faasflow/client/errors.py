@@ -59,6 +59,7 @@ class GatewayFlowError(GatewayError, FlowError):
         self.field = None if detail.get("field") is None else str(detail["field"])
         self.cause = (BadRequest.from_text(message, doc_id=self.doc_id, field=self.field) if self.bad_request
                       else RemoteError(message))
+        self.committed_shards, self.failed_shards = detail.get("committed_shards"), detail.get("failed_shards")
         self.status, self.body, self.request_id = status, body, request_id
         Exception.__init__(self, str(detail.get("detail") or f"executor {self.executor!r} failed"))
 

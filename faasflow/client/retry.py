@@ -1,8 +1,14 @@
 """When a Client tries a request again, and how long it waits first.
 
-Only where a retry cannot do harm twice: the connection failed before the request was
-sent or was dropped with no answer, the gateway was unavailable (502, 503, 504), or it
-asked to slow down (429). Never after an answer the Flow produced.
+When: the connection failed or was dropped with no answer, the gateway was unavailable
+(502, 503, 504), asked to slow down (429), or is still running the same request (409
+``idempotency_in_progress``). Never after an answer the Flow produced.
+
+A dropped connection does not say whether the Flow ran: the body may have arrived and the
+Flow run before the answer was lost. A retry is safe only because every POST carries an
+``Idempotency-Key`` (its request id, the same on every attempt): the gateway keeps the
+answer the Flow gave for that key, and a repeat gets that answer without running the Flow
+again (see "Idempotent retries" in the README for the window and the guarantees).
 
 A server's ``Retry-After`` is honoured up to the Client's ``max_retry_after`` (60 s by
 default). When a server asks for longer, the Client does not retry early against its
@@ -15,6 +21,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from faasflow.wire import IDEMPOTENCY_IN_PROGRESS as IN_PROGRESS_REASON
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 DEFAULT_MAX_RETRY_AFTER = 60.0
@@ -62,6 +70,14 @@ def parse_retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None
+
+
+def is_still_running(status: int, body: object) -> bool:
+    """A 409 saying the same request (same key) is still running: its answer comes later."""
+    if status != 409 or not isinstance(body, dict):
+        return False
+    error = body.get("error")
+    return isinstance(error, dict) and error.get("reason") == IN_PROGRESS_REASON
 
 
 def is_retryable_transport_error(exc: BaseException) -> bool:

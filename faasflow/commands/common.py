@@ -52,7 +52,7 @@ def load_flow(path: str, workspace: str | None = None) -> Flow:
 
 
 OPEN_API_WARNING = ("the Flow's API has no auth: anyone who learns its URL can call every endpoint; "
-                    "set `auth: api_key` under the Flow's `with:` to require an API key")
+                    "set `auth: api_key` (an API key) or `auth: iam` (SigV4-signed requests) under the Flow's `with:`")
 
 
 def warn_if_open(flow: Flow, to_aws: bool = True) -> None:

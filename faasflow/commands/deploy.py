@@ -55,5 +55,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         url = outputs.get("ApiUrlLocal") or outputs.get("ApiUrl")
         print(f"deployed stack {stack!r}; the Flow answers at {url}")
-        print(f"  try: faasflow ping {url}")
+        signed = " --auth iam" if flow.plan.auth == "iam" else " --api-key KEY" if flow.plan.auth == "api_key" else ""
+        print(f"  try: faasflow ping {url}{signed}")
     return 0

@@ -17,6 +17,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("url", help="the gateway's URL, e.g. http://127.0.0.1:8080 or an API Gateway stage URL")
     parser.add_argument("--api-key", default=os.environ.get("FAASFLOW_API_KEY"),
                         help="API Gateway key, sent as x-api-key (default: $FAASFLOW_API_KEY)")
+    parser.add_argument("--auth", choices=["iam"], default=None,
+                        help="iam: sign the request with SigV4 and the default AWS credentials (a Flow with auth: iam)")
+    parser.add_argument("--aws-region", default=None, help="with --auth iam: the API's region (default: from the URL)")
     parser.add_argument("--timeout", type=positive_float, default=10.0,
                         help="seconds to wait for the answer (default 10)")
     parser.add_argument("--json", action="store_true", help="print the whole status as JSON")
@@ -33,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
         from faasflow.client import Client, GatewayError
 
     try:
-        with Client(args.url, api_key=args.api_key, timeout=args.timeout) as client:
+        with Client(args.url, api_key=args.api_key, timeout=args.timeout, auth=args.auth,
+                    aws_region=args.aws_region) as client:
             status = client.status(runtime=args.runtime)
     except GatewayError as exc:
         return fail(str(exc))

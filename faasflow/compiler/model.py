@@ -135,6 +135,8 @@ class Gateway:
     config: GatewayConfig
     # executor -> its shards' functions (GET /status?runtime=true asks each): Lambda stages only
     executor_functions: Mapping[str, tuple[str, ...]]
+    iam: bool = False  # every route needs a SigV4-signed request (the API's default authorizer is AWS_IAM)
+    idempotency_table_id: str | None = None  # the DynamoDB table of kept answers; None: answers not kept
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from faasflow.compiler.model import (
     StateMachine,
     ZipFunction,
 )
+from faasflow.wire import IDEMPOTENCY_TABLE_ENV
 
 Resource = dict[str, Any]
 Statement = dict[str, Any]
@@ -260,6 +261,10 @@ def render_gateway(gateway: Gateway, deployment: Deployment) -> dict[str, Resour
     api: Resource = {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "Prod"}}
     if gateway.api_key:
         api["Properties"]["Auth"] = {"ApiKeyRequired": True, "UsagePlan": {"CreateUsagePlan": "PER_API"}}
+    if gateway.iam:  # every route: callers sign with SigV4 and need execute-api:Invoke on it
+        # InvokeRole NONE: API Gateway invokes the gateway function with its own permission,
+        # not with the caller's credentials (which would need lambda:InvokeFunction as well)
+        api["Properties"]["Auth"] = {"DefaultAuthorizer": "AWS_IAM", "InvokeRole": "NONE"}
     statements: list[Statement] = [
         {"Effect": "Allow", "Action": ["states:StartSyncExecution"], "Resource": [ref(gateway.machine_id)]},
         {
@@ -268,6 +273,10 @@ def render_gateway(gateway: Gateway, deployment: Deployment) -> dict[str, Resour
             "Resource": [s3_objects(deployment.bucket, "payloads/")],
         },
     ]
+    idempotency: dict[str, Any] = {}
+    if gateway.idempotency_table_id is not None:
+        statements.append(idempotency_statement(gateway.idempotency_table_id))
+        idempotency = {IDEMPOTENCY_TABLE_ENV: ref(gateway.idempotency_table_id)}
     if gateway.executor_functions:  # GET /status?runtime=true asks each executor shard to report itself
         statements.append(invoke_functions([f for ids in gateway.executor_functions.values() for f in ids]))
     # names, not ARNs: Lambda allows 4 KB of environment, and names are at most 64 characters
@@ -286,6 +295,7 @@ def render_gateway(gateway: Gateway, deployment: Deployment) -> dict[str, Resour
                     "FAASFLOW_STATE_MACHINE_ARN": ref(gateway.machine_id),
                     "FAASFLOW_GATEWAY_CONFIG": codec.dumps_text(gateway.config, sort_keys=True),
                     "FAASFLOW_EXECUTOR_FUNCTIONS": sub(codec.dumps_text(names)),
+                    **idempotency,
                 }
             },
             "Policies": [{"Statement": statements}],
@@ -299,7 +309,33 @@ def render_gateway(gateway: Gateway, deployment: Deployment) -> dict[str, Resour
             **_runtime(deployment),
         },
     }
-    return {gateway.api_id: api, gateway.function_id: function}
+    rendered = {gateway.api_id: api, gateway.function_id: function}
+    if gateway.idempotency_table_id is not None:
+        rendered[gateway.idempotency_table_id] = render_idempotency_table()
+    return rendered
+
+
+def idempotency_statement(table_id: str) -> Statement:
+    """What Powertools' DynamoDB persistence layer does to the kept answers, on that table only."""
+    return {
+        "Effect": "Allow",
+        "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+        "Resource": [get_att(table_id, "Arn")],
+    }
+
+
+def render_idempotency_table() -> Resource:
+    """The gateway's kept answers, in Powertools' layout: key ``id``, expiry ``expiration``
+    (DynamoDB's TTL deletes expired records; Powertools ignores them until then)."""
+    return {
+        "Type": "AWS::DynamoDB::Table",
+        "Properties": {
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+            "TimeToLiveSpecification": {"AttributeName": "expiration", "Enabled": True},
+        },
+    }
 
 
 def render_batch(batch: BatchIngest, deployment: Deployment) -> dict[str, Resource]:
@@ -420,6 +456,8 @@ def outputs(deployment: Deployment) -> dict[str, Any]:
         "IngestFunctionName": {"Value": ref(batch.ingest_id)},
         "GatewayFunctionName": {"Value": ref(gateway.function_id)},
     }
+    if gateway.idempotency_table_id is not None:
+        rendered["IdempotencyTableName"] = {"Value": ref(gateway.idempotency_table_id)}
     for function in deployment.functions:
         rendered[f"{function.logical_id}Name"] = {"Value": ref(function.logical_id)}
     for endpoint in deployment.endpoints:
