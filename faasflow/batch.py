@@ -174,7 +174,9 @@ def parse_split(read: ReadRange, split: Split, size: int, source: str,
 
 
 def summarize(source: str, reports: list[dict[str, Any]], failed: list[dict[str, Any]] | None = None) -> dict:
-    """The run summary: docs indexed, and rejected lines numbered from the file's start."""
+    """The run summary: docs indexed (their requests succeeded), docs failed (their
+    requests failed), rejected lines numbered from the file's start, and the failures:
+    split, docs and error of each."""
     ordered = sorted(reports, key=lambda r: r["index"])
     first_line = 1
     rejected = []
@@ -185,6 +187,7 @@ def summarize(source: str, reports: list[dict[str, Any]], failed: list[dict[str,
         "source": source,
         "lines": first_line - 1,
         "docs_indexed": sum(r.get("indexed", 0) for r in ordered),
+        "docs_failed": sum(f.get("docs", 0) for f in failed or []),
         "rejected": rejected,
         "failed_splits": failed or [],
     }
@@ -205,23 +208,43 @@ def file_reader(path: str) -> tuple[ReadRange, int]:
 def index_file(flow: Any, path: str, batch_size: int = DEFAULT_BATCH_SIZE, show_progress: bool = False,
                on: str = "/index") -> dict[str, Any]:
     """Index a local JSON-lines file through a started Flow, split by split, as the batch
-    state machine does on AWS; returns the same summary."""
+    state machine does on AWS; returns the same summary.
+
+    A split may hold more lines than ``batch_size`` and go as several requests: each one
+    is counted on its own, so the docs of a request that stored them count even when
+    another request of the same split fails (listed with its docs and error)."""
     from faasflow.array import DocumentArray
     from faasflow.progress import progress_bar
 
     read, size = file_reader(path)
     splits = plan_splits(size, split_bytes_for(read(0, min(size, SAMPLE_BYTES)), batch_size))
-    reports, failed = [], []
+    reports: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
     with progress_bar(show_progress, None, f"{on} {path}") as advance:
         for split in splits:
             report = parse_split(read, split, size, path)
-            entry = {"index": split.index, "lines": report.lines, "rejected": report.rejected, "indexed": 0}
-            if report.docs:
+            entry: dict[str, Any] = {"index": split.index, "lines": report.lines, "rejected": report.rejected,
+                                     "indexed": 0}
+            for start in range(0, len(report.docs), batch_size):
+                batch = DocumentArray(report.docs[start:start + batch_size])
                 try:
-                    flow.post(on, DocumentArray(report.docs), request_size=batch_size)
-                    entry["indexed"] = len(report.docs)
-                except Exception as exc:  # noqa: BLE001 - a failed split is reported, the others go on
-                    failed.append({"split": split.index, "error": f"{type(exc).__name__}: {exc}"})
+                    flow.post(on, batch, request_size=batch_size)
+                    entry["indexed"] += len(batch)
+                except Exception as exc:  # noqa: BLE001 - a failed request is reported, the others go on
+                    failed.append({"split": split.index, **request_failure(exc, len(batch))})
             reports.append(entry)
             advance(len(report.docs))
     return summarize(path, reports, failed)
+
+
+def request_failure(error: Exception, docs: int) -> dict[str, Any]:
+    """A failed request, for the summary: how many docs it held and why it failed; for a
+    storage failure of a sharded stage also ``committed_shards``, the shards that stored
+    their part of it all the same (a refusal stores nothing: see ``Executor.check_request``)."""
+    from faasflow.errors import FlowError
+
+    failure: dict[str, Any] = {"docs": docs, "error": f"{type(error).__name__}: {error}"}
+    if isinstance(error, FlowError) and error.committed_shards:
+        failure["executor"] = error.executor
+        failure["committed_shards"] = error.committed_shards
+    return failure

@@ -23,6 +23,7 @@ from faasflow.executor import Executor
 from faasflow.plan import GATEWAY, ExecutorSpec, Plan
 from faasflow.sharding import merge
 from faasflow.stage import (
+    check_request,
     combine_shards,
     construct_executor,
     copy_docs,
@@ -167,6 +168,7 @@ class LocalEngine:
             return invoke_shard(shards[shard], binding, spec, shard, endpoint, shard_docs, parameters, docs_matrix)
 
         if len(shards) == 1:
+            check_request(shards[0], spec, 0, endpoint, docs, parameters)
             out_docs, result = call(0, docs)
             return StageOutput(out_docs, {spec.name: result} if result is not None else {})
 
@@ -177,6 +179,8 @@ class LocalEngine:
             for shard, positions in enumerate(parts)
             if positions is None or positions
         ]
+        for shard, _ in work:  # every shard that will run checks the whole request first, as on AWS
+            check_request(shards[shard], spec, shard, endpoint, docs, parameters)
         if mode == "ALL":  # every shard edits its own copy
             work = [(shard, shard_docs if shard == 0 else copy_docs(shard_docs)) for shard, shard_docs in work]
         answers = self._run_shards(spec.name, endpoint, call, work)
@@ -209,9 +213,10 @@ class LocalEngine:
             outcomes = [_guarded(call, shard, docs) for shard, docs in work]
         if len(work) > 1:
             chooser.record(parallel, time.perf_counter() - started)
-        for _, error in outcomes:
-            if error is not None:
-                raise error
+        failed = [shard for (shard, _), (_, error) in zip(work, outcomes) if error is not None]
+        if failed:
+            committed = [shard for (shard, _), (_, error) in zip(work, outcomes) if error is None]
+            raise next(error for _, error in outcomes if error is not None).with_shards(committed, failed)
         return [answer for answer, _ in outcomes]
 
 

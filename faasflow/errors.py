@@ -70,7 +70,14 @@ class FlowError(FaasflowError, RuntimeError):
 
     When the executor raised ``BadRequest`` the caller is at fault, not the Flow:
     ``bad_request`` is true and ``doc_id`` / ``field`` say where, in every mode (a gateway
-    answers 422 rather than 500)."""
+    answers 422 rather than 500).
+
+    When one shard of a sharded stage fails otherwise (a storage error, say) its siblings
+    may have stored their part already: ``committed_shards`` lists the stage's shards that
+    finished, ``failed_shards`` those that failed (both None when not known)."""
+
+    committed_shards: list[int] | None = None
+    failed_shards: list[int] | None = None
 
     def __init__(self, executor: str, shard: int | None, endpoint: str, cause: BaseException):
         self.executor = executor
@@ -99,6 +106,8 @@ class FlowError(FaasflowError, RuntimeError):
         )
         error = cls(str(data.get("executor")), data.get("shard"), str(data.get("endpoint")), cause)
         error.error_type = str(data.get("type") or "Error")
+        error.committed_shards = _shard_list(data.get("committed_shards"))
+        error.failed_shards = _shard_list(data.get("failed_shards"))
         error.args = (
             f"executor {error.executor!r}{'' if error.shard is None else f' shard {error.shard}'} failed on endpoint "
             f"{error.endpoint!r}: {error.error_type}: {data.get('message', '')}",
@@ -121,8 +130,24 @@ class FlowError(FaasflowError, RuntimeError):
             data["doc_id"] = self.doc_id
         if self.field is not None:
             data["field"] = self.field
+        if self.committed_shards is not None:
+            data["committed_shards"] = list(self.committed_shards)
+        if self.failed_shards is not None:
+            data["failed_shards"] = list(self.failed_shards)
         return data
+
+    def with_shards(self, committed: list[int], failed: list[int]) -> FlowError:
+        """This error, saying which shards of its stage finished and which failed; a bad
+        request's refusal is left as it is (whether its siblings wrote is the executor's
+        own guarantee: ``Executor.check_request``)."""
+        if not self.bad_request:
+            self.committed_shards, self.failed_shards = sorted(committed), sorted(failed)
+        return self
 
 
 def _optional_text(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _shard_list(value: object) -> list[int] | None:
+    return [int(v) for v in value] if isinstance(value, list) else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -34,9 +35,21 @@ def workspace_root() -> str:
     return os.environ.get("FAASFLOW_WORKSPACE", DEFAULT_WORKSPACE_ROOT)
 
 
-def requests(func: F | None = None, *, on: str | Iterable[str] | None = None, **_schemas: Any) -> Any:
-    """Bind an executor method to endpoints: bare (the default), ``on='/x'`` or ``on=[...]``."""
+def requests(func: F | None = None, *, on: str | Iterable[str] | None = None, parameters: Any = None,
+             request_schema: Any = None, response_schema: Any = None) -> Any:
+    """Bind an executor method to endpoints: bare (the default), ``on='/x'`` or ``on=[...]``.
 
+    ``parameters``: the endpoint's parameters as a pydantic model (or its ``'module:Class'``
+    name), checked before any executor runs (a 422 naming the field) and shown in the
+    OpenAPI schema; annotating the method's ``parameters`` argument with a model does the
+    same, and the method then receives the model's instance instead of the dict.
+    ``request_schema`` / ``response_schema`` (docarray v2 document types) are not
+    supported: documents here are docarray v1 style, so giving one is an error.
+    """
+    for option, value in (("request_schema", request_schema), ("response_schema", response_schema)):
+        if value is not None:
+            raise TypeError(f"@requests({option}=...) is not supported: faasflow documents are docarray v1 style "
+                            "Documents; declare parameters with parameters=Model instead")
     if on is None:
         endpoints = [DEFAULT_ENDPOINT]
     elif isinstance(on, str):
@@ -49,6 +62,8 @@ def requests(func: F | None = None, *, on: str | Iterable[str] | None = None, **
 
     def bind(fn: F) -> F:
         fn.__faasflow_endpoints__ = tuple(endpoints)  # type: ignore[attr-defined]
+        if parameters is not None:
+            fn.__faasflow_parameters__ = parameters  # type: ignore[attr-defined]
         return fn
 
     return bind(func) if func is not None else bind
@@ -57,7 +72,7 @@ def requests(func: F | None = None, *, on: str | Iterable[str] | None = None, **
 class _BoundMethod:
     """An endpoint method plus how to call it, worked out once per class."""
 
-    __slots__ = ("name", "is_async", "passes", "takes_var_kwargs")
+    __slots__ = ("name", "is_async", "passes", "takes_var_kwargs", "declared", "_fn", "_annotated", "_model")
 
     def __init__(self, name: str, fn: Callable[..., Any]):
         self.name = name
@@ -66,6 +81,58 @@ class _BoundMethod:
         params = signature.parameters
         self.takes_var_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
         self.passes = tuple(arg for arg in _CALL_ARGS if self.takes_var_kwargs or arg in params)
+        self.declared = getattr(fn, "__faasflow_parameters__", None)
+        self._fn = fn
+        self._annotated: Any = _UNRESOLVED  # the model the `parameters` argument is annotated with, if any
+        self._model: Any = None
+
+    @property
+    def annotated_model(self) -> Any:
+        """The pydantic model the method's ``parameters`` argument is annotated with, else
+        None; resolved on first use, so that models defined after the class work too."""
+        if self._annotated is _UNRESOLVED:
+            self._annotated = _annotation_model(self._fn)
+        return self._annotated
+
+    @property
+    def declares_parameters(self) -> bool:
+        return self.declared is not None or self.annotated_model is not None
+
+    def parameters_model(self, where: str) -> type | None:
+        """The declared model (the decorator's, else the annotation's), or None."""
+        if self._model is None and self.declares_parameters:
+            from faasflow.parameters import resolve_model
+
+            self._model = resolve_model(self.declared if self.declared is not None else self.annotated_model, where)
+        return self._model
+
+    def parameters_schema(self, where: str) -> dict[str, Any] | None:
+        model = self.parameters_model(where)
+        return None if model is None else model.model_json_schema()  # type: ignore[attr-defined]
+
+
+_UNRESOLVED = object()
+
+
+def _annotation_model(fn: Callable[..., Any]) -> Any:
+    """A pydantic model class annotating ``fn``'s ``parameters``, else None. String
+    annotations are evaluated in the function's module; one that cannot be (a name
+    imported only for type checkers) is no model."""
+    parameter = inspect.signature(fn).parameters.get("parameters")
+    annotation = None if parameter is None else parameter.annotation
+    if isinstance(annotation, str):
+        if "pydantic" not in sys.modules:
+            return None  # no model class can exist yet; and the cold start stays free of pydantic
+        try:
+            annotation = eval(annotation, getattr(fn, "__globals__", {}))  # noqa: S307 - the module's own annotation
+        except Exception:  # noqa: BLE001
+            return None
+    if isinstance(annotation, type) and "pydantic" in sys.modules:
+        from pydantic import BaseModel
+
+        if issubclass(annotation, BaseModel):
+            return annotation
+    return None
 
 
 EXECUTOR_CLASSES: dict[str, type] = {}
@@ -149,15 +216,11 @@ class Executor(metaclass=ExecutorType):
         embedded, an S3 prefix on AWS (``runtime_args.storage_url``), same interface."""
         storage = self.__dict__.get("_storage")
         if storage is None:
-            from faasflow.storage import open_storage
+            from faasflow.storage.layout import shard_storage
 
-            runtime = self.runtime_args
-            url = getattr(runtime, "storage_url", None)
-            if url:
-                storage = open_storage(url).child(f"{runtime.name}/{runtime.shard_id}")
-            else:
-                storage = open_storage(str(Path(self.workspace) / "state"))
-            self.__dict__["_storage"] = storage
+            if not self.runtime_args.storage_url:
+                _ = self.workspace  # made here: the shard's folder exists before its state does
+            storage = self.__dict__["_storage"] = shard_storage(self.runtime_args, self.runtime_args.shard_id)
         return storage
 
     @property
@@ -175,6 +238,16 @@ class Executor(metaclass=ExecutorType):
         """The method serving ``endpoint``: its own binding, else the default one, else None."""
         bindings = cls._endpoint_bindings
         return bindings.get(endpoint) or bindings.get(DEFAULT_ENDPOINT)
+
+    def check_request(self, endpoint: str, docs: Any, parameters: dict[str, Any]) -> None:
+        """Refuse a request before any shard of this executor runs it: raise
+        ``faasflow.BadRequest`` for what is wrong with it. Nothing by default.
+
+        It sees the whole request, ``docs`` before the split across shards and this
+        executor's ``parameters``, and must neither edit the docs nor store anything of
+        them. Every shard runs it on the same request before any runs ``endpoint``
+        (embedded, served and on AWS), so a refusal that does not depend on one shard's own
+        state refuses the request on all shards: none stores any of it."""
 
     def close(self) -> None:
         """Called once when the Flow exits; release resources or persist state here."""
@@ -199,9 +272,27 @@ def _run_coroutine(coro: Any) -> Any:
 
 
 def call_endpoint(executor: Executor, binding: _BoundMethod, call_args: dict[str, Any]) -> Any:
-    """Call an endpoint method with the arguments it accepts; await it if it is async."""
+    """Call an endpoint method with the arguments it accepts; await it if it is async. A
+    method whose ``parameters`` are annotated with a model gets the model's instance (a
+    BadRequest naming the field when they do not fit)."""
     method = getattr(executor, binding.name)
+    if binding.annotated_model is not None and "parameters" in binding.passes:
+        call_args = {**call_args, "parameters": _model_instance(binding, call_args.get("parameters") or {})}
     result = method(**{name: call_args.get(name) for name in binding.passes})
     if binding.is_async:
         result = _run_coroutine(result)
     return result
+
+
+def _model_instance(binding: _BoundMethod, parameters: dict[str, Any]) -> Any:
+    """The model's instance; what the model refuses (a validator's rule, which no JSON
+    Schema at the edge could check) is the caller's mistake, naming the field."""
+    from pydantic import ValidationError
+
+    from faasflow.errors import BadRequest
+
+    try:
+        return binding.annotated_model.model_validate(parameters)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise BadRequest(first["msg"], field=".".join(str(part) for part in first["loc"]) or None) from None

@@ -1,6 +1,7 @@
 """Stage semantics, the one place they live: what each shard of a stage gets, how its
 shards' answers combine, what parameters an executor sees, how an executor is made and
-called, and how a join reduces its inputs.
+called (each shard checking the whole request before any shard runs it), and how a join
+reduces its inputs.
 
 The in-process engine, the Lambda hops and the simulated state machine all call these,
 so a Flow answers the same embedded, served and deployed.
@@ -86,6 +87,18 @@ def combine_shards(
     if not input_ids:
         return answered[0] if answered else DocumentArray()
     return reassemble(input_ids, [p or [] for p in parts], outputs)
+
+
+def check_request(
+    instance: Executor, spec: ExecutorSpec, shard: int, endpoint: str, docs: DocumentArray,
+    parameters: dict[str, Any],
+) -> None:
+    """Run one shard's ``check_request`` on the stage's whole input, before any shard of the
+    stage runs its endpoint; a refusal (or any failure) becomes a FlowError naming the shard."""
+    try:
+        instance.check_request(endpoint, docs, parameters)
+    except Exception as exc:
+        raise FlowError(spec.name, shard, endpoint, exc) from exc
 
 
 def invoke_shard(

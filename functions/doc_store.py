@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from faasflow import DocumentArray, Executor, requests
+from faasflow.executors import SEARCH_PARAMETERS
 from faasflow.executors.vector_indexer import VectorIndexer
 
 DEFAULT_LIMIT = 3
@@ -28,12 +29,20 @@ class DocStore(Executor):
             metas={"name": self.runtime_args.name},
         )
 
+    def check_request(self, endpoint: str, docs: DocumentArray, parameters: dict[str, Any]) -> None:
+        """The index's checks on the whole request, before any shard writes (a request with
+        one bad doc stores nothing anywhere); ``/query`` searches with its first doc only."""
+        if endpoint == "/index":
+            self.indexer.check_request("/index", docs, parameters)
+        elif endpoint == "/query":
+            self.indexer.check_request("/search", DocumentArray._wrap(docs._docs[:1]), parameters)
+
     @requests(on="/index")
     def index(self, docs: DocumentArray, **kwargs: Any) -> None:
         """Upsert by id: re-indexing a document replaces it."""
         self.indexer.index(docs)
 
-    @requests(on="/query")
+    @requests(on="/query", parameters=SEARCH_PARAMETERS)
     def query(self, docs: DocumentArray, parameters: dict | None = None, **kwargs: Any) -> DocumentArray:
         """The first query's nearest documents, best first: they replace the docs."""
         if not docs:

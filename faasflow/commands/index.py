@@ -36,8 +36,12 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
     else:
         print(f"{summary['docs_indexed']:,} docs indexed from {summary['lines']:,} lines of {args.input}")
+        if summary["docs_failed"]:
+            print(f"{summary['docs_failed']:,} docs not indexed: {len(summary['failed_splits']):,} requests failed")
         for rejected in summary["rejected"]:
             print(f"  {args.input}:{rejected['line']}: {rejected['reason']}")
         for failed in summary["failed_splits"]:
-            print(f"  split {failed['split']} failed: {failed['error']}")
+            stored = (f"; shards {failed['committed_shards']} of {failed['executor']!r} stored their part"
+                      if failed.get("committed_shards") else "")
+            print(f"  split {failed['split']}: {failed['docs']:,} docs failed: {failed['error']}{stored}")
     return 1 if summary["rejected"] or summary["failed_splits"] else 0

@@ -150,11 +150,10 @@ def _stage_states(route: Route, stage: Stage, next_state: str, limit: int) -> di
         "Default": next_state,
     }
     for shard, error in enumerate(errors):
-        states[f"{prefix} shard {shard} failed"] = {
-            "Type": "Pass",
-            "Parameters": {"error.$": error},
-            "End": True,
-        }
+        failed: dict[str, Any] = {"error.$": error}
+        if stage.spec.shards > 1:  # every shard ran: the gateway says which committed (hops.stage_error)
+            failed["shards.$"] = f"$.outputs.{key}"
+        states[f"{prefix} shard {shard} failed"] = {"Type": "Pass", "Parameters": failed, "End": True}
     return states
 
 

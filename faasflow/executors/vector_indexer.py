@@ -10,7 +10,7 @@ shards' matches into the global top-k.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -21,14 +21,21 @@ from faasflow.codec import document_from_dict, document_to_dict, dumps
 from faasflow.document import Document, NamedScore
 from faasflow.errors import BadRequest, FlowConfigError
 from faasflow.executor import Executor, requests
+from faasflow.executors import SEARCH_PARAMETERS
 from faasflow.index.shard import ShardIndex
 from faasflow.search import METRICS
+from faasflow.storage import Storage
+from faasflow.storage.base import VersionConflict
+from faasflow.storage.layout import executor_storage, shard_storage
 from faasflow.storage.segments import DimensionMismatch
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 2**31 - 1
 """The largest ``limit`` accepted: far above any real top-k; larger numbers are mistakes.
 A shard also reserves room for no more hits than it holds documents."""
+INDEX_RECORD = "index.json"
+"""The index-level record, beside the executor's shards: ``{"dim": n}``, made by the first
+write to any shard, so that every shard (an empty one too) refuses the same dimensions."""
 _Default = TypeVar("_Default", int, None)
 _PLAIN_FIELDS = frozenset({"id", "text", "uri", "mime_type", "tags"})
 _REAL_KINDS = frozenset("iuf")
@@ -50,9 +57,11 @@ class VectorIndexer(Executor):
     index's default; null: the default).
 
     A caller's mistake is a ``BadRequest`` naming the doc and field (or the parameter),
-    and nothing of that request is stored: every embedding must be a non-empty vector of
-    real, finite numbers, and all of a shard's embeddings (and queries) have the
-    dimension of its first write, which its manifest records.
+    and nothing of that request is stored, on any shard: every shard checks the whole
+    request (``check_request``) before any writes. Every embedding must be a non-empty
+    vector of real, finite numbers, and all of the index's embeddings (and queries), on
+    every shard, have the dimension of its first write, which a record beside the shards
+    keeps (``INDEX_RECORD``; each shard's manifest records it too).
 
     ``uses_with``: ``metric`` (``cosine``, ``dot``, ``euclidean``, ``sqeuclidean`` or
     ``jaccard``; default ``cosine``), ``limit`` (default 10), ``max_segments`` (compaction
@@ -80,6 +89,7 @@ class VectorIndexer(Executor):
         except BadRequest as exc:  # configuration, not a request
             raise FlowConfigError(exc.message, field=exc.field) from None
         self.return_embeddings = bool(return_embeddings)
+        self._index_dim: int | None = None  # once recorded it never changes: known, it is not read again
         self.shard_index = ShardIndex(
             self.storage,
             max_segments=int(max_segments),
@@ -87,22 +97,32 @@ class VectorIndexer(Executor):
             max_staleness_s=float(max_staleness_s),
         )
 
+    def check_request(self, endpoint: str, docs: DocumentArray, parameters: dict[str, Any]) -> None:
+        """Refuse the whole request before any shard writes: the embeddings of ``/index``,
+        ``/update`` and ``/search`` (present, real, finite, one dimension: the index's),
+        and a search's ``limit``, ``metric`` and ``filter``. A few vectorised passes."""
+        binding = type(self).binding_for(endpoint)
+        method = None if binding is None else binding.name
+        if method == "search":
+            self._search_options(parameters)
+            if docs:
+                self._checked(docs, "search with", "query embedding")
+        elif method in ("index", "update") and docs:
+            self._checked(docs, method, "embedding")
+
     @requests(on="/index")
     def index(self, docs: DocumentArray, **kwargs: Any) -> None:
         """Add or replace ``docs`` (by id); the docs pass on unchanged."""
         if docs:
-            self._upsert(docs._docs, _embeddings(docs, "index", self.shard_index.dim))
+            self._upsert(docs._docs, self._checked(docs, "index", "embedding"))
 
-    @requests(on=["/search", "/query"])
+    @requests(on=["/search", "/query"], parameters=SEARCH_PARAMETERS)
     def search(self, docs: DocumentArray, parameters: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         """Fill each query doc's ``matches`` with its nearest documents in this shard."""
         if not docs:
             return
-        parameters = parameters or {}
-        limit = parse_limit(parameters.get("limit"), self.limit)
-        metric = parse_metric(parameters.get("metric"), self.metric)
-        conditions = _conditions(parameters.get("filter"))
-        queries = _embeddings(docs, "search with", lambda: self.shard_index.view().dim)
+        limit, metric, conditions = self._search_options(parameters or {})
+        queries = self._checked(docs, "search with", "query embedding")
         try:
             found = self.shard_index.search(queries, limit, metric, conditions)
         except DimensionMismatch as exc:
@@ -130,7 +150,7 @@ class VectorIndexer(Executor):
         """Replace the documents of ``docs`` that this shard holds; others are ignored."""
         if not docs:
             return
-        matrix = _embeddings(docs, "update", self.shard_index.dim)  # every doc is checked, those the shard lacks too
+        matrix = self._checked(docs, "update", "embedding")  # every doc is checked, those the shard lacks too
         held = self.shard_index.locate([d.id for d in docs])
         keep = [position for position, where in enumerate(held) if where is not None]
         if keep:
@@ -140,16 +160,77 @@ class VectorIndexer(Executor):
     def count(self, **kwargs: Any) -> dict[str, int]:
         return {"count": self.shard_index.count()}
 
+    def _search_options(self, parameters: Mapping[str, Any]) -> tuple[int, str, dict[str, Any] | None]:
+        """A search's ``limit``, ``metric`` and ``filter`` conditions, or BadRequest."""
+        return (parse_limit(parameters.get("limit"), self.limit), parse_metric(parameters.get("metric"), self.metric),
+                _conditions(parameters.get("filter")))
+
+    def _checked(self, docs: DocumentArray, action: str, what: str) -> np.ndarray:
+        """The docs' embeddings as one float32 matrix (``_embeddings``), or BadRequest; of
+        the index's dimension, once it has one."""
+        matrix = _embeddings(docs, action, self.index_dim)
+        expected = self.index_dim()
+        if expected is not None and matrix.shape[1] != expected:
+            raise BadRequest(f"{what} has {matrix.shape[1]} dimensions; this index holds {expected}-dimensional "
+                             "embeddings", doc_id=docs[0].id, field="embedding")
+        return matrix
+
+    def index_dim(self) -> int | None:
+        """The dimension of every shard's embeddings: the index's record, made by its first
+        write. An index written before the record existed has its shards' manifests: the
+        first dimension found there is recorded then. None: nothing written yet."""
+        if self._index_dim is None:
+            data = self._index_storage().get(INDEX_RECORD)
+            if data is not None:
+                self._index_dim = int(orjson.loads(data)["dim"])
+            else:
+                found = next((dim for dim in self._shard_dims() if dim is not None), None)
+                if found is not None:
+                    self._record_dim(found)
+        return self._index_dim
+
+    def _record_dim(self, dim: int) -> int:
+        """Record ``dim`` as the index's unless a dimension is recorded already (a
+        conditional create: of concurrent first writers, one wins); the recorded one."""
+        if self._index_dim is not None:
+            return self._index_dim
+        storage = self._index_storage()
+        recorded = dim
+        try:
+            storage.put_if_absent(INDEX_RECORD, orjson.dumps({"dim": dim}))
+        except VersionConflict:  # another writer recorded one first
+            data = storage.get(INDEX_RECORD)
+            recorded = dim if data is None else int(orjson.loads(data)["dim"])
+        self._index_dim = recorded
+        return recorded
+
+    def _shard_dims(self) -> Iterator[int | None]:
+        """Each shard's own dimension (None for an empty one), this shard's first."""
+        yield self.shard_index.dim()
+        for shard in range(self.runtime_args.shards):
+            if shard != self.runtime_args.shard_id:
+                yield ShardIndex(shard_storage(self.runtime_args, shard)).dim()
+
+    def _index_storage(self) -> Storage:
+        storage = self.__dict__.get("_executor_storage")
+        if storage is None:
+            storage = self.__dict__["_executor_storage"] = executor_storage(self.runtime_args)
+        return storage
+
     def _upsert(self, members: Sequence[Document], matrix: np.ndarray) -> None:
         """Store checked docs (``matrix``: their float32 embeddings) as one segment."""
+        dim = int(matrix.shape[1])
+        recorded = self._record_dim(dim)
+        if recorded != dim:  # another request fixed the index's dimension since this one was checked
+            raise _dimension_refused(DimensionMismatch(recorded, dim), members[0].id, "embedding", "index")
         try:
             self.shard_index.upsert(*_rows(members, matrix))
         except DimensionMismatch as exc:
             raise _dimension_refused(exc, members[0].id, "embedding") from None
 
 
-def _dimension_refused(exc: DimensionMismatch, doc_id: str, what: str) -> BadRequest:
-    return BadRequest(f"{what} has {exc.given} dimensions; this shard holds {exc.expected}-dimensional embeddings",
+def _dimension_refused(exc: DimensionMismatch, doc_id: str, what: str, holder: str = "shard") -> BadRequest:
+    return BadRequest(f"{what} has {exc.given} dimensions; this {holder} holds {exc.expected}-dimensional embeddings",
                       doc_id=doc_id, field="embedding")
 
 
@@ -185,11 +266,11 @@ def _conditions(value: Any) -> dict[str, Any] | None:
     return dict(value) or None
 
 
-def _embeddings(docs: DocumentArray, action: str, shard_dim: Callable[[], int | None]) -> np.ndarray:
+def _embeddings(docs: DocumentArray, action: str, index_dim: Callable[[], int | None]) -> np.ndarray:
     """The docs' embeddings as one float32 matrix, or BadRequest naming the first doc at
     fault: each must be a non-empty vector of real numbers, finite as float32, all of one
     dimension. The checks are a few vectorised passes over the matrix; docs are looked at
-    one by one only once something is wrong, to name the one at fault (``shard_dim`` tells
+    one by one only once something is wrong, to name the one at fault (``index_dim`` tells
     which of a request's dimensions is the wrong one)."""
     try:
         column = docs.embedding_column()
@@ -200,7 +281,7 @@ def _embeddings(docs: DocumentArray, action: str, shard_dim: Callable[[], int | 
     if matrix is None or matrix.ndim != 2 or matrix.shape[1] == 0 or matrix.dtype.kind not in _REAL_KINDS or (
         column is not None and not column.valid
     ):
-        fault = _fault(docs._docs, action, shard_dim)
+        fault = _fault(docs._docs, action, index_dim)
         if fault is not None:
             raise fault
         if matrix is None:
@@ -222,10 +303,10 @@ def _embeddings(docs: DocumentArray, action: str, shard_dim: Callable[[], int | 
     return matrix
 
 
-def _fault(members: Sequence[Document], action: str, shard_dim: Callable[[], int | None]) -> BadRequest | None:
+def _fault(members: Sequence[Document], action: str, index_dim: Callable[[], int | None]) -> BadRequest | None:
     """The BadRequest for the first doc whose embedding is missing or not a non-empty
-    vector of real numbers, else for the first whose dimension differs from the shard's
-    (or, in a shard still empty, from the request's first doc's); None if all are fine."""
+    vector of real numbers, else for the first whose dimension differs from the index's
+    (or, in an index still empty, from the request's first doc's); None if all are fine."""
     vectors: list[tuple[Document, np.ndarray]] = []
     for doc in members:
         embedding = doc._embedding
@@ -244,9 +325,9 @@ def _fault(members: Sequence[Document], action: str, shard_dim: Callable[[], int
         vectors.append((doc, embedding))
     if len({len(embedding) for _, embedding in vectors}) <= 1:
         return None
-    expected = shard_dim()
+    expected = index_dim()
     if expected is not None:
-        where = f"this shard holds {expected}-dimensional embeddings"
+        where = f"this index holds {expected}-dimensional embeddings"
     else:
         expected = len(vectors[0][1])
         where = f"document {vectors[0][0].id!r} of the same request has {expected}"

@@ -9,6 +9,11 @@ An envelope is what a stage shard leaves in the state:
 ``{"skipped": true, ...}`` (an ``ANY`` shard that owns none of the docs) or
 ``{"error": {...}}`` (the executor raised: executor, shard, endpoint, type, message, and for
 a ``BadRequest`` its ``bad_request`` flag, ``doc_id`` and ``field``, which the gateway answers 422).
+
+Before it runs its endpoint, every shard checks the stage's whole input (``check_request``,
+on the docs before they are cut to its positions): all shards see the same request, so a
+refusal that does not depend on a shard's own state is every shard's, and none stores any of
+it, with no hop added.
 """
 
 from __future__ import annotations
@@ -22,8 +27,15 @@ from faasflow.errors import FlowError
 from faasflow.executor import Executor
 from faasflow.plan import ExecutorSpec
 from faasflow.runtime.payload import decode_docs, encode_docs
-from faasflow.stage import combine_shards, executor_parameters, invoke_shard, join_inputs, shard_parts
-from faasflow.wire import Envelope, InputTree, StageEvent, StageValue
+from faasflow.stage import (
+    check_request,
+    combine_shards,
+    executor_parameters,
+    invoke_shard,
+    join_inputs,
+    shard_parts,
+)
+from faasflow.wire import Envelope, ErrorInfo, InputTree, StageEvent, StageValue
 
 
 def decode_tree(tree: InputTree | str) -> InputTree:
@@ -72,6 +84,7 @@ def run_shard(
     own_parameters = executor_parameters(parameters, spec.name)
     binding = spec.cls.binding_for(endpoint)
     envelope: Envelope = {}
+    positions: list[int] | None = None
     if mode != "single":
         parts = shard_parts(docs, spec.shards, mode)
         positions = parts[shard]
@@ -81,15 +94,31 @@ def run_shard(
         if positions is not None and not positions:
             envelope["skipped"] = True
             return envelope
+    try:
+        check_request(instance, spec, shard, endpoint, docs, own_parameters)  # the whole input, before the cut
         if positions is not None:
             docs = DocumentArray._wrap([docs._docs[p] for p in positions])
-    try:
         out, results = invoke_shard(instance, binding, spec, shard, endpoint, docs, own_parameters, docs_matrix)
     except FlowError as error:
         return {"error": error.to_dict()}  # type: ignore[typeddict-item]
     envelope["docs"] = encode_docs(out, f"{request_id}/{spec.name}-{shard}", inline_limit)
     envelope["results"] = results  # already in its wire form (faasflow.stage.invoke_shard)
     return envelope
+
+
+def stage_error(envelopes: list[Envelope]) -> ErrorInfo | None:
+    """A sharded stage's error, from all its shards' envelopes (a Parallel state runs every
+    shard, the failing ones too): the lowest failing shard's, and, unless it is a bad
+    request, which shards finished (``committed_shards``) and which failed, as the
+    embedded engine says; None when no shard failed."""
+    failed = [shard for shard, envelope in enumerate(envelopes) if "error" in envelope]
+    if not failed:
+        return None
+    error: ErrorInfo = {**envelopes[failed[0]]["error"]}
+    if not error.get("bad_request"):
+        error["committed_shards"] = [shard for shard, envelope in enumerate(envelopes) if "docs" in envelope]
+        error["failed_shards"] = failed
+    return error
 
 
 def collect_results(values: Mapping[str, StageValue]) -> dict[str, Any]:

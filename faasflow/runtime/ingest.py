@@ -145,7 +145,7 @@ def summarize_run(event: Mapping[str, Any], s3: Any = None) -> dict[str, Any]:
     body = codec.dumps(summary)
     s3.put_object(Bucket=event["bucket"], Key=f"{SUMMARIES}{name}.summary.json", Body=body)
     s3.put_object(Bucket=event["bucket"], Key=f"{RUNS}{event['run']}/summary.json", Body=body)
-    return {k: summary[k] for k in ("run", "source", "lines", "docs_indexed")} | {
+    return {k: summary[k] for k in ("run", "source", "lines", "docs_indexed", "docs_failed")} | {
         "rejected": len(summary["rejected"]),
         "failed_splits": len(summary["failed_splits"]),
     }

@@ -14,15 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
-from faasflow import BadRequest, Client, Document, DocumentArray, Executor, Flow, FlowError, codec, requests
+from faasflow import BadRequest, Client, Document, DocumentArray, Executor, Flow, FlowError, requests
 from faasflow.client.errors import GatewayBadInputError, GatewayFlowError
 from faasflow.compiler.decide import gateway_config
 from faasflow.runtime.gateway import StepFunctionsBackend
-from faasflow.runtime.payload import decode_docs
 from faasflow.serve import BackgroundServer, serve_app_in_background
 from faasflow.serve.app import create_app
 from tests.support.conformance import ExecutorCase, FlowCase, Modes, RequestCase, three_modes
-from tests.support.simulate import SimulatedStateMachine
+from tests.support.simulate import SimulatedStepFunctions
 
 
 class Checker(Executor):
@@ -187,20 +186,6 @@ def test_one_shard_of_a_sharded_all_stage_is_named(sharded: Modes) -> None:
 
 
 # --- the gateway function on Step Functions ---
-
-
-class SimulatedStepFunctions:
-    """StartSyncExecution on the simulated state machine: what the gateway function sees."""
-
-    def __init__(self, machine: SimulatedStateMachine):
-        self.machine = machine
-
-    def start_sync_execution(self, stateMachineArn: str, name: str, input: str) -> dict[str, Any]:  # noqa: N803, A002
-        state = codec.loads(input)
-        request = state["request"]
-        docs = decode_docs(state["outputs"]["gateway"]["value"]["docs"])
-        output = self.machine.run(request["endpoint"], docs, request["parameters"])
-        return {"status": "SUCCEEDED", "output": codec.dumps_text(output)}
 
 
 @pytest.fixture

@@ -15,11 +15,12 @@ from faasflow.array import DocumentArray
 from faasflow.compiler.asl import inline_limit
 from faasflow.compiler.routes import OTHER_ENDPOINTS, plan_routes, tree_stages
 from faasflow.errors import FlowError, UnknownEndpointError
+from faasflow.parameters import ParameterCheck, parameter_schemas, schemas_text
 from faasflow.plan import Plan
 from faasflow.request import new_request_id
 from faasflow.runtime.handler import ShardRuntime
-from faasflow.runtime.hops import collect_results, decode_tree, resolve
-from faasflow.runtime.payload import encode_docs
+from faasflow.runtime.hops import collect_results, decode_tree, resolve, stage_error
+from faasflow.runtime.payload import decode_docs, encode_docs
 
 
 def _through_json(value: Any) -> Any:
@@ -30,6 +31,8 @@ class SimulatedStateMachine:
     def __init__(self, plan: Plan, storage_url: str):
         self.plan = plan
         self.routes = {route.key: route for route in plan_routes(plan)}
+        # the declared parameter models, as the gateway function reads them from its code folder
+        self.parameter_check = ParameterCheck(json.loads(schemas_text(parameter_schemas(plan))))
         self.runtimes: dict[tuple[str, int], ShardRuntime] = {}
         for spec in plan.executors:
             for shard in range(spec.shards):
@@ -47,11 +50,13 @@ class SimulatedStateMachine:
     def post(self, endpoint: str, docs: DocumentArray, parameters: dict | None = None):
         """The run's answer (docs, results), or its error raised as the gateway reads it."""
         parameters = codec.to_plain(parameters or {})  # as the gateway decoded them from JSON
+        self.parameter_check.check(endpoint, parameters)  # as the gateway function does, before the run
         output = self.run(endpoint, docs, parameters)
         if "error" in output:
             if output["error"].get("type") == "UnknownEndpoint":  # the gateway answers 404
                 raise UnknownEndpointError(endpoint, self.plan.served_endpoints)
-            raise FlowError.from_dict(output["error"])
+            raise FlowError.from_dict(dict(stage_error(output["shards"]) or {}) if "shards" in output
+                                      else output["error"])
         values = output["values"]
         return resolve(decode_tree(output["answer"]), values, parameters), collect_results(values)
 
@@ -76,12 +81,26 @@ class SimulatedStateMachine:
                 "values": {n: outputs[n] for n in tree_stages(stage.input)},
             }
             envelopes = []
-            for shard in range(stage.spec.shards):
+            for shard in range(stage.spec.shards):  # every shard runs, as in the Parallel state
                 self.invocations += 1
                 envelope = self.runtimes[(stage.spec.name, shard)].handle(_through_json({**event, "shard": shard}))
-                envelope = _through_json(envelope)
-                if "error" in envelope:
-                    return {"error": envelope["error"]}
-                envelopes.append(envelope)
+                envelopes.append(_through_json(envelope))
+            failed = [envelope for envelope in envelopes if "error" in envelope]
+            if failed:  # the first failing shard's error, and, sharded, every envelope (as the ASL passes them)
+                return {"error": failed[0]["error"], **({"shards": envelopes} if stage.spec.shards > 1 else {})}
             outputs[stage.spec.name] = envelopes if stage.spec.shards > 1 else {"value": envelopes[0]}
         return _through_json({"answer": json.dumps(route.answer), "request": request, "values": outputs})
+
+
+class SimulatedStepFunctions:
+    """StartSyncExecution on the simulated state machine: what the gateway function sees."""
+
+    def __init__(self, machine: SimulatedStateMachine):
+        self.machine = machine
+
+    def start_sync_execution(self, stateMachineArn: str, name: str, input: str) -> dict[str, Any]:  # noqa: N803, A002
+        state = codec.loads(input)
+        request = state["request"]
+        docs = decode_docs(state["outputs"]["gateway"]["value"]["docs"])
+        output = self.machine.run(request["endpoint"], docs, request["parameters"])
+        return {"status": "SUCCEEDED", "output": codec.dumps_text(output)}
