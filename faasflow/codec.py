@@ -20,6 +20,17 @@ from faasflow.wire import MAX_DOC_DEPTH, MAX_TAG_DEPTH
 _ARRAY_FIELDS = ("tensor", "embedding")
 
 
+def _number_list(value: list[Any]) -> np.ndarray:
+    """A JSON list of numbers (nested, for tensors) as float32. Booleans and strings are
+    refused, not cast: ``[true, false]`` is a mistake, not the vector ``[1, 0]``."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "iuf":
+        kinds = {"b": "booleans", "U": "strings", "O": "mixed or out-of-range values"}
+        raise BadInputError(f"must be a list of numbers, not of {kinds.get(array.dtype.kind, array.dtype.name)}")
+    with np.errstate(over="ignore"):  # past float32's range: infinity, which the executor may refuse
+        return array.astype(np.float32)
+
+
 def array_to_dict(array: np.ndarray) -> dict[str, Any]:
     shape = list(array.shape)  # before ascontiguousarray, which makes a 0-d array 1-d
     array = np.ascontiguousarray(array)
@@ -109,7 +120,7 @@ def document_from_dict(data: Mapping[str, Any], *, _depth: int = 0) -> Document:
                 if not isinstance(value, list):
                     _expect(data, name, dict)
                 try:
-                    array = np.asarray(value, dtype=np.float32) if isinstance(value, list) else array_from_dict(value)
+                    array = _number_list(value) if isinstance(value, list) else array_from_dict(value)
                 except (BadInputError, TypeError, ValueError) as exc:
                     raise BadInputError(f"field {name!r}: {exc}") from None
                 setattr(doc, name, array)

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from faasflow.array import DocumentArray
 from faasflow.engine import LocalEngine, StageObserver
+from faasflow.parameters import ParameterSchemas, parameter_schemas
 from faasflow.plan import Plan
 from faasflow.request import Response
 from faasflow.topology import describe
@@ -51,6 +52,10 @@ class EmbeddedBackend:
 
     def serves(self, endpoint: str) -> bool:
         return endpoint.startswith("/") and self.plan.serves(endpoint)
+
+    def parameter_schemas(self) -> ParameterSchemas:
+        """The endpoints' declared parameter models, for the OpenAPI schema."""
+        return parameter_schemas(self.plan)
 
     def process(self, endpoint: str, docs: DocumentArray, parameters: dict[str, Any], request_id: str) -> Response:
         # Docs decoded from a request body belong to nobody else: no defensive copy.

@@ -18,7 +18,7 @@ from faasflow.embedded import EmbeddedBackend
 from faasflow.errors import FaasflowError, FlowConfigError, FlowError, UnknownEndpointError
 from faasflow.flow_fields import ADD_FIELDS, FLOW_FIELDS, JINA_FLOW_IGNORED, JINA_IGNORED, check_protocol
 from faasflow.flow_yaml import config_to_dict, read_flow_config
-from faasflow.plan import Plan, compile_plan
+from faasflow.plan import DEFAULT_IDEMPOTENCY_TTL_S, Plan, compile_plan
 from faasflow.posting import JinaShortcuts, run_post
 from faasflow.request import Callback, Response, make_response, new_request_id
 
@@ -32,7 +32,7 @@ class Flow(JinaShortcuts):
 
     def __init__(self, name: str = "flow", protocol: str | None = None, port: int | None = None,
                  host: str = "127.0.0.1", workspace: str | None = None, auth: str | None = None,
-                 tracing: bool = False, **jina_options: Any):
+                 tracing: bool = False, idempotency_ttl_s: int = DEFAULT_IDEMPOTENCY_TTL_S, **jina_options: Any):
         unknown = sorted(set(jina_options) - JINA_IGNORED - JINA_FLOW_IGNORED)
         if unknown:
             raise FlowConfigError(f"Flow() got unknown option(s): {', '.join(unknown)}")
@@ -44,6 +44,7 @@ class Flow(JinaShortcuts):
         self.workspace = workspace
         self.auth = auth
         self.tracing = tracing
+        self.idempotency_ttl_s = idempotency_ttl_s
         self.base_dir: Path | None = None
         self._executors: list[dict[str, Any]] = []
         self._plan: Plan | None = None
@@ -80,7 +81,8 @@ class Flow(JinaShortcuts):
     def plan(self) -> Plan:
         """The validated, immutable Plan (compiled on first use)."""
         if self._plan is None:
-            self._plan = compile_plan(self.name, self._executors, self.base_dir, auth=self.auth, tracing=self.tracing)
+            self._plan = compile_plan(self.name, self._executors, self.base_dir, auth=self.auth, tracing=self.tracing,
+                                      idempotency_ttl_s=self.idempotency_ttl_s)
         return self._plan
 
     def build(self) -> Flow:
@@ -125,6 +127,9 @@ class Flow(JinaShortcuts):
 
         if self._engine is not None:
             return self
+        from faasflow.parameters import ParameterCheck, parameter_schemas
+
+        self._parameter_check = ParameterCheck(parameter_schemas(self.plan))
         engine = LocalEngine(self.plan, workspace=self.workspace)
         engine.start()
         self._engine = engine
@@ -181,6 +186,8 @@ class Flow(JinaShortcuts):
             to_wire_docs(docs)
         parameters = wire_form(parameters, "parameters")
         try:
+            if self._parameter_check:  # declared parameter models, before any executor runs
+                self._parameter_check.check(on, parameters)
             output = self._engine.process(on, docs, parameters)
         except FlowError as error:
             return make_response(request_id, on, DocumentArray(), parameters, error)

@@ -1,5 +1,6 @@
-"""Every file a Plan compiles to, as text: the SAM template, the state machines and, for
-image executors, the Dockerfiles and their requirements.
+"""Every file a Plan compiles to, as text: the SAM template, the state machines, the
+gateway's parameter schemas and, for image executors, the Dockerfiles and their
+requirements.
 
 Plan first, then act (as Chalice's deployer does): ``artefacts()`` returns every file
 without touching the disk; ``faasflow.deploy.layers.write`` writes them, ``stale()``
@@ -18,9 +19,10 @@ import yaml
 from faasflow.compiler.asl import compile_asl
 from faasflow.compiler.batch_asl import compile_batch_asl
 from faasflow.compiler.images import image_artefacts
-from faasflow.compiler.layout import DEFAULT_TEMPLATE, asl_file_name, batch_asl_file_name
+from faasflow.compiler.layout import DEFAULT_TEMPLATE, asl_file_name, batch_asl_file_name, gateway_code_dir
 from faasflow.compiler.routes import plan_routes
 from faasflow.compiler.template import compile_template
+from faasflow.parameters import SCHEMAS_FILE, parameter_schemas, schemas_text
 from faasflow.plan import Plan
 
 
@@ -51,6 +53,7 @@ def artefacts(plan: Plan, project: Path, template: str = DEFAULT_TEMPLATE) -> Ar
             + _dump_yaml(sam_template),
             asl_path: json.dumps(compile_asl(plan, routes), indent=2) + "\n",
             batch_asl_file_name(plan.name): json.dumps(compile_batch_asl(plan, routes=routes), indent=2) + "\n",
+            gateway_code_dir(plan.name) + SCHEMAS_FILE: schemas_text(parameter_schemas(plan)),
             **image_artefacts(plan, project),  # Dockerfiles and their requirements, for package='image'/gpu=True
         }
     )

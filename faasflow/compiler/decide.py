@@ -22,6 +22,7 @@ from faasflow.compiler.layout import (
     CodeLocation,
     batch_asl_file_name,
     code_location,
+    gateway_code_dir,
 )
 from faasflow.compiler.model import (
     ApiRoute,
@@ -60,6 +61,7 @@ BUCKET_ID, BUCKET_POLICY_ID = "FlowBucket", "FlowBucketPolicy"
 RUNTIME_LAYER, FAASFLOW_LAYER, GATEWAY_LAYER = "RuntimeLayer", "FaasflowLayer", "GatewayLayer"
 MACHINE_ID, BATCH_MACHINE_ID = "FlowStateMachine", "BatchStateMachine"
 API_ID, GATEWAY_ID = "FlowApi", "GatewayFunction"
+IDEMPOTENCY_TABLE_ID = "IdempotencyTable"
 INGEST_ID, WORKER_ID = "IngestFunction", "BatchWorkerFunction"
 EXECUTOR_LAYERS = (RUNTIME_LAYER, FAASFLOW_LAYER)  # executors get no FastAPI
 
@@ -77,6 +79,7 @@ def gateway_config(plan: Plan, routes: Sequence[Route] | None = None) -> Gateway
         "executors": described["executors"],
         "answer": described["answer"],
         "inline_limit": gateway_inline_limit(plan, routes),
+        "idempotency_ttl_s": plan.idempotency_ttl_s,
     }
 
 
@@ -186,12 +189,14 @@ def decide(plan: Plan, project: Path, asl_path: str, routes: Sequence[Route] | N
             function_id=GATEWAY_ID,
             machine_id=MACHINE_ID,
             description=f"faasflow gateway of Flow {plan.name}",
-            code_uri=f"{LAYER_ONLY_CODE_DIR}/",
+            code_uri=gateway_code_dir(plan.name),
             handler="faasflow.runtime.gateway.handler",
             memory=512,
             timeout=GATEWAY_TIMEOUT,
             layers=(*EXECUTOR_LAYERS, GATEWAY_LAYER),
             api_key=plan.auth == "api_key",
+            iam=plan.auth == "iam",
+            idempotency_table_id=IDEMPOTENCY_TABLE_ID if plan.idempotency_ttl_s > 0 else None,
             routes=api_routes(plan),
             config=gateway_config(plan, routes),
             executor_functions=executor_functions,

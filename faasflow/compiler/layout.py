@@ -21,6 +21,12 @@ def asl_file_name(flow_name: str) -> str:
     return "orchestrator/" + re.sub(r"[^0-9A-Za-z_.-]+", "-", flow_name).strip("-") + ".asl.json"
 
 
+def gateway_code_dir(flow_name: str) -> str:
+    """The gateway function's own code folder: what it knows of the Flow that is too big
+    for its environment (the endpoints' parameter schemas); the code is in the layers."""
+    return asl_file_name(flow_name).removesuffix(".asl.json") + ".gateway/"
+
+
 def batch_asl_file_name(flow_name: str) -> str:
     return asl_file_name(flow_name).removesuffix(".asl.json") + ".batch.asl.json"
 

@@ -15,7 +15,12 @@ _LAZY = {
     "VectorIndexer": "faasflow.executors.vector_indexer",
 }
 
-__all__ = sorted(_LAZY)
+# Their endpoints' parameter models, by name (``@requests(parameters=SEARCH_PARAMETERS)``):
+# named, not imported, so that a function's cold start never loads pydantic.
+SEARCH_PARAMETERS = "faasflow.executors.parameters:SearchParameters"
+ENCODE_PARAMETERS = "faasflow.executors.parameters:EncodeParameters"
+
+__all__ = sorted([*_LAZY, "SEARCH_PARAMETERS", "ENCODE_PARAMETERS"])
 
 
 def __getattr__(name: str) -> Any:

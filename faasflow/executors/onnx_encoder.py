@@ -26,8 +26,9 @@ import numpy as np
 
 from faasflow.array import DocumentArray
 from faasflow.document import Document
+from faasflow.errors import BadRequest
 from faasflow.executor import Executor, requests
-from faasflow.executors import onnx_sessions
+from faasflow.executors import ENCODE_PARAMETERS, onnx_sessions
 from faasflow.executors.model_files import DEFAULT_MODEL, ModelFiles, resolve_model
 
 MODES = ("text", "tensor")
@@ -156,10 +157,10 @@ class OnnxEncoder(Executor):
         """The model a container image of this executor bakes in (``faasflow build``)."""
         return [str(uses_with.get("model", DEFAULT_MODEL))]
 
-    @requests
+    @requests(parameters=ENCODE_PARAMETERS)
     def encode(self, docs: DocumentArray, parameters: dict | None = None, **kwargs: Any) -> None:
         """Embed every doc that has the input (text or tensor), in batches."""
-        batch_size = int((parameters or {}).get("batch_size") or self.batch_size)
+        batch_size = parse_batch_size((parameters or {}).get("batch_size"), self.batch_size)
         if self.mode == "text":
             targets = [d for d in docs if d.text is not None]
             if targets:
@@ -227,3 +228,12 @@ class OnnxEncoder(Executor):
             "mode": self.mode,
             "load_seconds": round(self.model.load_seconds, 3),
         }
+
+
+def parse_batch_size(value: Any, default: int) -> int:
+    """A ``batch_size`` parameter: a positive integer; absent or null means ``default``."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BadRequest(f"batch_size must be a positive integer, like 32; got {value!r}", field="batch_size")
+    return value

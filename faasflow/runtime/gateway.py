@@ -3,7 +3,8 @@ API Gateway (through Mangum), on a backend that runs each request as a synchrono
 Express execution of the Flow's state machine.
 
 The gateway imports no executor code: what it knows of the Flow comes from
-``FAASFLOW_GATEWAY_CONFIG`` (written by ``faasflow build``).
+``FAASFLOW_GATEWAY_CONFIG`` (written by ``faasflow build``), and the endpoints' declared
+parameter models from the JSON Schemas the build writes into its code folder.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any, cast
 from faasflow import codec
 from faasflow.array import DocumentArray
 from faasflow.errors import FaasflowError, FlowError
+from faasflow.parameters import ParameterCheck, ParameterSchemas, read_schemas
 from faasflow.request import Response, make_response
-from faasflow.runtime.hops import collect_results, decode_tree, resolve
+from faasflow.runtime.hops import collect_results, decode_tree, resolve, stage_error
 from faasflow.runtime.payload import encode_docs
 from faasflow.wire import DEFAULT_INLINE_LIMIT, STATUS_REQUEST, GatewayConfig, RequestInfo, RunInput, RunOutput
 
@@ -42,9 +44,10 @@ class StepFunctionsBackend:
     kind = "stepfunctions"
 
     def __init__(self, state_machine_arn: str, config: GatewayConfig, client: Any = None,
-                 functions: Mapping[str, list[str]] | None = None):
+                 functions: Mapping[str, list[str]] | None = None, parameters: ParameterSchemas | None = None):
         self.state_machine_arn = state_machine_arn
         self.config = config
+        self.parameter_check = ParameterCheck(parameters or {})  # declared models: checked before any run
         self._client = client
         self._lambda: Any = None  # made on the first GET /status?runtime=true, then kept
         self.functions = dict(functions or {})  # executor -> its shards' function names (Lambda stages only)
@@ -53,7 +56,11 @@ class StepFunctionsBackend:
     def from_environment(cls) -> StepFunctionsBackend:
         return cls(os.environ["FAASFLOW_STATE_MACHINE_ARN"],
                    cast(GatewayConfig, codec.loads(os.environ["FAASFLOW_GATEWAY_CONFIG"])),
-                   functions=codec.loads(os.environ.get("FAASFLOW_EXECUTOR_FUNCTIONS") or "{}"))
+                   functions=codec.loads(os.environ.get("FAASFLOW_EXECUTOR_FUNCTIONS") or "{}"),
+                   parameters=read_schemas())
+
+    def parameter_schemas(self) -> ParameterSchemas:
+        return self.parameter_check.schemas
 
     @property
     def client(self) -> Any:
@@ -75,6 +82,10 @@ class StepFunctionsBackend:
     def process(self, endpoint: str, docs: DocumentArray, parameters: dict[str, Any], request_id: str) -> Response:
         limit = int(self.config.get("inline_limit") or DEFAULT_INLINE_LIMIT)
         request: RequestInfo = {"endpoint": endpoint, "parameters": parameters, "request_id": request_id}
+        try:
+            self.parameter_check.check(endpoint, parameters)
+        except FlowError as error:
+            return make_response(request_id, endpoint, DocumentArray(), dict(parameters), error)
         state: RunInput = {
             "request": request,
             "outputs": {"gateway": {"value": {"docs": encode_docs(docs, f"{request_id}/gateway", limit)}}},
@@ -92,7 +103,7 @@ class StepFunctionsBackend:
             raise ExecutionFailed(str(answer.get("status")), answer.get("error"), answer.get("cause"))
         output = cast(RunOutput, codec.loads(answer["output"]))
         if "error" in output:
-            error = output["error"]
+            error = stage_error(output["shards"]) or output["error"] if "shards" in output else output["error"]
             if error.get("type") == "UnknownEndpoint":
                 from faasflow.errors import UnknownEndpointError
 
@@ -160,9 +171,11 @@ _handler: Any = None
 def build_handler() -> Any:
     from mangum import Mangum
 
+    from faasflow.runtime.idempotency import guard
     from faasflow.serve.app import create_app
 
-    return Mangum(create_app(StepFunctionsBackend.from_environment()), lifespan="off")
+    backend = StepFunctionsBackend.from_environment()
+    return guard(Mangum(create_app(backend), lifespan="off"), backend.config)  # a repeated Idempotency-Key runs once
 
 
 def handler(event: Mapping[str, Any], context: Any) -> Any:

@@ -46,7 +46,10 @@ class HopObserver:
         fields = {"request_id": request_id, "executor": self.executor, "shard": self.shard, "endpoint": endpoint,
                   "docs_out": docs_count(envelope), "latency_ms": round(seconds * 1e3, 3),
                   "skipped": bool(envelope.get("skipped"))}
-        if error:
+        refused = bool(error and error.get("bad_request"))  # the caller's mistake: no alarm on it
+        if refused:
+            logger.warning("request refused", extra={**fields, "error": error})
+        elif error:
             logger.error("executor failed", extra={**fields, "error": error})
         else:
             logger.info("hop done", extra=fields)
@@ -57,5 +60,6 @@ class HopObserver:
             metrics.add_dimension(name="endpoint", value=str(endpoint))
             metrics.add_metric(name="DocsProcessed", unit=MetricUnit.Count, value=fields["docs_out"])
             metrics.add_metric(name="HopLatency", unit=MetricUnit.Milliseconds, value=fields["latency_ms"])
-            metrics.add_metric(name="ExecutorErrors", unit=MetricUnit.Count, value=1 if error else 0)
+            metrics.add_metric(name="ExecutorErrors", unit=MetricUnit.Count, value=1 if error and not refused else 0)
+            metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1 if refused else 0)
             metrics.flush_metrics()

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 
 from faasflow import __version__, codec
 from faasflow.request import new_request_id
-from faasflow.serve import problems
+from faasflow.serve import idempotency, problems
 from faasflow.serve.backend import Backend
 from faasflow.serve.metrics import GatewayMetrics
 from faasflow.serve.payload import parse_request
@@ -255,21 +255,32 @@ def create_app(backend: Backend, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     app.router.add_route("/{path:path}", gateway.post_any, methods=["POST"], include_in_schema=False)
     app.add_exception_handler(HTTPException, gateway.http_error)
     app.add_exception_handler(Exception, gateway.unexpected_error)
-    app.openapi = lambda: _openapi(app, operations)  # type: ignore[method-assign]
+    app.openapi = lambda: _openapi(app, operations, getattr(backend, "parameter_schemas", None))  # type: ignore[method-assign]
     app.state.backend = backend
     app.state.metrics = metrics
+    idempotency.install(app, backend, max_body_bytes, body_timeout_s)  # Idempotency-Key: a repeat runs nothing twice
     return app
 
 
-def _openapi(app: FastAPI, operations: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """FastAPI's schema plus the endpoints and the body models, built on the first request for it."""
+def _openapi(app: FastAPI, operations: dict[str, dict[str, Any]], declared: Any = None) -> dict[str, Any]:
+    """FastAPI's schema plus the endpoints and the body models, built on the first request
+    for it; an endpoint whose executors declare parameter models shows them in its body.
+    (``declared``: the backend's ``parameter_schemas``, which a Backend may leave out.)"""
     if app.openapi_schema is None:
         from fastapi.openapi.utils import get_openapi
 
-        from faasflow.serve.schema import components
+        from faasflow.serve.schema import components, endpoint_parameters, request_body
 
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schemas = components()
+        parameter_schemas = declared() if declared is not None else {}
+        for endpoint, operation in operations.items():
+            models, found = endpoint_parameters(endpoint, parameter_schemas)
+            if models:
+                schemas.update(found)
+                body = {"required": False, "content": {JSON: {"schema": request_body(models)}}}
+                operation["post"] = {**operation["post"], "requestBody": body}
         schema["paths"] = {**operations, **schema.get("paths", {})}
-        schema.setdefault("components", {}).setdefault("schemas", {}).update(components())
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
         app.openapi_schema = schema
     return app.openapi_schema

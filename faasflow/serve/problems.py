@@ -7,6 +7,7 @@ import traceback
 from typing import Any
 
 from faasflow.errors import FlowError
+from faasflow.parameters import ParameterError
 
 INVALID_REQUEST = "invalid_request"
 UNKNOWN_ENDPOINT = "unknown_endpoint"
@@ -101,6 +102,8 @@ def bad_request(error: FlowError, debug: bool) -> RequestProblem:
         "executor": error.executor, "shard": error.shard, "endpoint": error.endpoint,
         "type": error.error_type, "message": str(error.cause), "doc_id": error.doc_id, "field": error.field,
     }
+    if isinstance(error.cause, ParameterError):  # a declared model refused them: where, as FastAPI says it
+        fields["errors"] = error.cause.problems()
     if debug:
         fields["traceback"] = "".join(traceback.format_exception(error.cause))
     return RequestProblem(422, BAD_REQUEST, str(error), **fields)

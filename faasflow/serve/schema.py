@@ -11,6 +11,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
+from faasflow.parameters import endpoint_schema
+
 REF = "#/components/schemas/{model}"
 
 
@@ -129,3 +131,48 @@ def components() -> dict[str, Any]:
     """Every model's JSON schema, keyed by name, for ``components.schemas``."""
     _, top = models_json_schema([(model, "validation") for model in MODELS], ref_template=REF)
     return top.get("$defs", {})
+
+
+def endpoint_parameters(endpoint: str, schemas: dict[str, dict[str, dict[str, Any] | None]],
+                        ) -> tuple[list[str], dict[str, Any]]:
+    """The component names of the parameter models the executors declare for ``endpoint``,
+    and the component schemas (their ``$defs`` hoisted beside them, under prefixed names)."""
+    models: list[str] = []
+    found: dict[str, Any] = {}
+    for executor, bindings in schemas.items():
+        _, schema = endpoint_schema(bindings, endpoint)
+        if schema is None:
+            continue
+        name = _component_name(f"Parameters_{executor}_{endpoint}")
+        definitions = schema.get("$defs", {})
+        renamed = {ref: f"{name}_{_component_name(ref)}" for ref in definitions}
+        found[name] = _rewrite_refs({k: v for k, v in schema.items() if k != "$defs"}, renamed)
+        found.update({renamed[ref]: _rewrite_refs(definition, renamed) for ref, definition in definitions.items()})
+        found[name]["description"] = (f"What executor {executor!r} takes as parameters on {endpoint} "
+                                      "(the request's, with those nested under its name on top)")
+        models.append(name)
+    return models, found
+
+
+def request_body(parameter_components: list[str]) -> dict[str, Any]:
+    """An endpoint's body schema: FlowRequest, its ``parameters`` fitting every model."""
+    return {"allOf": [{"$ref": REF.format(model="FlowRequest")}, {
+        "type": "object",
+        "properties": {"parameters": {"allOf": [{"$ref": REF.format(model=name)} for name in parameter_components]}},
+    }]}
+
+
+def _rewrite_refs(node: Any, renamed: dict[str, str]) -> Any:
+    """``node`` with its ``#/$defs/X`` references pointing at the hoisted components."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return {**node, "$ref": REF.format(model=renamed[ref.removeprefix("#/$defs/")])}
+        return {key: _rewrite_refs(value, renamed) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_rewrite_refs(value, renamed) for value in node]
+    return node
+
+
+def _component_name(text: str) -> str:
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in text).strip("_")

@@ -84,7 +84,15 @@ def test_openapi_has_a_real_schema_per_endpoint(search_server, http):
     schema = client.get("/openapi.json").json()
     for endpoint in ("/index", "/query", "/count"):
         operation = schema["paths"][endpoint]["post"]
-        assert operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/FlowRequest")
+        body = operation["requestBody"]["content"]["application/json"]["schema"]
+        if endpoint == "/query":  # the reference app's executors declare their search parameters
+            assert body["allOf"][0]["$ref"].endswith("/FlowRequest")
+            models = [part["$ref"].rsplit("/", 1)[1] for part in body["allOf"][1]["properties"]["parameters"]["allOf"]]
+            assert models == ["Parameters_db__query", "Parameters_ranker__query"]
+            assert schema["components"]["schemas"]["Parameters_db__query"]["properties"]["limit"]["anyOf"][0] == {
+                "type": "integer", "minimum": 0, "maximum": 2**31 - 1}
+        else:
+            assert body["$ref"].endswith("/FlowRequest")
         assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/FlowAnswer")
         assert {"404", "413", "422", "500"} <= set(operation["responses"])
     components = schema["components"]["schemas"]
