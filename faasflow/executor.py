@@ -18,6 +18,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from faasflow.errors import BadRequest, FlowConfigError
+
 if TYPE_CHECKING:
     from faasflow.storage import Storage
 
@@ -101,9 +103,7 @@ class _BoundMethod:
     def parameters_model(self, where: str) -> type | None:
         """The declared model (the decorator's, else the annotation's), or None."""
         if self._model is None and self.declares_parameters:
-            from faasflow.parameters import resolve_model
-
-            self._model = resolve_model(self.declared if self.declared is not None else self.annotated_model, where)
+            self._model = resolve_parameters_model(self.declared if self.declared is not None else self.annotated_model, where)
         return self._model
 
     def parameters_schema(self, where: str) -> dict[str, Any] | None:
@@ -112,6 +112,22 @@ class _BoundMethod:
 
 
 _UNRESOLVED = object()
+
+
+def resolve_parameters_model(model: Any, where: str) -> type:
+    """A declared model: a pydantic model class, or its ``'module:Class'`` name (which
+    keeps pydantic out of the executor's import, for cold starts)."""
+    if isinstance(model, str):
+        import importlib
+
+        module_name, _, attr = model.replace(":", ".").rpartition(".")
+        try:
+            model = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise FlowConfigError(f"{where}: parameters model {model!r} cannot be imported: {exc}") from None
+    if not (isinstance(model, type) and hasattr(model, "model_json_schema") and hasattr(model, "model_validate")):
+        raise FlowConfigError(f"{where}: parameters= takes a pydantic model class, not {model!r}")
+    return model
 
 
 def _annotation_model(fn: Callable[..., Any]) -> Any:
@@ -288,8 +304,6 @@ def _model_instance(binding: _BoundMethod, parameters: dict[str, Any]) -> Any:
     """The model's instance; what the model refuses (a validator's rule, which no JSON
     Schema at the edge could check) is the caller's mistake, naming the field."""
     from pydantic import ValidationError
-
-    from faasflow.errors import BadRequest
 
     try:
         return binding.annotated_model.model_validate(parameters)

@@ -11,7 +11,6 @@ the parameter's ``loc``.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from collections.abc import Mapping
@@ -44,20 +43,6 @@ class ParameterError(BadRequest):
 
     def problems(self) -> list[dict[str, Any]]:
         return [{"loc": self.loc, "msg": self.message, "type": self.rule}]
-
-
-def resolve_model(model: Any, where: str) -> type:
-    """A declared model: a pydantic model class, or its ``'module:Class'`` name (which
-    keeps pydantic out of the executor's import, for cold starts)."""
-    if isinstance(model, str):
-        module_name, _, attr = model.replace(":", ".").rpartition(".")
-        try:
-            model = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError, ValueError) as exc:
-            raise FlowConfigError(f"{where}: parameters model {model!r} cannot be imported: {exc}") from None
-    if not (isinstance(model, type) and hasattr(model, "model_json_schema") and hasattr(model, "model_validate")):
-        raise FlowConfigError(f"{where}: parameters= takes a pydantic model class, not {model!r}")
-    return model
 
 
 def parameter_schemas(plan: Plan) -> ParameterSchemas:
