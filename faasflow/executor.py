@@ -103,7 +103,8 @@ class _BoundMethod:
     def parameters_model(self, where: str) -> type | None:
         """The declared model (the decorator's, else the annotation's), or None."""
         if self._model is None and self.declares_parameters:
-            self._model = resolve_parameters_model(self.declared if self.declared is not None else self.annotated_model, where)
+            declared = self.declared if self.declared is not None else self.annotated_model
+            self._model = resolve_parameters_model(declared, where)
         return self._model
 
     def parameters_schema(self, where: str) -> dict[str, Any] | None:
