@@ -129,12 +129,13 @@ class Client(JinaShortcuts):
 
     def _request(self, method: str, path: str, body: bytes | None, request_id: str, max_attempts: int,
                  backoff: BackoffSpec) -> httpx.Response:
-        """One request, tried up to ``max_attempts`` times where a retry is safe. A POST
-        carries its request id as its ``Idempotency-Key``: the gateway answers a repeat with
-        the answer it kept, so a retry after a lost answer does not run the Flow again."""
+        """One request, tried up to ``max_attempts`` times where a retry is safe. A POST that
+        may be retried carries its request id as its ``Idempotency-Key``: the gateway answers
+        a repeat with the answer it kept, so a retry after a lost answer does not run the Flow
+        again (one that is never retried sends none, and costs the gateway nothing to keep)."""
         url = path.lstrip("/")
         headers = {"x-request-id": request_id}
-        if method == "POST":
+        if method == "POST" and max_attempts > 1:
             headers[IDEMPOTENCY_KEY_HEADER] = request_id
         for attempt in range(1, max_attempts + 1):
             try:

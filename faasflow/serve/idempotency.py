@@ -22,6 +22,7 @@ import json
 import os
 import re
 import sqlite3
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -101,11 +102,19 @@ class LocalIdempotencyStore:
         self.owner = f"{os.getpid()}:{_PROCESS}"
         self._next_purge = 0.0
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, "
-                       "owner TEXT NOT NULL, status INTEGER, headers TEXT, body BLOB, expires REAL NOT NULL)")
-            db.execute("CREATE INDEX IF NOT EXISTS answers_expiry ON answers (expires)")
+        self._local = threading.local()  # one connection per worker thread, reused: no connect per request
+        db = self._connection()
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, "
+                   "owner TEXT NOT NULL, status INTEGER, headers TEXT, body BLOB, expires REAL NOT NULL)")
+        db.execute("CREATE INDEX IF NOT EXISTS answers_expiry ON answers (expires)")
+
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection (sqlite3 connections stay on the thread that made them)."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self._connect()
+        return db
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -115,7 +124,7 @@ class LocalIdempotencyStore:
     def begin(self, key: str, mark: str) -> Stored | None:
         """The stored answer for ``key``; None when this request is to run (the key is now
         held as in progress). Raises 409 while another holds it, 422 when ``mark`` differs."""
-        db = self._connect()
+        db = self._connection()
         try:
             db.execute("BEGIN IMMEDIATE")
             now = time.time()
@@ -139,30 +148,17 @@ class LocalIdempotencyStore:
         finally:
             if db.in_transaction:
                 db.execute("COMMIT")
-            db.close()
 
     def complete(self, key: str, answer: Stored) -> None:
         """Keep ``answer`` for ``key`` until the window ends (counted from now)."""
-        with _closing(self._connect()) as db:
-            db.execute("UPDATE answers SET status = ?, headers = ?, body = ?, expires = ? WHERE key = ? AND owner = ?",
-                       (answer.status, json.dumps(answer.headers), answer.body, time.time() + self.ttl_s, key,
-                        self.owner))
+        self._connection().execute(
+            "UPDATE answers SET status = ?, headers = ?, body = ?, expires = ? WHERE key = ? AND owner = ?",
+            (answer.status, json.dumps(answer.headers), answer.body, time.time() + self.ttl_s, key, self.owner))
 
     def release(self, key: str) -> None:
         """Forget ``key`` (its answer is not kept): a repeat runs again."""
-        with _closing(self._connect()) as db:
-            db.execute("DELETE FROM answers WHERE key = ? AND owner = ? AND status IS NULL", (key, self.owner))
-
-
-class _closing:
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
-
-    def __enter__(self) -> sqlite3.Connection:
-        return self.db
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.db.close()
+        self._connection().execute("DELETE FROM answers WHERE key = ? AND owner = ? AND status IS NULL",
+                                   (key, self.owner))
 
 
 def _alive(owner: str) -> bool:

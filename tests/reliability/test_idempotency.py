@@ -245,12 +245,22 @@ def test_the_client_retries_a_409_in_progress_until_the_answer_is_kept(served: s
     with Client(served) as client:
         results: list[Any] = []
         runner = threading.Thread(target=lambda: results.append(
-            client.post("/count", docs, parameters={"sleep": 1.0})))
+            client.post("/count", docs, parameters={"sleep": 1.0}, max_attempts=2)))
         runner.start()
         wait_until(lambda: CALLS == ["count"], 10, "the first request to run")
         again = client.post("/count", docs, parameters={"sleep": 1.0}, max_attempts=5, backoff=Backoff(initial=0.5))
         runner.join()
     assert [d.tags["calls"] for d in again] == [d.tags["calls"] for d in results[0]] == [1] and CALLS == ["count"]
+
+
+def test_the_client_sends_a_key_only_when_it_may_retry(served: str):
+    """A POST that is never retried needs no key, and costs the gateway nothing to keep."""
+    sent: list[str | None] = []
+    with Client(served) as client:
+        client._http.event_hooks["request"].append(lambda request: sent.append(request.headers.get("idempotency-key")))
+        client.post("/count", Document(id="once"))
+        client.post("/count", Document(id="twice"), max_attempts=2)
+    assert sent[0] is None and sent[1] is not None
 
 
 def test_a_5xx_is_not_kept_so_a_retry_runs_again(served: str):
