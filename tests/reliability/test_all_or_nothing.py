@@ -94,8 +94,7 @@ WATCHED = LocalCase((ExecutorCase("w", "Watcher", shards=3, polling="ANY"),))
 
 
 @pytest.fixture(autouse=True)
-def payload_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FAASFLOW_PAYLOAD_URL", str(tmp_path / "payloads"))
+def own_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAASFLOW_WORKSPACE", str(tmp_path / "workspace"))
 
 

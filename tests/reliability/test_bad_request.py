@@ -61,11 +61,6 @@ def docs_with_empty(doc_id: str = "d1") -> DocumentArray:
     return DocumentArray([Document(id="d0", text="fine"), Document(id=doc_id, text=""), Document(id="d2", text="ok")])
 
 
-@pytest.fixture(autouse=True)
-def payload_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FAASFLOW_PAYLOAD_URL", str(tmp_path / "payloads"))
-
-
 @pytest.fixture
 def single(tmp_path: Path) -> Iterator[Modes]:
     with three_modes(SINGLE, tmp_path / "s3") as modes:

@@ -30,11 +30,6 @@ def index_flow(workspace: Path) -> Flow:
         polling={"/search": "ALL", "/count": "ALL", "/index": "ANY", "/update": "ALL"})
 
 
-@pytest.fixture(autouse=True)
-def payload_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FAASFLOW_PAYLOAD_URL", str(tmp_path / "payloads"))
-
-
 @pytest.fixture(params=["served", "deployed"])
 def gateway(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
     flow = index_flow(tmp_path / "workspace")

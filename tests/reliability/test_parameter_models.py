@@ -92,11 +92,6 @@ CASE = ParamCase((ExecutorCase(name="prep", uses="Prepare"), ExecutorCase(name="
                   ExecutorCase(name="typed", uses="Typed", needs=("ranker",))))
 
 
-@pytest.fixture(autouse=True)
-def payload_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FAASFLOW_PAYLOAD_URL", str(tmp_path / "payloads"))
-
-
 @pytest.fixture
 def modes(tmp_path: Path) -> Iterator[Modes]:
     with three_modes(CASE, tmp_path / "s3") as started:
