@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from faasflow.document import FIELDS, Document, NamedScore, ScoreMap
+from faasflow.document import EXTRA_DEFAULTS, FIELDS, Document, NamedScore, ScoreMap
 from faasflow.errors import BadInputError
 from faasflow.wire import MAX_DOC_DEPTH, MAX_TAG_DEPTH
 
@@ -79,7 +79,64 @@ def document_to_dict(doc: Document, *, embedding: bool = True) -> dict[str, Any]
         out["matches"] = [document_to_dict(m) for m in doc._matches]
     if doc._chunks:
         out["chunks"] = [document_to_dict(c) for c in doc._chunks]
+    extra = doc._extra
+    if extra:
+        for name, value in extra.items():
+            if name == "evaluations":
+                if value:
+                    out[name] = {key: score.to_dict() for key, score in value.items()}
+            elif value != EXTRA_DEFAULTS.get(name, []):
+                out[name] = value
     return out
+
+
+_EXTRA_KINDS: dict[str, tuple[type, ...]] = {
+    "parent_id": (str,), "granularity": (int,), "adjacency": (int,), "weight": (int, float),
+    "offset": (int, float), "modality": (str,), "location": (list,),
+}
+
+
+def _scores_from(data: Mapping[str, Any], field: str) -> ScoreMap:
+    scores = _expect(data, field, dict) or {}
+    score_map = ScoreMap()
+    what = "score" if field == "scores" else "evaluation"
+    for name, score in scores.items():
+        if isinstance(score, (int, float)) and not isinstance(score, bool):
+            score = {"value": score}
+        if not isinstance(score, Mapping):
+            raise BadInputError(f"{what} {name!r} must be an object with a 'value'")
+        value = score.get("value")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise BadInputError(f"{what} {name!r} has a value of type {type(value).__name__}, not a number")
+        for text_field in ("op_name", "description", "ref_id"):
+            text = score.get(text_field)
+            if text is not None and not isinstance(text, str):
+                raise BadInputError(f"{what} {name!r}: {text_field} must be a string, not {type(text).__name__}")
+        dict.__setitem__(score_map, name, NamedScore(value=value, op_name=score.get("op_name"),
+                                                     description=score.get("description"),
+                                                     ref_id=score.get("ref_id")))
+    return score_map
+
+
+def _extras_from(doc: Document, data: Mapping[str, Any]) -> None:
+    """The rarely set docarray v1 fields, each checked for its JSON type."""
+    extra: dict[str, Any] = {}
+    for name, kinds in _EXTRA_KINDS.items():
+        value: Any = data.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            expected = "number" if float in kinds else kinds[0].__name__
+            raise BadInputError(f"document {data.get('id')!r}: field {name!r} must be {expected}, "
+                                f"not {type(value).__name__}")
+        items: list[Any] = value if isinstance(value, list) else []
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in items):
+            raise BadInputError(f"document {data.get('id')!r}: field 'location' must be a list of numbers")
+        extra[name] = value
+    if data.get("evaluations"):
+        extra["evaluations"] = _scores_from(data, "evaluations")
+    if extra:
+        doc._extra = extra
 
 
 def document_from_dict(data: Mapping[str, Any], *, _depth: int = 0) -> Document:
@@ -102,16 +159,16 @@ def document_from_dict(data: Mapping[str, Any], *, _depth: int = 0) -> Document:
             doc,
             id=None if doc_id is None else str(doc_id),  # an int id is kept as its text, as Document does
             text=_expect(data, "text", str),
-            uri=_expect(data, "uri", str),
-            mime_type=_expect(data, "mime_type", str),
             tags=_expect(data, "tags", dict),
         )
+        doc._uri = _expect(data, "uri", str)  # as sent: no exclusivity, no mime type guess
+        doc._mime_type = _expect(data, "mime_type", str)
         if doc.tags and not _plain(doc.tags, 0):
             doc.tags = wire_form(doc.tags, f"document {doc_id!r} tags")
         blob = _expect(data, "blob", str)
         if blob is not None:
             try:
-                doc.blob = base64.b64decode(blob, validate=True)
+                doc._blob = base64.b64decode(blob, validate=True)
             except ValueError as exc:  # binascii.Error
                 raise BadInputError(f"field 'blob' is not valid base64: {exc}") from None
         for name in _ARRAY_FIELDS:
@@ -123,28 +180,24 @@ def document_from_dict(data: Mapping[str, Any], *, _depth: int = 0) -> Document:
                     array = _number_list(value) if isinstance(value, list) else array_from_dict(value)
                 except (BadInputError, TypeError, ValueError) as exc:
                     raise BadInputError(f"field {name!r}: {exc}") from None
-                setattr(doc, name, array)
-        scores = _expect(data, "scores", dict)
-        if scores:
-            score_map = ScoreMap()
-            for name, score in scores.items():
-                if isinstance(score, (int, float)):
-                    score = {"value": score}
-                if not isinstance(score, Mapping):
-                    raise BadInputError(f"score {name!r} must be an object with a 'value'")
-                value = score.get("value")
-                if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                    raise BadInputError(f"score {name!r} has a value of type {type(value).__name__}, not a number")
-                for text_field in ("op_name", "description"):
-                    text = score.get(text_field)
-                    if text is not None and not isinstance(text, str):
-                        raise BadInputError(f"score {name!r}: {text_field} must be a string, not {type(text).__name__}")
-                dict.__setitem__(score_map, name, NamedScore(value, score.get("op_name"), score.get("description")))
-            doc._scores = score_map
+                if name == "tensor":
+                    doc._tensor = array
+                else:
+                    doc.embedding = array
+        if data.get("scores"):
+            doc._scores = _scores_from(data, "scores")
+        _extras_from(doc, data)
         for name in ("matches", "chunks"):
             nested = _expect(data, name, list)
             if nested:
-                setattr(doc, name, [document_from_dict(item, _depth=_depth + 1) for item in nested])
+                from faasflow.array import ChunkArray, MatchArray
+
+                items = [document_from_dict(item, _depth=_depth + 1) for item in nested]
+                # as sent: parent_id, granularity and adjacency travel with each document
+                if name == "matches":
+                    doc._matches = MatchArray._of(items, doc)
+                else:
+                    doc._chunks = ChunkArray._of(items, doc)
     except BadInputError as exc:
         if doc_id is not None and str(doc_id) not in str(exc):
             raise BadInputError(f"document {doc_id!r}: {exc}") from None

@@ -2,11 +2,17 @@
 
 A plain class with ``__slots__`` rather than a pydantic model: documents are created and
 copied on every hot path, and attribute access must cost what a normal attribute costs.
+Fields follow docarray v1 (0.21): ``text``, ``blob`` and ``tensor`` are exclusive content
+(setting one clears the others), a ``uri`` guesses the ``mime_type``, unknown keyword
+arguments go to ``tags``. The rarely set fields (``parent_id``, ``granularity``,
+``adjacency``, ``weight``, ``offset``, ``modality``, ``location``, ``evaluations``) live in
+one small dict that is only made when one of them is set, so construction never pays for them.
 """
 
 from __future__ import annotations
 
-import uuid
+import mimetypes
+import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -16,33 +22,118 @@ if TYPE_CHECKING:
     from faasflow.array import DocumentArray
     from faasflow.columns import EmbeddingColumn
 
-FIELDS = ("id", "text", "uri", "blob", "tensor", "embedding", "tags", "scores", "matches", "chunks", "mime_type")
+# the fields of the wire form, in docarray v1's order
+FIELDS = (
+    "id", "parent_id", "granularity", "adjacency", "blob", "tensor", "mime_type", "text", "weight", "uri",
+    "tags", "offset", "location", "embedding", "modality", "evaluations", "scores", "chunks", "matches",
+)
+# rarely set fields and their docarray v1 defaults (what reading an unset one gives)
+EXTRA_DEFAULTS: dict[str, Any] = {
+    "parent_id": "", "granularity": 0, "adjacency": 0, "weight": 0.0, "offset": 0.0, "modality": "",
+}
+EXTRA_FIELDS = (*EXTRA_DEFAULTS, "location", "evaluations")
+_CONSTRUCTOR_ONLY = frozenset({"content"})
+_ALL_MIME_TYPES = frozenset(mimetypes.types_map.values())
+_id_pool: list[str] = []
+
+
+def new_id() -> str:
+    """A random 32-hex-digit id (as docarray v1's ``os.urandom(16).hex()``): random bytes
+    are read 256 ids at a time, since the system call is most of an id's cost."""
+    try:
+        return _id_pool.pop()
+    except IndexError:
+        raw = os.urandom(4096).hex()
+        _id_pool.extend([raw[i : i + 32] for i in range(0, 8192, 32)])
+        return _id_pool.pop()
+
+
+if hasattr(os, "register_at_fork"):  # a forked child must not hand out its parent's ids
+    os.register_at_fork(after_in_child=_id_pool.clear)
+
+
+def guess_mime_type(value: str) -> str:
+    """docarray v1's ``mime_type`` setter: a known mime type is kept; otherwise it is read
+    as an extension (``'jpg'``, ``'.jpg'``) where that is known, else kept as given."""
+    if value and value not in _ALL_MIME_TYPES:
+        return mimetypes.guess_type(f"*.{value.lstrip('.')}")[0] or value
+    return value
 
 
 class NamedScore:
-    """A named score (``doc.scores['cosine'].value``), as in docarray v1."""
+    """A named score (``doc.scores['cosine'].value``), as in docarray v1: a value never set
+    reads 0.0 (protobuf's default), so ``doc.scores['hits'].value += 1`` works on a new
+    score; it is still left out of the wire form, as before it was set."""
 
-    __slots__ = ("value", "op_name", "description")
+    __slots__ = ("_value", "op_name", "description", "ref_id")
 
-    def __init__(self, value: float | None = None, op_name: str | None = None, description: str | None = None):
-        self.value = value
+    def __init__(
+        self,
+        _obj: NamedScore | Mapping[str, Any] | float | None = None,
+        copy: bool | str = False,
+        description: str | None = None,
+        *,
+        value: float | None = None,
+        op_name: str | None = None,
+        ref_id: str | None = None,
+    ):
+        if _obj is not None:
+            if isinstance(_obj, (int, float, np.floating, np.integer)) and not isinstance(_obj, bool):
+                # NamedScore(0.5) or NamedScore(0.5, 'cosine', 'why'): value, op_name, description
+                _obj, value = None, float(_obj)
+                if isinstance(copy, str):
+                    op_name, copy = copy, False
+            elif isinstance(_obj, NamedScore):
+                value, op_name, description, ref_id = _obj._value, _obj.op_name, _obj.description, _obj.ref_id
+            elif isinstance(_obj, Mapping):
+                unknown = set(_obj) - {"value", "op_name", "description", "ref_id"}
+                if unknown:
+                    raise TypeError(f"NamedScore got unknown field(s): {', '.join(sorted(unknown))}")
+                value = _obj.get("value", value)
+                op_name = _obj.get("op_name", op_name)
+                description = _obj.get("description", description)
+                ref_id = _obj.get("ref_id", ref_id)
+            else:
+                raise TypeError(f"NamedScore() takes a NamedScore or a dict, not {type(_obj).__name__}")
+        self._value = value
         self.op_name = op_name
         self.description = description
+        self.ref_id = ref_id
+
+    @property
+    def value(self) -> float:
+        """The score; 0.0 while never set (docarray v1)."""
+        value = self._value
+        return 0.0 if value is None else value
+
+    @value.setter
+    def value(self, value: float | None) -> None:
+        self._value = value
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return (self._value, self.op_name, self.description, self.ref_id)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self._value, self.op_name, self.description, self.ref_id = state
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"value": self.value}
-        if self.op_name is not None:
-            out["op_name"] = self.op_name
-        if self.description is not None:
-            out["description"] = self.description
+        out: dict[str, Any] = {"value": self._value} if self._value is not None else {}
+        for name in ("op_name", "description", "ref_id"):
+            text = getattr(self, name)
+            if text:
+                out[name] = text
         return out
+
+    def __str__(self) -> str:
+        return str(self.to_dict())
 
     def __repr__(self) -> str:
         return f"NamedScore(value={self.value!r})"
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, NamedScore):
-            return (self.value, self.op_name, self.description) == (other.value, other.op_name, other.description)
+            return (self.value, self.op_name, self.description, self.ref_id) == (
+                other.value, other.op_name, other.description, other.ref_id)
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
@@ -63,7 +154,8 @@ class ScoreMap(dict):
     def copy(self) -> ScoreMap:  # type: ignore[override]
         out = ScoreMap()
         for name, score in self.items():
-            dict.__setitem__(out, name, NamedScore(score.value, score.op_name, score.description))
+            dict.__setitem__(out, name, NamedScore(value=score._value, op_name=score.op_name,
+                                                   description=score.description, ref_id=score.ref_id))
         return out
 
 
@@ -71,10 +163,20 @@ def as_named_score(value: Any) -> NamedScore:
     if isinstance(value, NamedScore):
         return value
     if isinstance(value, Mapping):
-        return NamedScore(**value)
-    if isinstance(value, (int, float, np.floating, np.integer)):
+        return NamedScore(value)
+    if isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool):
         return NamedScore(value=float(value))
     raise TypeError(f"a score must be a number, a dict or a NamedScore, not {type(value).__name__}")
+
+
+def _score_map(field: str, value: Mapping[str, Any] | None) -> ScoreMap:
+    out = ScoreMap()
+    if value:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"Document field {field!r} must be a dict of scores, not {type(value).__name__}")
+        for name, score in value.items():
+            out[name] = score
+    return out
 
 
 def _copy_json(value: Any) -> Any:
@@ -95,27 +197,78 @@ def _as_array(field: str, value: Any) -> np.ndarray | None:
     raise TypeError(f"Document field {field!r} must be a numpy array or a list, not {type(value).__name__}")
 
 
+def _arrays_equal(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+def _not_empty(value: Any) -> bool:
+    """docarray v1: None, '', b'', 0, empty containers count as unset."""
+    if value is None:
+        return False
+    if isinstance(value, np.ndarray):
+        return True
+    return bool(value)
+
+
+def _extra_property(name: str, default: Any) -> property:
+    def get(self: Document) -> Any:
+        extra = self._extra
+        return default if extra is None else extra.get(name, default)
+
+    def set_(self: Document, value: Any) -> None:
+        extra = self._extra
+        if value is None:
+            if extra:
+                extra.pop(name, None)
+            return
+        if extra is None:
+            extra = self._extra = {}
+        extra[name] = value
+
+    return property(get, set_, doc=f"docarray v1's ``{name}`` (default {default!r}).")
+
+
 class Document:
-    """One document: id, text, uri, blob, tensor, embedding, tags, scores, matches, chunks."""
+    """One document: id, text, uri, blob, tensor, embedding, tags, scores, matches, chunks,
+    and docarray v1's other fields (parent_id, granularity, adjacency, weight, offset,
+    modality, location, evaluations)."""
 
     __slots__ = (
         "id",
         "text",
-        "uri",
-        "blob",
-        "tensor",
+        "_uri",
+        "_blob",
+        "_tensor",
         "tags",
-        "mime_type",
+        "_mime_type",
         "_embedding",
         "_column",
         "_scores",
         "_matches",
         "_chunks",
+        "_extra",
     )
+    # slot types (annotations only: with __slots__, no class attribute is made)
+    id: str
+    text: str | None
+    tags: dict[str, Any]
+    _blob: bytes | None
+    _tensor: np.ndarray | None
+    _uri: str | None
+    _mime_type: str | None
+    _embedding: np.ndarray | None
+    _column: EmbeddingColumn | None
+    _scores: ScoreMap | None
+    _matches: DocumentArray | None
+    _chunks: DocumentArray | None
+    _extra: dict[str, Any] | None
 
     def __init__(
         self,
         _obj: Document | Mapping[str, Any] | None = None,
+        copy: bool = False,
         *,
         id: str | None = None,
         text: str | None = None,
@@ -128,63 +281,216 @@ class Document:
         matches: Iterable[Document] | None = None,
         chunks: Iterable[Document] | None = None,
         mime_type: str | None = None,
-        copy: bool = False,
+        **kwargs: Any,
     ):
-        if _obj is not None:
+        if _obj is not None or kwargs:
+            # rare forms (v1): Document(doc_or_dict, copy), unknown fields to tags,
+            # field_resolver=..., unknown_fields_handler=..., content=..., parent_id=...
+            field_resolver = kwargs.pop("field_resolver", None)
+            unknown_fields_handler = kwargs.pop("unknown_fields_handler", "catch")
             given = {
-                k
+                k: v
                 for k, v in (
-                    ("id", id),
-                    ("text", text),
-                    ("uri", uri),
-                    ("blob", blob),
-                    ("tensor", tensor),
-                    ("embedding", embedding),
-                    ("tags", tags),
-                    ("scores", scores),
-                    ("matches", matches),
-                    ("chunks", chunks),
-                    ("mime_type", mime_type),
+                    ("id", id), ("text", text), ("uri", uri), ("blob", blob), ("tensor", tensor),
+                    ("embedding", embedding), ("tags", tags), ("scores", scores), ("matches", matches),
+                    ("chunks", chunks), ("mime_type", mime_type),
                 )
                 if v is not None
             }
-            if given:
-                raise TypeError(f"Document(obj, ...) takes no other fields; got {', '.join(sorted(given))}")
-            self._init_from(_obj, copy)
+            given.update(kwargs)
+            self._init_general(_obj, copy, given, field_resolver, unknown_fields_handler)
             return
-        self.id = uuid.uuid4().hex if id is None else str(id)
+        self.id = new_id() if id is None else str(id)
         self.text = text
-        self.uri = uri
-        self.blob = blob
-        self.tensor = _as_array("tensor", tensor)
-        self.mime_type = mime_type
-        self._embedding = _as_array("embedding", embedding)
-        self._column = None
+        if tensor is None and blob is None and uri is None and mime_type is None:
+            self._blob = self._tensor = self._uri = self._mime_type = None
+        else:
+            self._set_content(blob, tensor, uri, mime_type)
+        self._embedding = None if embedding is None else _as_array("embedding", embedding)
         self.tags = dict(tags) if tags else {}
-        self._scores: ScoreMap | None = None
-        if scores:
-            self.scores.update({k: as_named_score(v) for k, v in scores.items()})
-        self._matches = None
-        self._chunks = None
+        self._column = self._matches = self._chunks = self._extra = None
+        self._scores = _score_map("scores", scores) if scores else None
         if matches is not None:
             self.matches = matches
         if chunks is not None:
             self.chunks = chunks
 
-    def _init_from(self, obj: Document | Mapping[str, Any], copy: bool) -> None:
+    def _set_content(self, blob: Any, tensor: Any, uri: str | None, mime_type: str | None) -> None:
+        # text, blob and tensor are exclusive content: the last given of the three wins (v1)
+        if tensor is not None:
+            tensor = _as_array("tensor", tensor)
+            self.text = blob = None
+        elif blob is not None:
+            self.text = None
+        self._blob = blob
+        self._tensor = tensor
+        if uri and mime_type is None:
+            mime_type = mimetypes.guess_type(uri)[0]
+        elif mime_type:
+            mime_type = guess_mime_type(mime_type)
+        self._uri = uri
+        self._mime_type = mime_type
+
+    def _init_general(
+        self,
+        obj: Any,
+        copy: bool,
+        given: dict[str, Any],
+        field_resolver: Mapping[str, str] | None,
+        unknown_fields_handler: str,
+    ) -> None:
+        """docarray v1's construction: from a Document (shared or copied) or a dict, with
+        keyword fields on top; unknown names go to ``tags`` (``unknown_fields_handler``
+        ``'catch'``), are dropped (``'drop'``) or raise ``AttributeError`` (``'raise'``)."""
+        if isinstance(obj, Mapping):
+            given.update(obj)  # as v1: the dict's fields win over keyword ones
+        elif obj is not None and not isinstance(obj, Document):
+            raise TypeError(f"Document() takes a Document or a dict, not {type(obj).__name__}")
+        if field_resolver:
+            given = {field_resolver.get(k, k): v for k, v in given.items()}
+        unknown = {k: given.pop(k) for k in [k for k in given if k not in _KNOWN_KWARGS]}
+        if unknown:
+            if unknown_fields_handler == "raise":
+                raise AttributeError(f"unknown attributes: {', '.join(sorted(unknown))}")
+            if unknown_fields_handler != "catch":
+                unknown = {}
+        late = {k: given.pop(k) for k in [k for k in given if k in _LATE_FIELDS]}
         if isinstance(obj, Document):
-            source = obj.copy() if copy else obj
+            source = obj.copy(deep=True) if copy else obj
             for name in Document.__slots__:
                 setattr(self, name, getattr(source, name))
             self._column = None
+            if not copy and source._extra is not None:
+                self._extra = dict(source._extra)
+            tags = given.pop("tags", None)
+            if tags:
+                self.tags.update(tags)
+            for name, value in given.items():
+                setattr(self, name, value)
+        else:
+            Document.__init__(self, **given)
+        if unknown:
+            self.tags.update(unknown)
+        for name, value in late.items():
+            setattr(self, name, value)
+
+    # --- content: blob and tensor are exclusive with the others (setting one clears the
+    # others); ``text`` is a plain slot, the hottest field to read, so assigning it does not
+    # clear blob/tensor (``content_type`` then says 'text' all the same) ---
+
+    @property
+    def blob(self) -> bytes | None:
+        return self._blob
+
+    @blob.setter
+    def blob(self, value: bytes | None) -> None:
+        if value is not None:
+            self.text = self._tensor = None
+        self._blob = value
+
+    @property
+    def tensor(self) -> np.ndarray | None:
+        return self._tensor
+
+    @tensor.setter
+    def tensor(self, value: Any) -> None:
+        value = _as_array("tensor", value)
+        if value is not None:
+            self.text = self._blob = None
+        self._tensor = value
+
+    @property
+    def content(self) -> Any:
+        """The one of text, tensor, blob that is set (docarray v1's ``content``)."""
+        kind = self.content_type
+        return None if kind is None else getattr(self, kind)
+
+    @content.setter
+    def content(self, value: Any) -> None:
+        """Set text (a str), blob (bytes) or tensor (anything else); None clears all three."""
+        self.text = self._blob = self._tensor = None
+        if isinstance(value, bytes):
+            self._blob = value
+        elif isinstance(value, str):
+            self.text = value
+        elif value is not None:
+            self._tensor = _as_array("content", value)
+
+    @property
+    def content_type(self) -> str | None:
+        """``'text'``, ``'tensor'`` or ``'blob'``: which content is set, or None."""
+        if self.text:
+            return "text"
+        if self._tensor is not None:
+            return "tensor"
+        if self._blob:
+            return "blob"
+        return None
+
+    @property
+    def uri(self) -> str | None:
+        return self._uri
+
+    @uri.setter
+    def uri(self, value: str | None) -> None:
+        if value:
+            guessed = mimetypes.guess_type(value)[0]
+            if guessed:
+                self._mime_type = guessed
+        self._uri = value
+
+    @property
+    def mime_type(self) -> str | None:
+        return self._mime_type
+
+    @mime_type.setter
+    def mime_type(self, value: str | None) -> None:
+        self._mime_type = guess_mime_type(value) if value else value
+
+    parent_id = _extra_property("parent_id", "")
+    granularity = _extra_property("granularity", 0)
+    adjacency = _extra_property("adjacency", 0)
+    weight = _extra_property("weight", 0.0)
+    offset = _extra_property("offset", 0.0)
+    modality = _extra_property("modality", "")
+
+    @property
+    def location(self) -> list[float]:
+        extra = self._extra
+        value = None if extra is None else extra.get("location")
+        if value is None:
+            value = []
+            if extra is None:
+                extra = self._extra = {}
+            extra["location"] = value
+        return value
+
+    @location.setter
+    def location(self, value: Iterable[float] | None) -> None:
+        if value is None:
+            if self._extra:
+                self._extra.pop("location", None)
             return
-        if isinstance(obj, Mapping):
-            unknown = set(obj) - set(FIELDS)
-            if unknown:
-                raise TypeError(f"Document got unknown field(s): {', '.join(sorted(unknown))}")
-            Document.__init__(self, **obj)
-            return
-        raise TypeError(f"Document() takes a Document or a dict, not {type(obj).__name__}")
+        if self._extra is None:
+            self._extra = {}
+        self._extra["location"] = list(value)
+
+    @property
+    def evaluations(self) -> ScoreMap:
+        extra = self._extra
+        value = None if extra is None else extra.get("evaluations")
+        if value is None:
+            value = ScoreMap()
+            if extra is None:
+                extra = self._extra = {}
+            extra["evaluations"] = value
+        return value
+
+    @evaluations.setter
+    def evaluations(self, value: Mapping[str, Any] | None) -> None:
+        if self._extra is None:
+            self._extra = {}
+        self._extra["evaluations"] = _score_map("evaluations", value)
 
     # embedding: a property so that a DocumentArray's stacked embedding matrix notices
     # when a member's embedding is replaced (see faasflow.columns).
@@ -215,74 +521,179 @@ class Document:
 
     @scores.setter
     def scores(self, value: Mapping[str, Any] | None) -> None:
-        self._scores = ScoreMap()
-        if value:
-            for name, score in value.items():
-                self._scores[name] = score
+        self._scores = _score_map("scores", value)
 
     @property
     def matches(self) -> DocumentArray:
-        if self._matches is None:
-            from faasflow.array import DocumentArray
+        """docarray v1's ``MatchArray``: documents added get ``adjacency`` one above this one's."""
+        matches = self._matches
+        if matches is None:
+            from faasflow.array import MatchArray
 
-            self._matches = DocumentArray()
-        return self._matches
+            matches = self._matches = MatchArray._of([], self)
+        return matches
 
     @matches.setter
     def matches(self, value: Iterable[Document] | None) -> None:
-        from faasflow.array import DocumentArray
+        """As docarray v1: each match gets an ``adjacency`` one above this document's."""
+        from faasflow.array import MatchArray
 
-        self._matches = value if isinstance(value, DocumentArray) else DocumentArray(value or ())
+        self._matches = MatchArray._adopting(value, self)
 
     @property
     def chunks(self) -> DocumentArray:
-        if self._chunks is None:
-            from faasflow.array import DocumentArray
+        """docarray v1's ``ChunkArray``: documents added get this one's id as ``parent_id``
+        and a ``granularity`` one below it."""
+        chunks = self._chunks
+        if chunks is None:
+            from faasflow.array import ChunkArray
 
-            self._chunks = DocumentArray()
-        return self._chunks
+            chunks = self._chunks = ChunkArray._of([], self)
+        return chunks
 
     @chunks.setter
     def chunks(self, value: Iterable[Document] | None) -> None:
-        from faasflow.array import DocumentArray
+        """As docarray v1: each chunk gets this document's id as ``parent_id`` and a
+        ``granularity`` one below it."""
+        from faasflow.array import ChunkArray
 
-        self._chunks = value if isinstance(value, DocumentArray) else DocumentArray(value or ())
+        self._chunks = ChunkArray._adopting(value, self)
+
+    # --- pickle (local files and caller code only: see faasflow.docarray_io) ---
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        # the embedding column is a DocumentArray's cache: never pickled (the row is)
+        return (self.id, self.text, self._uri, self._blob, self._tensor, self.tags, self._mime_type,
+                self._embedding, self._scores, self._matches, self._chunks, self._extra)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        (self.id, self.text, self._uri, self._blob, self._tensor, self.tags, self._mime_type,
+         self._embedding, self._scores, self._matches, self._chunks, self._extra) = state
+        self._column = None
+
+    # --- docarray v1 field helpers ---
 
     @property
-    def content(self) -> Any:
-        """The first of text, blob, tensor that is set (docarray's ``content``)."""
-        for value in (self.text, self.blob, self.tensor):
-            if value is not None:
-                return value
-        return None
+    def non_empty_fields(self) -> tuple[str, ...]:
+        """The names of the fields that are set to a non-default value, in v1's order."""
+        out = []
+        for name in FIELDS:
+            if name == "embedding":
+                value: Any = self._embedding
+            elif name in _PRIVATE:
+                value = getattr(self, _PRIVATE[name])
+            else:
+                value = getattr(self, name)
+            if _not_empty(value):
+                out.append(name)
+        return tuple(out)
 
-    def copy(self) -> Document:
-        """A copy: new tags (deeply), scores and match lists; arrays are shared."""
+    def pop(self, *fields: str) -> None:
+        """Reset the named fields to their defaults (unknown names are ignored, as in v1)."""
+        for name in fields:
+            if name in _PRIVATE:
+                setattr(self, _PRIVATE[name], None)
+            elif name == "text":
+                self.text = None
+            elif name == "tags":
+                self.tags = {}
+            elif name == "embedding":
+                self.embedding = None
+            elif name == "id":
+                self.id = None  # type: ignore[assignment]
+            elif name in EXTRA_FIELDS:
+                if self._extra:
+                    self._extra.pop(name, None)
+            elif name == "content":
+                self.content = None
+
+    def clear(self) -> None:
+        """Reset every field to its default."""
+        self.pop(*self.non_empty_fields)
+
+    def _get_attributes(self, *fields: str) -> Any:
+        """The values at these attribute paths; one value when one path is given (v1)."""
+        values = [self.get_path(name) for name in fields]
+        return values[0] if len(values) == 1 else values
+
+    def __eq__(self, other: object) -> bool:
+        """Value equality, as docarray v1: the same non-empty fields with equal values."""
+        if type(other) is not type(self):
+            return False if isinstance(other, Document) or not isinstance(other, object) else NotImplemented
+        assert isinstance(other, Document)
+        if self is other:
+            return True
+        fields = self.non_empty_fields
+        if fields != other.non_empty_fields:
+            return False
+        for name in fields:
+            if name == "embedding":
+                if not _arrays_equal(self._embedding, other._embedding):
+                    return False
+            elif name == "tensor":
+                if not _arrays_equal(self._tensor, other._tensor):
+                    return False
+            elif getattr(self, name) != getattr(other, name):
+                return False
+        return True
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.text, self._blob, self._uri, self._mime_type,
+                     tuple(sorted(self._extra.items())) if self._extra and not any(
+                         k in self._extra for k in ("location", "evaluations")) else None))
+
+    def copy(self, deep: bool = False) -> Document:
+        """A copy: new tags (deeply), scores and match lists; arrays are shared unless
+        ``deep`` (then they are copied too, as v1's ``Document(doc, copy=True)``)."""
         new = Document.__new__(Document)
         new.id = self.id
         new.text = self.text
-        new.uri = self.uri
-        new.blob = self.blob
-        new.tensor = self.tensor
-        new.mime_type = self.mime_type
-        new._embedding = self._embedding
+        new._uri = self._uri
+        new._blob = self._blob
+        new._tensor = self._tensor if not deep or self._tensor is None else self._tensor.copy()
+        new._mime_type = self._mime_type
+        new._embedding = self._embedding if not deep or self._embedding is None else self._embedding.copy()
         new._column = None
         new.tags = _copy_json(self.tags) if self.tags else {}
         new._scores = self._scores.copy() if self._scores else None
-        new._matches = self._matches.copy() if self._matches else None
-        new._chunks = self._chunks.copy() if self._chunks else None
+        new._matches = self._matches._copy_for(new, deep) if self._matches else None
+        new._chunks = self._chunks._copy_for(new, deep) if self._chunks else None
+        extra = self._extra
+        if extra:
+            extra = dict(extra)
+            if "location" in extra:
+                extra["location"] = list(extra["location"])
+            if "evaluations" in extra:
+                extra["evaluations"] = extra["evaluations"].copy()
+        new._extra = extra or None
         return new
 
+    def copy_from(self, other: Document) -> None:
+        """Overwrite this document with a deep copy of ``other`` (v1)."""
+        source = other.copy(deep=True)
+        for name in Document.__slots__:
+            setattr(self, name, getattr(source, name))
+        self._column = None
+
     def get_path(self, path: str) -> Any:
-        """Value at an attribute path such as ``'scores__jaccard__value'`` or ``'tags__lang'``."""
+        """Value at an attribute path such as ``'scores__jaccard__value'``, ``'tags__lang'``
+        or ``'tags__e__2__f'`` (a number indexes a list), as docarray v1's ``dunder_get``:
+        a missing key gives None, a missing attribute raises ``AttributeError``."""
+        if "__" not in path:
+            try:
+                return getattr(self, path)
+            except AttributeError:
+                raise AttributeError(f"document {self.id!r} has no attribute {path!r}") from None
         value: Any = self
         for part in path.split("__"):
+            if value is None:
+                return None
             if isinstance(value, ScoreMap):
                 value = dict.get(value, part)  # reading a missing score must not create it
-                if value is None:
-                    return None
             elif isinstance(value, Mapping):
-                value = value[part]
+                value = value.get(part)
+            elif isinstance(value, (list, tuple)) and part.lstrip("-").isdigit():
+                value = value[int(part)]
             else:
                 try:
                     value = getattr(value, part)
@@ -292,15 +703,16 @@ class Document:
 
     # --- helpers users know from docarray v1 ---
 
-    def load_uri_to_text(self, encoding: str = "utf-8") -> Document:
-        """Read ``uri`` (a local path or ``file://`` URI) into ``text``."""
+    def load_uri_to_text(self, charset: str = "utf-8", timeout: float | None = None, *,
+                         encoding: str | None = None) -> Document:
+        """Read ``uri`` (a local path, ``file://`` or ``data:`` URI) into ``text``."""
         from faasflow.uris import read_uri_bytes
 
-        self.text = read_uri_bytes(self.uri).decode(encoding)
+        self.text = read_uri_bytes(self.uri).decode(encoding or charset)
         return self
 
-    def load_uri_to_blob(self) -> Document:
-        """Read ``uri`` (a local path or ``file://`` URI) into ``blob``."""
+    def load_uri_to_blob(self, timeout: float | None = None) -> Document:
+        """Read ``uri`` (a local path, ``file://`` or ``data:`` URI) into ``blob``."""
         from faasflow.uris import read_uri_bytes
 
         self.blob = read_uri_bytes(self.uri)
@@ -311,43 +723,84 @@ class Document:
         n_dim: int = 256,
         fields: tuple[str, ...] = ("text", "tags"),
         max_value: int = 1_000_000,
+        sparse: bool = False,
     ) -> Document:
         """Set ``embedding`` to a feature-hashing vector of text tokens and tags."""
         from faasflow.features import feature_hashing
 
+        if sparse:
+            raise ValueError(
+                "embed_feature_hashing(sparse=True) is not supported: faasflow embeddings are dense numpy arrays"
+            )
         self.embedding = feature_hashing(self, n_dim=n_dim, fields=fields, max_value=max_value)
         return self
 
-    # --- codec shortcuts ---
+    def match(self, darray: DocumentArray, *args: Any, **kwargs: Any) -> Document:
+        """Fill ``matches`` with the nearest documents of ``darray`` (see ``DocumentArray.match``)."""
+        from faasflow.array import DocumentArray
 
-    def to_dict(self) -> dict[str, Any]:
-        from faasflow.codec import document_to_dict
+        DocumentArray._wrap([self]).match(darray, *args, **kwargs)
+        return self
 
-        return document_to_dict(self)
+    # --- serialization (docarray v1's API; see faasflow.docarray_io) ---
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Document:
-        from faasflow.codec import document_from_dict
+    def to_dict(self, protocol: str | None = "jsonschema", **kwargs: Any) -> dict[str, Any]:
+        """The document as JSON data: faasflow's wire form (v1's ``'jsonschema'``)."""
+        if protocol == "jsonschema" and not kwargs:
+            from faasflow.codec import document_to_dict
 
-        return document_from_dict(data)
+            return document_to_dict(self)
+        from faasflow.docarray_io import doc_to_dict
 
-    def to_json(self) -> str:
-        return self.to_bytes().decode()
-
-    @classmethod
-    def from_json(cls, data: str | bytes) -> Document:
-        return cls.from_bytes(data.encode() if isinstance(data, str) else data)
-
-    def to_bytes(self) -> bytes:
-        from faasflow.codec import dumps
-
-        return dumps(self.to_dict())
+        return doc_to_dict(self, protocol, **kwargs)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Document:
-        from faasflow.codec import loads
+    def from_dict(cls, data: Mapping[str, Any], protocol: str | None = "jsonschema") -> Document:
+        """A document from ``to_dict()``'s form; ``protocol=None`` reads any dict as
+        ``Document(data)`` (unknown fields go to ``tags``)."""
+        from faasflow.docarray_io import doc_from_dict
 
-        return cls.from_dict(loads(data))
+        return doc_from_dict(data, protocol)
+
+    def to_json(self, protocol: str | None = "jsonschema", **kwargs: Any) -> str:
+        from faasflow.docarray_io import doc_to_json
+
+        return doc_to_json(self, protocol, **kwargs)
+
+    @classmethod
+    def from_json(cls, data: str | bytes | bytearray, protocol: str | None = "jsonschema") -> Document:
+        from faasflow.docarray_io import doc_from_json
+
+        return doc_from_json(data, protocol)
+
+    def to_bytes(self, protocol: str | None = None, compress: str | None = None) -> bytes:
+        """Bytes of faasflow's JSON wire form, or ``protocol='pickle'``; ``compress`` is
+        gzip, bz2, lzma, zlib or lz4. Unpickle only what you trust (faasflow.docarray_io)."""
+        from faasflow.docarray_io import doc_to_bytes
+
+        return doc_to_bytes(self, protocol, compress)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, protocol: str | None = None, compress: str | None = None) -> Document:
+        """The inverse of ``to_bytes``; ``protocol='pickle'`` unpickles: trusted bytes only."""
+        from faasflow.docarray_io import doc_from_bytes
+
+        return doc_from_bytes(data, protocol, compress)
+
+    def to_base64(self, protocol: str | None = None, compress: str | None = None) -> str:
+        from faasflow.docarray_io import doc_to_base64
+
+        return doc_to_base64(self, protocol, compress)
+
+    @classmethod
+    def from_base64(cls, data: str | bytes, protocol: str | None = None, compress: str | None = None) -> Document:
+        """The inverse of ``to_base64``; ``protocol='pickle'`` unpickles: trusted data only."""
+        from faasflow.docarray_io import doc_from_base64
+
+        return doc_from_base64(data, protocol, compress)
+
+    def __bytes__(self) -> bytes:
+        return self.to_bytes()
 
     def __repr__(self) -> str:
         shown = [f"id={self.id!r}"]
@@ -360,8 +813,8 @@ class Document:
             value = getattr(self, name)
             if value is not None:
                 shown.append(f"{name}=<{value.dtype} {tuple(value.shape)}>")
-        if self.blob is not None:
-            shown.append(f"blob=<{len(self.blob)} bytes>")
+        if self._blob is not None:
+            shown.append(f"blob=<{len(self._blob)} bytes>")
         if self.tags:
             shown.append(f"tags={self.tags!r}")
         if self._scores:
@@ -371,3 +824,9 @@ class Document:
         if self._chunks:
             shown.append(f"chunks=<{len(self._chunks)}>")
         return f"Document({', '.join(shown)})"
+
+
+_PRIVATE = {"blob": "_blob", "tensor": "_tensor", "uri": "_uri", "mime_type": "_mime_type",
+            "scores": "_scores", "matches": "_matches", "chunks": "_chunks"}
+_LATE_FIELDS = frozenset({*EXTRA_FIELDS, "content"})
+_KNOWN_KWARGS = frozenset({*FIELDS, "content"})

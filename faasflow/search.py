@@ -9,6 +9,7 @@ is a similarity and sorts descending. Values equal scipy's ``cdist`` for the sam
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -356,3 +357,144 @@ def search_blocks(
         return positions, np.full(positions.shape, np.nan)
     values = np.where(found, scorer.values(best.sims), np.nan)
     return positions, values
+
+
+# --- DocumentArray.find: docarray v1's signature and results ------------------------------
+
+_FIND_OPTIONS = frozenset({"normalization", "batch_size", "use_scipy", "device", "num_worker"})
+
+
+def _query_matrix(query: Any) -> tuple[np.ndarray, list[str | None], bool]:
+    """(queries, their ids or None, whether a single DocumentArray is answered)."""
+    from faasflow.array import DocumentArray
+    from faasflow.document import Document
+
+    if isinstance(query, Document):
+        query = DocumentArray._wrap([query])
+    if isinstance(query, np.ndarray):
+        if query.ndim == 1:
+            return query[None, :], [None], True
+        if query.ndim != 2:
+            query = query.reshape((len(query), -1))
+        return query, [None] * len(query), False
+    if isinstance(query, (list, tuple)) and query and not isinstance(query[0], Document):
+        return _query_matrix(np.asarray(query))
+    docs = query if isinstance(query, DocumentArray) else DocumentArray(query)
+    for doc in docs:
+        if doc._embedding is None:
+            raise ValueError(f"cannot search: query document {doc.id!r} has no embedding. "
+                             "Did you forget to set .embedding/.embeddings?")
+    if not docs:
+        return np.empty((0, 0), dtype=np.float32), [], False
+    return np.stack([np.ravel(d._embedding) for d in docs]), docs.ids, False
+
+
+def _minmax(values: np.ndarray, target: tuple[float, float], lows: np.ndarray, highs: np.ndarray) -> np.ndarray:
+    a, b = target
+    scaled = (b - a) * (values - lows) / (highs - lows + 1e-7) + a
+    return np.clip(scaled, *((a, b) if a < b else (b, a)))
+
+
+def find(da: Any, query: Any, metric: Any = "cosine", limit: Any = 20, metric_name: str | None = None,
+         exclude_self: bool = False, filter: Any = None, only_id: bool = False, index: str = "text",
+         return_root: bool | None = False, on: str | None = None, **kwargs: Any) -> Any:
+    """``DocumentArray.find`` (docarray v1): exhaustive nearest neighbours of ``query``."""
+    from faasflow.array import DocumentArray
+    from faasflow.document import Document, NamedScore
+
+    unknown = set(kwargs) - _FIND_OPTIONS
+    if unknown:
+        raise TypeError(f"find() got unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    if on not in (None, "@r"):
+        raise ValueError(f"No subindex available for on={on!r}: faasflow's DocumentArray has no subindices")
+    if return_root:
+        raise ValueError("find(return_root=True) needs subindices, which faasflow's DocumentArray does not have")
+    if isinstance(query, dict) or query is None:
+        # docarray v1's query language, evaluated here (the in-memory backend ignores limit)
+        if isinstance(query, dict) and filter is not None:
+            raise ValueError("filter and query cannot be both dict type, set only one for filtering")
+        conditions = query if isinstance(query, dict) else filter
+        if isinstance(conditions, str):
+            raise ValueError("a filter string is a storage backend's query; faasflow's in-memory "
+                             "DocumentArray takes docarray's query language, a dict")
+        if not isinstance(conditions, (dict, list)):
+            raise ValueError("filter must be dict or str when query is None (to search by vector, "
+                             "give a query: a Document, a DocumentArray or an ndarray)")
+        from faasflow.query_filter import filter_docs
+
+        return DocumentArray._wrap(filter_docs(da._docs, conditions) if conditions else list(da._docs))
+    if isinstance(query, str) or (isinstance(query, list) and query and isinstance(query[0], str)):
+        raise NotImplementedError("search by text is not supported by this DocumentArray (in memory)")
+    if filter is not None:
+        raise ValueError("Filtered vector search is not supported for In-Memory backend")
+    device = kwargs.get("device", "cpu")
+    if device != "cpu":
+        raise ValueError(f"find(device={device!r}) is not supported: faasflow searches on the CPU")
+    batch_size = kwargs.get("batch_size")
+    if batch_size is not None and batch_size <= 0:
+        raise ValueError(f"`batch_size` must be larger than 0, receiving {batch_size}")
+    use_scipy = bool(kwargs.get("use_scipy"))
+    normalization = kwargs.get("normalization")
+    if limit is not None:
+        if limit <= 0:
+            raise ValueError(f"`limit` must be larger than 0, receiving `{limit}`")
+        limit = int(limit)
+    if callable(metric):
+        name = metric_name or getattr(metric, "__name__", "metric")
+    elif isinstance(metric, str):
+        name = metric_name or metric
+        if metric not in METRICS and not use_scipy:
+            raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}, "
+                             "or pass use_scipy=True for scipy's metrics")
+    else:
+        raise TypeError(f"metric must be either string or a 2-arity function, received: {metric!r}")
+    single_doc_query = isinstance(query, (Document, DocumentArray)) or (
+        isinstance(query, (list, tuple)) and bool(query) and isinstance(query[0], Document))
+    queries, query_ids, single = _query_matrix(query)
+    if not single_doc_query:
+        query_ids = [None] * len(query_ids)  # exclude_self only applies to Document queries (v1)
+    if len(queries) == 0:
+        return []
+    if not da._docs:
+        results = [DocumentArray() for _ in range(len(queries))]
+        return results[0] if single else results
+    column = da.embedding_column()
+    if column is None:
+        missing = next(d.id for d in da._docs if d._embedding is None)
+        raise ValueError(f"cannot search: document {missing!r} has no embedding. "
+                         "Did you forget to set .embedding/.embeddings?")
+    try:
+        if callable(metric):
+            scores = np.asarray(metric(queries, column.matrix))
+        elif use_scipy and metric not in ("cosine", "euclidean", "sqeuclidean"):
+            from scipy.spatial.distance import cdist
+
+            scores = cdist(queries, column.matrix, metric)
+        else:
+            scores = score_matrix(queries, column, metric)
+    except ValueError as exc:
+        raise ValueError(f"cannot search with metric {name!r}: {exc}") from None
+    if scores.shape != (len(queries), len(da._docs)):
+        raise ValueError(f"metric {name!r} returned shape {scores.shape}, expected {(len(queries), len(da._docs))}")
+    want = len(da._docs) if limit is None else limit + (1 if exclude_self else 0)
+    kernel_metric = metric if isinstance(metric, str) and metric in METRICS else "distance"
+    indices, values = top_k(scores, want, kernel_metric)
+    if normalization is not None:
+        values = _minmax(values.astype(np.float64), tuple(normalization),
+                         scores.min(axis=-1, keepdims=True), scores.max(axis=-1, keepdims=True))
+    results = []
+    for row, query_id in enumerate(query_ids):
+        found = []
+        for position, value in zip(indices[row].tolist(), values[row].tolist()):
+            doc = da._docs[position]
+            if exclude_self and query_id is not None and doc.id == query_id:
+                continue
+            if only_id:
+                hit = Document(id=doc.id)
+            else:
+                hit = doc.copy()
+                hit._matches = None  # no recursive matches (v1)
+            hit.scores[name] = NamedScore(value=value, op_name=name)
+            found.append(hit)
+        results.append(DocumentArray._wrap(found if limit is None else found[:limit]))
+    return results[0] if single else results

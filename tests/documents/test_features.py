@@ -146,7 +146,7 @@ def test_identical_text_has_jaccard_distance_zero():
     )
     index.apply(lambda d: d.embed_feature_hashing(fields=("text",)))
     query = Document(text="The cat sat on the mat!").embed_feature_hashing(fields=("text",))
-    found = index.find(query, metric="jaccard", limit=3)
+    (found,) = index.find(query, metric="jaccard", limit=3)  # a Document query: a list of one (v1)
     assert found[0].id == "0"
     assert found[0].scores["jaccard"].value == 0.0
     assert all(d.scores["jaccard"].value > 0.0 for d in found[1:])

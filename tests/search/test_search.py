@@ -150,7 +150,8 @@ def test_jaccard_property_against_scipy(data):
 def test_find_document_returns_document_array(dense):
     index, queries = dense
     da = index_of(index)
-    found = da.find(Document(embedding=queries[0]), limit=5)
+    # docarray v1: a Document query answers a list holding one DocumentArray
+    (found,) = da.find(Document(embedding=queries[0]), limit=5)
     assert isinstance(found, DocumentArray)
     assert len(found) == 5
     one_d = da.find(queries[0], limit=5)
@@ -205,7 +206,9 @@ def test_limit(dense):
     assert len(da.find(queries[0], limit=3)) == 3
     assert len(da.find(queries[0], limit=8)) == 8
     assert len(da.find(queries[0], limit=100)) == 8
-    assert len(da.find(queries[0], limit=0)) == 0
+    assert len(da.find(queries[0], limit=None)) == 8  # docarray v1: None is all
+    with pytest.raises(ValueError, match="limit"):  # docarray v1: 0 is refused too
+        da.find(queries[0], limit=0)
     with pytest.raises(ValueError, match="limit"):
         da.find(queries[0], limit=-1)
 
@@ -214,16 +217,16 @@ def test_exclude_self(dense):
     index, _ = dense
     da = index_of(index[:50])
     query = da[7]
-    with_self = da.find(query, metric="euclidean", limit=5)
+    (with_self,) = da.find(query, metric="euclidean", limit=5)
     assert with_self[0].id == query.id
     # float32 |q|^2 + |x|^2 - 2 q.x loses precision near 0 (as docarray v1's numpy kernel does):
     # scipy says 0.0 exactly, the sqrt of the cancellation error is ~1e-3 here
     assert with_self[0].scores["euclidean"].value == pytest.approx(0.0, abs=5e-3)
-    without = da.find(query, metric="euclidean", limit=5, exclude_self=True)
+    (without,) = da.find(query, metric="euclidean", limit=5, exclude_self=True)
     assert query.id not in without.ids
     assert len(without) == 5
     assert without.ids[:4] == with_self.ids[1:]
-    assert without.ids == [d.id for d in da.find(query, metric="euclidean", limit=6)[1:]]
+    assert without.ids == [d.id for d in da.find(query, metric="euclidean", limit=6)[0][1:]]
 
 
 def test_exclude_self_for_many_queries(dense):
@@ -280,7 +283,7 @@ def test_unknown_metric_is_an_error(size):
 
 def test_empty_index():
     da = DocumentArray()
-    single = da.find(Document(embedding=[1.0, 2.0]))
+    (single,) = da.find(Document(embedding=[1.0, 2.0]))
     assert isinstance(single, DocumentArray) and len(single) == 0
     many = da.find(DocumentArray([Document(embedding=[1.0]), Document(embedding=[2.0])]))
     assert isinstance(many, list) and len(many) == 2
