@@ -40,7 +40,8 @@ def index_and_report(flow: Flow, corpus: DocumentArray, store: str, verb: str = 
     started = time.perf_counter()
     flow.post("/index", corpus, request_size=100, show_progress=True)
     elapsed = time.perf_counter() - started
-    counts = flow.post("/count", return_responses=True)[0].parameters["__results__"][store]
+    results = flow.post("/count", return_responses=True)[0].parameters["__results__"]
+    counts = [c for name, c in results.items() if name.split("/")[0] == store]  # Jina's keys: store/shard-<i>/rep-0
     return (
         f"{verb} {len(corpus):,} docs in {elapsed:.1f} s ({len(corpus) / elapsed:,.0f} docs/s); "
         f"docs per shard: {[c['count'] for c in counts]}"

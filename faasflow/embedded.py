@@ -29,7 +29,7 @@ class RunningFlow(Protocol):
     def is_started(self) -> bool: ...
 
     def process(self, on: str, docs: DocumentArray, parameters: dict[str, Any], request_id: str | None = None, *,
-                copy_inputs: bool = True) -> Response: ...
+                copy_inputs: bool = True, target_executor: str | None = None) -> Response: ...
 
 
 class EmbeddedBackend:
@@ -57,9 +57,11 @@ class EmbeddedBackend:
         """The endpoints' declared parameter models, for the OpenAPI schema."""
         return parameter_schemas(self.plan)
 
-    def process(self, endpoint: str, docs: DocumentArray, parameters: dict[str, Any], request_id: str) -> Response:
+    def process(self, endpoint: str, docs: DocumentArray, parameters: dict[str, Any], request_id: str,
+                target_executor: str | None = None) -> Response:
         # Docs decoded from a request body belong to nobody else: no defensive copy.
-        return self.flow.process(endpoint, docs, parameters, request_id, copy_inputs=False)
+        return self.flow.process(endpoint, docs, parameters, request_id, copy_inputs=False,
+                                 target_executor=target_executor)
 
     def status(self, runtime: bool = False) -> dict[str, Any]:
         from faasflow import __version__

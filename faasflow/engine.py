@@ -30,7 +30,12 @@ from faasflow.stage import (
     executor_parameters,
     invoke_shard,
     join_inputs,
+    results_key,
     shard_parts,
+    stage_results,
+    targeted,
+    unreduced_inputs,
+    uses_after_input,
 )
 
 logger = logging.getLogger("faasflow.engine")
@@ -53,7 +58,7 @@ class LocalEngine:
         self.plan = plan
         self.workspace = workspace
         self.instances: dict[str, list[Executor]] = {}
-        widest = max(spec.shards for spec in plan.executors)
+        widest = max((spec.shards for spec in plan.executors), default=1)
         self._pool = ThreadPoolExecutor(max_workers=max(widest - 1, 1), thread_name_prefix="faasflow-shard")
         consumers: dict[str, int] = {}
         for spec in plan.executors:
@@ -86,6 +91,8 @@ class LocalEngine:
                 futures = [self._pool.submit(self._construct, spec, shard) for shard in range(1, spec.shards)]
                 first = self._construct(spec, 0)
                 self.instances[spec.name] = [first] + [f.result() for f in futures]
+                for helper in spec.helpers:  # uses_before / uses_after: one instance each
+                    self.instances[helper.name] = [self._construct(helper, 0)]
         except BaseException:
             self.close()
             raise
@@ -106,8 +113,10 @@ class LocalEngine:
 
     # --- requests ---
 
-    def process(self, endpoint: str, docs: DocumentArray, parameters: Mapping[str, Any]) -> StageOutput:
-        """Run one request batch through the DAG; raise FlowError naming a failing executor."""
+    def process(self, endpoint: str, docs: DocumentArray, parameters: Mapping[str, Any],
+                target_executor: str | None = None) -> StageOutput:
+        """Run one request batch through the DAG; raise FlowError naming a failing executor.
+        With ``target_executor`` only the executors it matches run (``stage.targeted``)."""
         outputs: dict[str, DocumentArray] = {GATEWAY: docs}
         uses_left = dict(self._consumers)
         results: dict[str, Any] = {}
@@ -119,9 +128,11 @@ class LocalEngine:
                 docs_matrix = inputs
                 node_docs = join_inputs(inputs)
             binding = spec.cls.binding_for(endpoint)
-            if binding is None:
-                outputs[spec.name] = node_docs  # no method for this endpoint: pass through, as in Jina
+            if binding is None or not targeted(target_executor, spec.name):
+                outputs[spec.name] = node_docs  # no method for this endpoint, or not targeted: pass through, as in Jina
                 continue
+            if docs_matrix is not None and spec.disable_reduce:
+                node_docs = unreduced_inputs(docs_matrix)
             stage = self._stage(spec, endpoint, node_docs, executor_parameters(parameters, spec.name), docs_matrix)
             outputs[spec.name] = stage.docs
             results.update(stage.results)
@@ -163,6 +174,10 @@ class LocalEngine:
         shards = self.instances[spec.name]
         binding = spec.cls.binding_for(endpoint)
         assert binding is not None
+        helper_results: dict[str, Any] = {}
+        if spec.uses_before is not None and spec.uses_before.cls.binding_for(endpoint) is not None:
+            docs = self._run_helper(spec.uses_before, endpoint, docs, parameters, docs_matrix, helper_results)
+            docs_matrix = None  # the join's inputs were the uses_before's; the shards get its answer
 
         def call(shard: int, shard_docs: DocumentArray) -> tuple[DocumentArray, dict | None]:
             return invoke_shard(shards[shard], binding, spec, shard, endpoint, shard_docs, parameters, docs_matrix)
@@ -170,7 +185,7 @@ class LocalEngine:
         if len(shards) == 1:
             check_request(shards[0], spec, 0, endpoint, docs, parameters)
             out_docs, result = call(0, docs)
-            return StageOutput(out_docs, {spec.name: result} if result is not None else {})
+            return StageOutput(out_docs, {results_key(spec.name): result} if result is not None else {})
 
         mode = spec.polling.mode(endpoint)
         parts = shard_parts(docs, len(shards), mode)
@@ -189,8 +204,26 @@ class LocalEngine:
         for (shard, _), (answer, result) in zip(work, answers):
             shard_results[shard] = result
             shard_docs[shard] = answer
-        results = {spec.name: shard_results} if any(r is not None for r in shard_results) else {}
-        return StageOutput(combine_shards(mode, docs.ids, parts, shard_docs, parameters), results)
+        results = stage_results(spec.name, shard_results)
+        if spec.uses_after is not None and spec.uses_after.cls.binding_for(endpoint) is not None:
+            after_docs, after_matrix = uses_after_input(shard_docs)
+            combined = self._run_helper(spec.uses_after, endpoint, after_docs, parameters, after_matrix,
+                                        helper_results)
+        else:
+            combined = combine_shards(mode, docs.ids, parts, shard_docs, parameters)
+        return StageOutput(combined, {**helper_results, **results})
+
+    def _run_helper(self, helper: ExecutorSpec, endpoint: str, docs: DocumentArray, parameters: Mapping[str, Any],
+                    docs_matrix: list[DocumentArray] | None, results: dict[str, Any]) -> DocumentArray:
+        """Run a stage's uses_before or uses_after executor; its dict result lands in ``results``."""
+        instance = self.instances[helper.name][0]
+        binding = helper.cls.binding_for(endpoint)
+        own = executor_parameters(parameters, helper.name)
+        check_request(instance, helper, 0, endpoint, docs, own)
+        out, result = invoke_shard(instance, binding, helper, 0, endpoint, docs, own, docs_matrix)
+        if result is not None:
+            results[results_key(helper.name)] = result
+        return out
 
     def _run_shards(self, executor: str, endpoint: str, call, work):
         """Run a stage's shard calls in parallel threads, or one after another on this

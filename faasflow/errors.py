@@ -26,6 +26,11 @@ class BadInputError(FaasflowError, TypeError):
     """Inputs to a Flow or a codec are not documents (or not decodable)."""
 
 
+class BadClientCallback(FaasflowError):
+    """An ``on_done``/``on_error``/``on_always`` callback of ``post`` raised (its exception is
+    the cause), as Jina's ``BadClientCallback``; with ``continue_on_error`` it is logged instead."""
+
+
 class BadRequest(FaasflowError, ValueError):
     """What an executor raises for a caller's mistake in the docs or parameters it got: the
     request is refused (HTTP 422 in every mode), naming the executor, the doc and the field,
@@ -47,6 +52,22 @@ class BadRequest(FaasflowError, ValueError):
         error = cls(text, doc_id=doc_id, field=field)
         error.args = (text,)
         return error
+
+
+class UnknownTargetError(BadRequest):
+    """A request's ``target_executor`` names no executor of the Flow (or is not a regular
+    expression): the caller's mistake, refused before any executor runs (HTTP 422)."""
+
+    FIELD = "target_executor"
+
+    def __init__(self, pattern: str, executors: list[str], reason: str | None = None):
+        self.pattern = pattern
+        self.executors = executors
+        known = ", ".join(executors) or "(none)"
+        message = (f"{pattern!r} is not a regular expression: {reason}" if reason is not None else
+                   f"{pattern!r} matches no executor of this Flow (matched from the start of the name, "
+                   f"as Jina's re.match); executors: {known}")
+        super().__init__(message, field=self.FIELD)
 
 
 class UnknownEndpointError(FaasflowError, LookupError):

@@ -27,6 +27,10 @@ DEFAULT_ENDPOINT = "/default"
 """The endpoint a bare ``@requests`` binds to; it also serves endpoints bound nowhere else."""
 
 DEFAULT_WORKSPACE_ROOT = ".faasflow/workspace"
+CATCH_ALL_ENDPOINT = "*"
+"""Jina's ``@requests(on='*')``: a key of ``requests`` like any endpoint (Jina routes no
+request to it by itself), so ``@requests(on='*')`` and ``requests={'*': ...}`` are accepted."""
+WORKSPACE_BASE_VARIABLES = ("FAASFLOW_WORKSPACE", "FAASFLOW_DEFAULT_WORKSPACE_BASE", "JINA_DEFAULT_WORKSPACE_BASE")
 _RUNTIME_KWARGS = ("metas", "runtime_args", "requests", "workspace", "dynamic_batching")
 _CALL_ARGS = ("docs", "parameters", "docs_matrix", "docs_map", "tracing_context")
 
@@ -34,7 +38,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def workspace_root() -> str:
-    return os.environ.get("FAASFLOW_WORKSPACE", DEFAULT_WORKSPACE_ROOT)
+    """Where executors keep their folders when nothing else says: ``FAASFLOW_WORKSPACE``,
+    else ``FAASFLOW_DEFAULT_WORKSPACE_BASE``, else Jina's ``JINA_DEFAULT_WORKSPACE_BASE``,
+    else ``.faasflow/workspace``."""
+    for variable in WORKSPACE_BASE_VARIABLES:
+        value = os.environ.get(variable)
+        if value:
+            return value
+    return DEFAULT_WORKSPACE_ROOT
+
+
+def is_endpoint(endpoint: object) -> bool:
+    """An endpoint a method can be bound to: a path starting with '/', or Jina's ``'*'``."""
+    return isinstance(endpoint, str) and (endpoint.startswith("/") or endpoint == CATCH_ALL_ENDPOINT)
 
 
 def requests(func: F | None = None, *, on: str | Iterable[str] | None = None, parameters: Any = None,
@@ -59,8 +75,8 @@ def requests(func: F | None = None, *, on: str | Iterable[str] | None = None, pa
     else:
         endpoints = list(on)
     for endpoint in endpoints:
-        if not isinstance(endpoint, str) or not endpoint.startswith("/"):
-            raise ValueError(f"@requests(on=...) takes endpoint paths starting with '/', got {endpoint!r}")
+        if not is_endpoint(endpoint):
+            raise ValueError(f"@requests(on=...) takes endpoint paths starting with '/' (or '*'), got {endpoint!r}")
 
     def bind(fn: F) -> F:
         fn.__faasflow_endpoints__ = tuple(endpoints)  # type: ignore[attr-defined]
@@ -173,8 +189,14 @@ class ExecutorType(type):
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         runtime = {key: kwargs.pop(key) for key in _RUNTIME_KWARGS if key in kwargs}
-        obj = cls.__new__(cls)
+        made = cls
+        if runtime.get("requests"):  # Jina's requests=: this instance's endpoints remapped
+            if not isinstance(runtime["requests"], dict):
+                raise TypeError(f"requests= maps endpoints to method names, got {runtime['requests']!r}")
+            made = with_requests(cls, runtime["requests"])  # type: ignore[arg-type]
+        obj = made.__new__(made)
         Executor._set_runtime(obj, runtime.get("metas"), runtime.get("runtime_args"), runtime.get("workspace"))
+        obj._init_kwargs = dict(kwargs)
         obj.__init__(*args, **kwargs)
         return obj
 
@@ -207,25 +229,76 @@ class Executor(metaclass=ExecutorType):
         runtime = dict(runtime_args or {})
         metas = dict(metas or {})
         name = runtime.get("name") or metas.get("name") or type(self).__name__
-        root = workspace or runtime.get("workspace") or metas.get("workspace") or workspace_root()
+        # Jina's order: the runtime's workspace, then metas.workspace, then workspace=, then the default base
+        root = runtime.get("workspace") or metas.get("workspace") or workspace or workspace_root()
+        shard_id = runtime.get("shard_id")
+        # a shard id of -1 or none (an executor made by hand) has no shard folder, as in Jina
+        self._shard_folder = shard_id is not None and int(shard_id) != -1
         self.runtime_args = SimpleNamespace(
             name=name,
-            shard_id=int(runtime.get("shard_id", 0)),
+            shard_id=max(int(shard_id if shard_id is not None else 0), 0),
             shards=int(runtime.get("shards", 1)),
             replicas=int(runtime.get("replicas", 1)),
-            workspace=root,
+            workspace=str(root),
             storage_url=runtime.get("storage_url") or os.environ.get("FAASFLOW_STORAGE_URL"),
         )
-        self.metas = SimpleNamespace(name=name, workspace=root, description=metas.get("description"))
+        extra = {k: v for k, v in metas.items() if k not in ("name", "workspace", "description")}
+        self.metas = SimpleNamespace(**extra,
+                                     name=metas.get("name") or name, workspace=str(root),
+                                     description=metas.get("description"))
         self.logger = logging.getLogger(f"faasflow.executor.{name}")
 
     @property
     def workspace(self) -> str:
-        """This executor's own folder (per shard), kept across Flow restarts."""
+        """This executor's own folder, kept across Flow restarts: ``<workspace>/<name>/<shard>``
+        (an executor made by hand without a shard id: ``<workspace>/<name>``, as in Jina)."""
         runtime = self.runtime_args
-        path = Path(runtime.workspace) / runtime.name / str(runtime.shard_id)
+        path = Path(runtime.workspace) / runtime.name
+        if getattr(self, "_shard_folder", True):
+            path = path / str(runtime.shard_id)
+        path = path.absolute()
         path.mkdir(parents=True, exist_ok=True)
         return str(path)
+
+    @classmethod
+    def load_config(cls, source: Any, *, uses_with: dict | None = None, uses_metas: dict | None = None,
+                    uses_requests: dict | None = None, runtime_args: dict | None = None,
+                    workspace: str | None = None) -> Executor:
+        """An executor from Jina's executor YAML: a path to a ``.yml`` file, YAML text, or a
+        mapping, with ``jtype`` (or a ``!ClassName`` tag), ``with``, ``metas`` (and its
+        ``py_modules``) and ``requests``; ``uses_with`` / ``uses_metas`` / ``uses_requests``
+        override the file's, as in Jina. Called on a subclass, the YAML's class must be one."""
+        from faasflow.loader import config_class, read_executor_config
+
+        config = read_executor_config(source, cls.__name__, field="load_config")
+        found, _ = config_class(config, cls.__name__, "load_config", sys._getframe(1).f_globals.get("__name__"))
+        if not issubclass(found, cls):
+            raise FlowConfigError(f"{config.jtype!r} is not a {cls.__name__}", executor=cls.__name__,
+                                  field="load_config")
+        requests_map = {**config.requests, **(uses_requests or {})}
+        return found(**{**config.uses_with, **(uses_with or {})}, metas={**config.metas, **(uses_metas or {})},
+                     requests=requests_map or None, runtime_args=runtime_args, workspace=workspace)
+
+    def save_config(self, path: str | Path | None = None) -> str:
+        """Write (and return) this executor as Jina's executor YAML: ``jtype``, the ``with``
+        keywords it was made with, its ``metas`` name and description, and its ``requests``."""
+        import yaml
+
+        from faasflow import codec
+
+        data: dict[str, Any] = {"jtype": type(self).__name__}
+        made_with = getattr(self, "_init_kwargs", {})
+        if made_with:
+            data["with"] = codec.to_plain(made_with)
+        metas = {"name": self.metas.name}
+        if getattr(self.metas, "description", None):
+            metas["description"] = self.metas.description
+        data["metas"] = metas
+        data["requests"] = {endpoint: b.name for endpoint, b in self._endpoint_bindings.items()}
+        text = yaml.safe_dump(data, sort_keys=False)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
 
     @property
     def storage(self) -> Storage:
@@ -243,12 +316,13 @@ class Executor(metaclass=ExecutorType):
     @property
     def requests(self) -> dict[str, Callable[..., Any]]:
         """Endpoint -> bound method, as Jina's ``Executor.requests``."""
-        return {endpoint: getattr(self, b.name) for endpoint, b in self._endpoint_bindings.items()}
+        return {endpoint: _method(self, b.name) for endpoint, b in self._endpoint_bindings.items()}
 
     @classmethod
     def endpoints(cls) -> list[str]:
-        """The endpoints this class binds explicitly (the default one included, if bound)."""
-        return sorted(cls._endpoint_bindings)
+        """The endpoints this class binds explicitly (the default one included, if bound);
+        not Jina's ``'*'``, which is no path a request is sent to."""
+        return sorted(e for e in cls._endpoint_bindings if e != CATCH_ALL_ENDPOINT)
 
     @classmethod
     def binding_for(cls, endpoint: str) -> _BoundMethod | None:
@@ -275,6 +349,41 @@ class Executor(metaclass=ExecutorType):
         return {}
 
 
+def with_requests(cls: type[Executor], mapping: dict[str, str]) -> type[Executor]:
+    """``cls`` with Jina's ``uses_requests`` applied (endpoint -> method name): each named
+    method is bound to its new endpoint, leaving the endpoint it was bound to before, as
+    Jina's ``requests=`` does; a subclass, so ``cls`` itself is unchanged. ValueError names
+    what does not fit."""
+    bindings = dict(cls._endpoint_bindings)
+    for endpoint, method in mapping.items():
+        if not is_endpoint(endpoint):
+            raise ValueError(f"endpoints start with '/' (or are '*'), got {endpoint!r}")
+        fn = getattr(cls, method, None) if isinstance(method, str) else None
+        if not callable(fn):
+            raise ValueError(f"{cls.__name__} has no method {method!r} for {endpoint!r}")
+        for bound, binding in list(bindings.items()):
+            if binding.name == method:
+                del bindings[bound]
+        bindings[endpoint] = _BoundMethod(method, fn)
+    remapped = type(cls)(cls.__name__, (cls,), {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
+    remapped._endpoint_bindings = bindings
+    EXECUTOR_CLASSES[cls.__name__] = cls  # the name still finds the class as written
+    return remapped
+
+
+class PassThrough(Executor):
+    """What ``Flow().add()`` without ``uses`` adds, as Jina's ``BaseExecutor``: every
+    endpoint's docs pass through unchanged."""
+
+    @requests
+    def _pass_through(self, **kwargs: Any) -> None:
+        return None
+
+
+PASS_THROUGH_NAMES = ("BaseExecutor", "jina.serve.executors.BaseExecutor")
+"""``uses`` strings that mean Jina's ``BaseExecutor``: the pass-through."""
+
+
 _loops = threading.local()
 
 
@@ -288,11 +397,18 @@ def _run_coroutine(coro: Any) -> Any:
     return loop.run_until_complete(coro)
 
 
+def _method(executor: Executor, name: str) -> Callable[..., Any]:
+    """The endpoint method ``name`` bound to ``executor``, looked up on its class, so that an
+    instance attribute of the same name (``self.bar = bar``) does not hide it, as in Jina."""
+    fn = getattr(type(executor), name)
+    return fn.__get__(executor, type(executor)) if hasattr(fn, "__get__") else fn
+
+
 def call_endpoint(executor: Executor, binding: _BoundMethod, call_args: dict[str, Any]) -> Any:
     """Call an endpoint method with the arguments it accepts; await it if it is async. A
     method whose ``parameters`` are annotated with a model gets the model's instance (a
     BadRequest naming the field when they do not fit)."""
-    method = getattr(executor, binding.name)
+    method = _method(executor, binding.name)
     if binding.annotated_model is not None and "parameters" in binding.passes:
         call_args = {**call_args, "parameters": _model_instance(binding, call_args.get("parameters") or {})}
     result = method(**{name: call_args.get(name) for name in binding.passes})

@@ -16,15 +16,26 @@ from faasflow.array import DocumentArray
 from faasflow.codec import to_wire_docs, wire_form
 from faasflow.embedded import EmbeddedBackend
 from faasflow.errors import FaasflowError, FlowConfigError, FlowError, UnknownEndpointError
-from faasflow.flow_fields import ADD_FIELDS, FLOW_FIELDS, JINA_FLOW_IGNORED, JINA_IGNORED, check_protocol
+from faasflow.flow_fields import (
+    ADD_FIELDS,
+    FLOW_FIELDS,
+    JINA_FLOW_IGNORED,
+    JINA_IGNORED,
+    check_jina_options,
+    check_protocol,
+)
 from faasflow.flow_yaml import config_to_dict, read_flow_config
-from faasflow.plan import DEFAULT_IDEMPOTENCY_TTL_S, Plan, compile_plan
-from faasflow.posting import JinaShortcuts, run_post
+from faasflow.loader import is_executor_config
+from faasflow.plan import CALLER_KEY, DEFAULT_IDEMPOTENCY_TTL_S, Plan, compile_plan
+from faasflow.posting import JinaShortcuts, check_post_options, endpoint_of, run_post
 from faasflow.request import Callback, Response, make_response, new_request_id
+from faasflow.stage import check_target
 
 # ADD_FIELDS, FLOW_FIELDS and JINA_IGNORED (from faasflow.flow_fields) stay importable from here.
 
 logger = logging.getLogger("faasflow.flow")
+# Jina's retry options of post: the Flow is in this process, with no network to retry over
+IN_PROCESS_POST_OPTIONS = frozenset({"max_attempts", "initial_backoff", "max_backoff", "backoff_multiplier"})
 
 
 class Flow(JinaShortcuts):
@@ -36,6 +47,7 @@ class Flow(JinaShortcuts):
         unknown = sorted(set(jina_options) - JINA_IGNORED - JINA_FLOW_IGNORED)
         if unknown:
             raise FlowConfigError(f"Flow() got unknown option(s): {', '.join(unknown)}")
+        check_jina_options({k: v for k, v in jina_options.items() if k in JINA_IGNORED})
         check_protocol(protocol)
         self.name = name
         self.protocol = protocol
@@ -55,19 +67,37 @@ class Flow(JinaShortcuts):
 
     def add(self, uses: Any = None, name: str | None = None, *, copy_flow: bool = True, **options: Any) -> Flow:
         """Add an executor; returns the new Flow (as Jina does, the original is unchanged)."""
+        flow = self._copy() if copy_flow else self
+        # unnamed, it is executor<N>, N counting every executor added before (as Jina names it)
+        name = name if name is not None else f"executor{len(flow._executors)}"
         unknown = sorted(set(options) - set(ADD_FIELDS) - JINA_IGNORED)
-        executor = name or (uses if isinstance(uses, str) else getattr(uses, "__name__", None))
+        executor = name
         if unknown:
             raise FlowConfigError(f"Flow.add() got unknown option(s): {', '.join(unknown)}; "
                                   f"known: {', '.join(ADD_FIELDS)}", executor=executor, field=unknown[0])
-        ignored = sorted(set(options) & JINA_IGNORED)
-        if ignored:
-            logger.debug("executor %r: ignoring Jina deployment option(s) %s", executor, ", ".join(ignored))
+        check_jina_options({k: v for k, v in options.items() if k in JINA_IGNORED}, executor)
         entry = {"uses": uses, "name": name, **{k: v for k, v in options.items() if k in ADD_FIELDS}}
-        flow = self._copy() if copy_flow else self
+        if any(is_executor_config(entry.get(k)) for k in ("uses", "uses_before", "uses_after")):
+            entry[CALLER_KEY] = _caller_module()  # where a YAML's bare jtype is looked up first
         flow._executors.append({k: v for k, v in entry.items() if v is not None})
         flow._plan = None
         return flow
+
+    def needs(self, needs: str | list[str], name: str = "joiner", *args: Any, **options: Any) -> Flow:
+        """Jina's ``needs``: add an executor (a pass-through unless ``uses`` is given) that
+        joins ``needs``."""
+        return self.add(*args, name=name, needs=needs, **options)
+
+    join = needs
+
+    def needs_all(self, name: str = "joiner", *args: Any, **options: Any) -> Flow:
+        """Jina's ``needs_all``: join every executor nothing needs yet (the gateway, for a
+        Flow of the gateway alone)."""
+        needed = {n for e in self._executors for n in _as_list(e.get("needs"))}
+        names = [e["name"] for e in self._executors]
+        needed |= {names[i - 1] for i, e in enumerate(self._executors) if i > 0 and e.get("needs") is None}
+        dangling = [n for n in names if n not in needed] or ["gateway"]
+        return self.add(*args, name=name, needs=dangling, **options)
 
     def _copy(self) -> Flow:
         new = copy.copy(self)
@@ -92,7 +122,7 @@ class Flow(JinaShortcuts):
 
     @property
     def executors(self) -> list[dict[str, Any]]:
-        return [dict(e) for e in self._executors]
+        return [{k: v for k, v in e.items() if k != CALLER_KEY} for e in self._executors]
 
     # --- YAML ---
 
@@ -133,7 +163,7 @@ class Flow(JinaShortcuts):
         engine = LocalEngine(self.plan, workspace=self.workspace)
         engine.start()
         self._engine = engine
-        if self.protocol is not None:
+        if self.protocol is not None or self.port is not None:  # Jina's Flow(port=N) serves on N
             try:
                 self._start_server()
             except BaseException:
@@ -172,13 +202,16 @@ class Flow(JinaShortcuts):
         self._server.wait()
 
     def process(self, on: str, docs: DocumentArray, parameters: dict[str, Any],
-                request_id: str | None = None, *, copy_inputs: bool = True) -> Response:
+                request_id: str | None = None, *, copy_inputs: bool = True,
+                target_executor: str | None = None) -> Response:
         """Run one request batch; an executor failure comes back in ``response.error``.
 
         ``copy_inputs=False`` skips copying ``docs``, for docs no caller holds (those the
-        HTTP gateway decoded from a request body)."""
+        HTTP gateway decoded from a request body). ``target_executor``: only the executors
+        it matches run (UnknownTargetError when it matches none)."""
         if self._engine is None:
             raise FaasflowError("the Flow is not started: use `with flow:` before flow.post()")
+        check_target(target_executor, (spec.name for spec in self.plan.executors))
         request_id = request_id or new_request_id()
         if copy_inputs:
             docs = DocumentArray._wrap([d.copy() for d in docs])  # the caller's objects stay untouched
@@ -188,7 +221,7 @@ class Flow(JinaShortcuts):
         try:
             if self._parameter_check:  # declared parameter models, before any executor runs
                 self._parameter_check.check(on, parameters)
-            output = self._engine.process(on, docs, parameters)
+            output = self._engine.process(on, docs, parameters, target_executor)
         except FlowError as error:
             return make_response(request_id, on, DocumentArray(), parameters, error)
         answer_parameters = dict(parameters)
@@ -205,14 +238,45 @@ class Flow(JinaShortcuts):
     def post(self, on: str, inputs: Any = None, parameters: dict[str, Any] | None = None,
              request_size: int = 100, show_progress: bool = False, on_done: Callback | None = None,
              on_error: Callback | None = None, on_always: Callback | None = None,
-             return_responses: bool = False, **_jina_options: Any) -> DocumentArray | list[Response]:
-        """Send ``inputs`` to endpoint ``on``; returns the resulting docs in input order."""
+             return_responses: bool = False, target_executor: str | None = None,
+             continue_on_error: bool = False, results_in_order: bool = False, return_results: bool | None = None,
+             **_jina_options: Any) -> DocumentArray | list[Response] | None:
+        """Send ``inputs`` to endpoint ``on``; returns the resulting docs in input order
+        (``None`` with ``on_done``/``on_always``, as Jina 3; the callback and error rules are
+        ``faasflow.posting.run_post``'s). Batches run one after another, so the results are
+        always in input order (``results_in_order`` asks for nothing more).
+        ``target_executor``: a regular expression; only the executors whose names it
+        matches (from the start, as Jina's ``re.match``) run, the others pass docs through."""
+        check_post_options("Flow.post", _jina_options, IN_PROCESS_POST_OPTIONS)
         if self._engine is None:
             raise FaasflowError("the Flow is not started: use `with flow:` before flow.post()")
+        on = endpoint_of(on)
         self.check_endpoint(on)
-        return run_post(self.process, on, inputs, parameters, request_size, show_progress,
-                        on_done, on_error, on_always, return_responses)
+        check_target(target_executor, (spec.name for spec in self.plan.executors))
+
+        def send(endpoint: str, docs: DocumentArray, params: dict[str, Any]) -> Response:
+            return self.process(endpoint, docs, params, target_executor=target_executor)
+
+        return run_post(send, on, inputs, parameters, request_size, show_progress,
+                        on_done, on_error, on_always, return_responses,
+                        continue_on_error=continue_on_error, return_results=return_results)
 
     def __repr__(self) -> str:
         names = ", ".join(str(e.get("name") or e.get("uses")) for e in self._executors)
         return f"Flow(name={self.name!r}, executors=[{names}])"
+
+
+def _caller_module() -> str | None:
+    """The module that called into the Flow (the first frame outside this module)."""
+    import sys
+
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back  # type: ignore[assignment]
+    return None if frame is None else frame.f_globals.get("__name__")
+
+
+def _as_list(needs: Any) -> list[str]:
+    if needs is None:
+        return []
+    return [needs] if isinstance(needs, str) else list(needs)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from faasflow.errors import FlowConfigError
+from faasflow.executor import PassThrough
 from faasflow.flow_fields import (
     ADD_FIELDS,
     FLOW_FIELDS,
@@ -112,13 +113,8 @@ def _executor_entry(position: int, entry: Any) -> dict[str, Any]:
         raise FlowConfigError(f"executor entry {position} must be a mapping", field="executors")
     entry = dict(entry)
     name = entry.get("name", f"executor{position}")
-    uses = entry.get("uses")
-    if isinstance(uses, Mapping):  # uses: {jtype: MyExecutor, with: {...}, metas: {py_modules: [...]}}
-        entry["uses"] = uses.get("jtype")
-        entry["uses_with"] = {**(uses.get("with") or {}), **(entry.get("uses_with") or {})}
-        metas = uses.get("metas") or {}
-        if metas.get("py_modules"):
-            entry["py_modules"] = list(metas["py_modules"]) + list(entry.get("py_modules") or [])
+    # ``uses: {jtype: MyExecutor, with: {...}, metas: {py_modules: [...]}, requests: {...}}``,
+    # YAML text or an executor YAML file stay as written: the Plan reads them (plan.build_spec)
     unknown = sorted(set(entry) - set(ADD_FIELDS) - JINA_IGNORED)
     if unknown:
         raise FlowConfigError(
@@ -126,7 +122,7 @@ def _executor_entry(position: int, entry: Any) -> dict[str, Any]:
             executor=str(name),
             field=unknown[0],
         )
-    return {k: v for k, v in entry.items() if k in ADD_FIELDS}
+    return {k: v for k, v in entry.items() if k in ADD_FIELDS or k in JINA_IGNORED}  # Flow.add checks Jina's
 
 
 def read_flow_config(source: str | Path | Mapping[str, Any]) -> FlowConfig:
@@ -156,7 +152,9 @@ def config_to_dict(options: Mapping[str, Any], plan: Plan) -> dict[str, Any]:
         written["idempotency_ttl_s"] = plan.idempotency_ttl_s
     executors = []
     for spec in plan.executors:
-        entry: dict[str, Any] = {"name": spec.name, "uses": uses_reference(spec.uses)}
+        entry: dict[str, Any] = {"name": spec.name}
+        if spec.cls is not PassThrough:  # no ``uses``: Jina's BaseExecutor, a pass-through
+            entry["uses"] = uses_reference(spec.uses)
         if spec.uses_with:
             entry["uses_with"] = dict(spec.uses_with)
         if spec.py_modules:
@@ -166,10 +164,33 @@ def config_to_dict(options: Mapping[str, Any], plan: Plan) -> dict[str, Any]:
         polling = spec.polling.to_config()
         if polling != "ANY":
             entry["polling"] = polling
+        for helper in ("uses_before", "uses_after"):
+            helper_spec = getattr(spec, helper)
+            if helper_spec is not None:
+                entry[helper] = _helper_entry(helper_spec)
         entry["needs"] = list(spec.needs) if len(spec.needs) > 1 else spec.needs[0]
+        if spec.disable_reduce:
+            entry["disable_reduce"] = True
+        if spec.uses_requests:
+            entry["uses_requests"] = dict(spec.uses_requests)
         for key, default in (("replicas", 1), ("memory", None), ("timeout", None), ("package", "zip"), ("gpu", False)):
             value = getattr(spec, key)
             if value != default:
                 entry[key] = value
         executors.append(entry)
     return {"jtype": "Flow", "version": "1", "with": written, "executors": executors}
+
+
+def _helper_entry(spec: Any) -> Any:
+    """A uses_before/uses_after as written back: its reference, or Jina's mapping form
+    when it has ``with`` keywords, ``requests`` or ``py_modules``."""
+    if not (spec.uses_with or spec.uses_requests or spec.py_modules):
+        return spec.uses
+    mapping: dict[str, Any] = {"jtype": spec.uses}
+    if spec.uses_with:
+        mapping["with"] = dict(spec.uses_with)
+    if spec.py_modules:
+        mapping["metas"] = {"py_modules": list(spec.py_modules)}
+    if spec.uses_requests:
+        mapping["requests"] = dict(spec.uses_requests)
+    return mapping

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from faasflow.errors import BadRequest, FlowConfigError, FlowError
 from faasflow.executor import DEFAULT_ENDPOINT
-from faasflow.stage import executor_parameters
+from faasflow.stage import SPECIFIC_SEPARATOR, executor_parameters, specific_key
 
 if TYPE_CHECKING:
     from faasflow.plan import Plan
@@ -114,8 +114,7 @@ class ParameterCheck:
 
                 if not isinstance(exc, fastjsonschema.JsonSchemaValueException):
                     raise
-                nested = parameters.get(executor)
-                raise FlowError(executor, None, endpoint, _parameter_error(exc, executor, nested)) from None
+                raise FlowError(executor, None, endpoint, _parameter_error(exc, executor, parameters)) from None
 
     def _nested(self, parameters: Mapping[str, Any]) -> bool:
         return any(name in parameters for name in self.schemas)
@@ -152,12 +151,28 @@ def _without_formats(node: Any) -> Any:
     return node
 
 
-def _parameter_error(exc: Any, executor: str, nested: Any) -> ParameterError:
-    path = [part for part in (exc.path or ["data"])[1:]]
-    # a value set under the executor's own name ({'ranker': {'limit': 3}}) is located there
-    within = [executor] if path and isinstance(nested, Mapping) and path[0] in nested else []
-    loc: list[str | int] = ["parameters", *within, *path]
+def _parameter_error(exc: Any, executor: str, parameters: Mapping[str, Any]) -> ParameterError:
+    path: list[str | int] = [part for part in (exc.path or ["data"])[1:]]
+    nested = parameters.get(executor)
+    # a value set under the executor's own name ({'ranker': {'limit': 3}}) is located there,
+    # one set for it alone ('ranker__limit') at that key
+    if path and isinstance(nested, Mapping) and path[0] in nested:
+        path = [executor, *path]
+    elif path:
+        source = _specific_source(parameters, executor, path[0])
+        if source is not None:
+            path = [source, *path[1:]]
+    loc: list[str | int] = ["parameters", *path]
     return ParameterError(f"{_expectation(exc)}; got {_shown(exc.value)}", loc, str(exc.rule))
+
+
+def _specific_source(parameters: Mapping[str, Any], executor: str, name: Any) -> str | None:
+    """The ``executor__name`` key that set ``name`` for ``executor`` (the last, as it wins)."""
+    found = None
+    for key in parameters:
+        if SPECIFIC_SEPARATOR in key and specific_key(key) == (executor, name):
+            found = key
+    return found
 
 
 def _expectation(exc: Any) -> str:

@@ -13,13 +13,19 @@ from types import MappingProxyType
 from typing import Any
 
 from faasflow.errors import FlowConfigError
-from faasflow.executor import Executor
-from faasflow.loader import import_py_modules, resolve_uses
+from faasflow.executor import PASS_THROUGH_NAMES, Executor, PassThrough, with_requests
+from faasflow.loader import config_class, import_py_modules, is_executor_config, read_executor_config, resolve_uses
 
 GATEWAY = "gateway"
+CALLER_KEY = "_caller_module"
+"""Set by ``Flow.add`` on an entry whose ``uses`` is executor YAML: the module it was called
+from, where the YAML's bare ``jtype`` class name is looked up first."""
 POLLING_MODES = ("ANY", "ALL")
 PACKAGES = ("zip", "image")
 ANY_ENDPOINT = "*"
+# Jina's head runtime: '/search' broadcasts and '/index' partitions whatever the default
+# polling is; only a per-endpoint entry of the dict form changes them.
+JINA_ENDPOINT_POLLING = MappingProxyType({"/search": "ALL", "/index": "ANY"})
 # Bounds a deployed Flow can meet, each with the reason its error gives.
 MAX_SHARDS = 64
 DEFAULT_IDEMPOTENCY_TTL_S = 3600
@@ -34,10 +40,14 @@ REPLICAS_WHY = "Lambda scales each function by itself, to 1000 concurrent execut
 
 @dataclass(frozen=True)
 class Polling:
-    """Polling per endpoint: ``ANY`` partitions docs across shards, ``ALL`` broadcasts."""
+    """Polling per endpoint: ``ANY`` partitions docs across shards, ``ALL`` broadcasts.
+
+    Resolved as Jina's head runtime does: ``per_endpoint`` always holds ``/search`` (ALL)
+    and ``/index`` (ANY) unless the dict form names them; ``default`` (a string polling,
+    or the dict's ``'*'``) is every other endpoint's mode."""
 
     default: str = "ANY"
-    per_endpoint: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    per_endpoint: Mapping[str, str] = field(default_factory=lambda: JINA_ENDPOINT_POLLING)
 
     def mode(self, endpoint: str) -> str:
         return self.per_endpoint.get(endpoint, self.default)
@@ -47,9 +57,9 @@ class Polling:
         if isinstance(value, Polling):
             return value
         if isinstance(value, str):
-            return cls(default=_polling_mode(value, executor, None))
+            return cls(default=_polling_mode(value, executor, None), per_endpoint=JINA_ENDPOINT_POLLING)
         if isinstance(value, Mapping):
-            per_endpoint: dict[str, str] = {}
+            per_endpoint: dict[str, str] = dict(JINA_ENDPOINT_POLLING)
             default = "ANY"
             for endpoint, mode in value.items():
                 if endpoint == ANY_ENDPOINT:
@@ -68,7 +78,9 @@ class Polling:
         )
 
     def to_config(self) -> str | dict[str, str]:
-        if not self.per_endpoint:
+        """What reads back as this polling: the default alone where the endpoints follow
+        Jina's rules, else the dict form with ``'*'``."""
+        if dict(self.per_endpoint) == dict(JINA_ENDPOINT_POLLING):
             return self.default
         out = dict(self.per_endpoint)
         out[ANY_ENDPOINT] = self.default
@@ -102,9 +114,24 @@ class ExecutorSpec:
     package: str = "zip"
     gpu: bool = False
     py_modules: tuple[str, ...] = ()
+    # Jina's disable_reduce: a join gets its needs' docs concatenated (last need first, as
+    # Jina's worker does) instead of reduced by id; docs_matrix is the same either way
+    disable_reduce: bool = False
+    # Jina's uses_requests (endpoint -> method name), already applied to ``cls``
+    uses_requests: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # Jina's uses_before / uses_after of a sharded executor: one-shard executors of their own
+    # (named ``<name>/uses-before``, ``<name>/uses-after``, as Jina names them) that get the
+    # stage's input before the shard fan-out, and every shard's answer (``docs_matrix``) after it
+    uses_before: ExecutorSpec | None = None
+    uses_after: ExecutorSpec | None = None
 
     def serves(self, endpoint: str) -> bool:
         return self.cls.binding_for(endpoint) is not None
+
+    @property
+    def helpers(self) -> tuple[ExecutorSpec, ...]:
+        """Its ``uses_before`` and ``uses_after`` executors, those it has, in that order."""
+        return tuple(h for h in (self.uses_before, self.uses_after) if h is not None)
 
 
 @dataclass(frozen=True)
@@ -131,7 +158,8 @@ class Plan:
         return sorted({e for spec in self.executors for e in spec.cls.endpoints()})
 
     def serves(self, endpoint: str) -> bool:
-        return any(spec.serves(endpoint) for spec in self.executors)
+        """Whether some executor binds ``endpoint``; a Flow of the gateway alone serves all."""
+        return not self.executors or any(spec.serves(endpoint) for spec in self.executors)
 
 
 def _positive_int(value: Any, executor: str, name: str, low: int = 1, high: int | None = None,
@@ -152,14 +180,15 @@ def uses_reference(uses: Any) -> str:
     return f"{uses.__module__}.{uses.__qualname__}"
 
 
-def build_spec(raw: Mapping[str, Any], previous: str, base_dir: Path | None) -> ExecutorSpec:
-    """Validate one ``Flow.add`` call into an ExecutorSpec."""
+def build_spec(raw: Mapping[str, Any], previous: str, base_dir: Path | None, position: int = 0) -> ExecutorSpec:
+    """Validate one ``Flow.add`` call (the ``position``-th) into an ExecutorSpec. Unnamed,
+    it is ``executor<position>`` and, without ``uses``, a pass-through, as in Jina."""
     uses = raw.get("uses")
+    if uses is None or uses in PASS_THROUGH_NAMES:
+        uses = PassThrough
     name = raw.get("name")
-    if name is None and isinstance(uses, str):
-        name = uses.replace(":", ".").rsplit(".", 1)[-1]
-    if name is None and isinstance(uses, type):
-        name = uses.__name__
+    if name is None:
+        name = f"executor{position}"
     if not isinstance(name, str) or not name or name == GATEWAY or "/" in name:
         raise FlowConfigError(
             f"an executor needs a name (not {GATEWAY!r}, no '/'), got {name!r}", executor=str(name), field="name"
@@ -169,14 +198,34 @@ def build_spec(raw: Mapping[str, Any], previous: str, base_dir: Path | None) -> 
         py_modules = (py_modules,)
     if py_modules:
         import_py_modules(list(py_modules), base_dir, name)
-    if uses is None:
-        raise FlowConfigError("is required", executor=name, field="uses")
-    cls = resolve_uses(uses, name, base_dir)
+    uses_requests = raw.get("uses_requests") or {}
+    if not isinstance(uses_requests, Mapping):
+        raise FlowConfigError(f"must be a mapping of endpoint to method name, got {uses_requests!r}",
+                              executor=name, field="uses_requests")
     uses_with = raw.get("uses_with") or {}
     if not isinstance(uses_with, Mapping):
         raise FlowConfigError(
             f"must be a mapping of keyword arguments, got {uses_with!r}", executor=name, field="uses_with"
         )
+    if is_executor_config(uses):
+        # Jina's executor YAML (file, text or {jtype, with, metas, requests}): reduced to
+        # what every engine (and a deployed function's environment) already carries: the
+        # class's import reference, uses_with, uses_requests and py_modules; the Flow's
+        # own uses_with / uses_requests override the YAML's, as in Jina
+        cls, uses, config = _config_spec(uses, name, base_dir, "uses", raw.get(CALLER_KEY))
+        uses_with = {**config.uses_with, **uses_with}
+        uses_requests = {**config.requests, **uses_requests}
+        py_modules = tuple(config.py_modules) + tuple(py_modules)
+    else:
+        cls = resolve_uses(uses, name, base_dir)
+    if uses_requests:
+        try:
+            cls = with_requests(cls, dict(uses_requests))
+        except ValueError as exc:
+            raise FlowConfigError(str(exc), executor=name, field="uses_requests") from None
+    disable_reduce = raw.get("disable_reduce", False)
+    if not isinstance(disable_reduce, bool):
+        raise FlowConfigError(f"must be true or false, got {disable_reduce!r}", executor=name, field="disable_reduce")
     needs = raw.get("needs")
     if needs is None:
         needs_tuple: tuple[str, ...] = (previous,)
@@ -190,6 +239,10 @@ def build_spec(raw: Mapping[str, Any], previous: str, base_dir: Path | None) -> 
         raise FlowConfigError(
             f"must be an executor name or a list of names, got {needs!r}", executor=name, field="needs"
         )
+    if disable_reduce and len(needs_tuple) < 2:
+        raise FlowConfigError("applies to a join (needs two or more executors) here; the answers of "
+                              "shards are always combined (use uses_after to combine them yourself)",
+                              executor=name, field="disable_reduce")
     package = raw.get("package", "zip")
     if package not in PACKAGES:
         raise FlowConfigError(f"must be 'zip' or 'image', got {package!r}", executor=name, field="package")
@@ -198,12 +251,15 @@ def build_spec(raw: Mapping[str, Any], previous: str, base_dir: Path | None) -> 
         raise FlowConfigError(f"must be true or false, got {gpu!r}", executor=name, field="gpu")
     memory = raw.get("memory")
     timeout = raw.get("timeout")
+    shards = _positive_int(raw.get("shards", 1), name, "shards", high=MAX_SHARDS, why=SHARDS_WHY)
+    helpers = {role: _helper_spec(raw.get(role), role, name, shards, base_dir, raw.get(CALLER_KEY))
+               for role in ("uses_before", "uses_after")}
     return ExecutorSpec(
         name=name,
         uses=uses_reference(uses),
         cls=cls,
         uses_with=MappingProxyType(dict(uses_with)),
-        shards=_positive_int(raw.get("shards", 1), name, "shards", high=MAX_SHARDS, why=SHARDS_WHY),
+        shards=shards,
         polling=Polling.parse(raw.get("polling", "ANY"), name),
         needs=needs_tuple,
         replicas=_positive_int(raw.get("replicas", 1), name, "replicas", high=MAX_REPLICAS, why=REPLICAS_WHY),
@@ -212,7 +268,63 @@ def build_spec(raw: Mapping[str, Any], previous: str, base_dir: Path | None) -> 
         package=package,
         gpu=gpu,
         py_modules=tuple(py_modules),
+        disable_reduce=disable_reduce,
+        uses_requests=MappingProxyType(dict(uses_requests)),
+        **helpers,
     )
+
+
+def _config_spec(uses: Any, executor: str, base_dir: Path | None, field: str,
+                 caller: str | None = None) -> tuple[type[Executor], str, Any]:
+    """An executor YAML's class, the reference a build imports it by (a ``py_modules``
+    file's path relative to ``base_dir`` where it lies under it), and the config read."""
+    config = read_executor_config(uses, executor, base_dir, field)
+    cls, reference = config_class(config, executor, field, caller)
+    file_part, _, class_name = reference.rpartition(":")
+    if file_part.endswith(".py") and base_dir is not None:
+        try:
+            reference = f"{Path(file_part).resolve().relative_to(base_dir.resolve()).as_posix()}:{class_name}"
+        except ValueError:
+            pass  # outside the project: the absolute path
+    return cls, reference, config
+
+
+def helper_name(executor: str, role: str) -> str:
+    """A ``uses_before``/``uses_after`` executor's name, as Jina names it: ``db/uses-after``."""
+    return f"{executor}/{role.replace('_', '-')}"
+
+
+def _helper_spec(uses: Any, role: str, executor: str, shards: int, base_dir: Path | None,
+                 caller: str | None = None) -> ExecutorSpec | None:
+    """The ``uses_before``/``uses_after`` executor of a sharded executor (None when not given):
+    one shard, a zip function on AWS whatever its executor's package. Jina ignores them on a
+    one-shard executor; here that is refused, so that a Flow never carries an option that
+    does nothing."""
+    if uses is None:
+        return None
+    if shards == 1:
+        raise FlowConfigError(f"wraps the shards of a sharded executor; this one has shards=1 (set shards > 1, "
+                              f"or drop {role})", executor=executor, field=role)
+    name = helper_name(executor, role)
+    if is_executor_config(uses):  # Jina's {jtype, with, metas, requests}, YAML text or file
+        cls, reference, config = _config_spec(uses, executor, base_dir, role, caller)
+        if config.requests:
+            try:
+                cls = with_requests(cls, dict(config.requests))
+            except ValueError as exc:
+                raise FlowConfigError(str(exc), executor=executor, field=role) from None
+        return ExecutorSpec(name=name, uses=reference, cls=cls, needs=(executor,),
+                            uses_with=MappingProxyType(dict(config.uses_with)), py_modules=config.py_modules,
+                            uses_requests=MappingProxyType(dict(config.requests)))
+    if not isinstance(uses, (str, type)):
+        raise FlowConfigError(f"must be an Executor class, its import path or Jina's {{jtype, with}} mapping, "
+                              f"got {uses!r}", executor=executor, field=role)
+    try:
+        cls = resolve_uses(uses, executor, base_dir)
+    except FlowConfigError as exc:  # the same message, about this field
+        prefix = str(FlowConfigError("", executor=exc.executor, field=exc.field))
+        raise FlowConfigError(str(exc).removeprefix(prefix), executor=executor, field=role) from None
+    return ExecutorSpec(name=name, uses=uses_reference(uses), cls=cls, needs=(executor,))
 
 
 AUTH_MODES = ("api_key", "iam")
@@ -232,14 +344,12 @@ def compile_plan(name: str, raw_executors: list[Mapping[str, Any]], base_dir: Pa
         raise FlowConfigError(f"tracing must be true or false, got {tracing!r}", field="tracing")
     specs: list[ExecutorSpec] = []
     previous = GATEWAY
-    for raw in raw_executors:
-        spec = build_spec(raw, previous, base_dir)
+    for position, raw in enumerate(raw_executors):
+        spec = build_spec(raw, previous, base_dir, position)
         if any(s.name == spec.name for s in specs):
             raise FlowConfigError("is used by two executors; names must be unique", executor=spec.name, field="name")
         specs.append(spec)
         previous = spec.name
-    if not specs:
-        raise FlowConfigError("a Flow needs at least one executor: call .add(uses=...)")
     known = {s.name for s in specs}
     for spec in specs:
         for need in spec.needs:
@@ -253,7 +363,8 @@ def compile_plan(name: str, raw_executors: list[Mapping[str, Any]], base_dir: Pa
                 raise FlowConfigError("an executor cannot need itself", executor=spec.name, field="needs")
     ordered = _topological_order(specs)
     needed = {n for s in specs for n in s.needs}
-    sinks = tuple(s.name for s in ordered if s.name not in needed)
+    # a Flow of the gateway alone (Jina's ``Flow()``) answers with the request's docs
+    sinks = tuple(s.name for s in ordered if s.name not in needed) or (GATEWAY,)
     return Plan(name=name, executors=tuple(ordered), sinks=sinks, auth=auth, tracing=tracing,
                 idempotency_ttl_s=idempotency_ttl_s)
 

@@ -6,52 +6,121 @@ One loop for both, so the embedded Flow and a remote one behave the same to a ca
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import sys
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from faasflow.array import DocumentArray
+from faasflow.errors import BadClientCallback, BadInputError
 from faasflow.progress import progress_bar
 from faasflow.request import Callback, Response, batches, total_of
 
+logger = logging.getLogger("faasflow.post")
+
 SendBatch = Callable[[str, DocumentArray, dict[str, Any]], Response]
+DEFAULT_ENDPOINT = "/default"  # faasflow.executor's, without importing it here
+
+
+def endpoint_of(on: Any) -> Any:
+    """The endpoint a post goes to: Jina's ``post('')`` (or ``on=None``) sends a request
+    with no endpoint, which every executor's default method serves: ``/default`` here."""
+    return DEFAULT_ENDPOINT if on is None or on == "" else on
 
 
 def run_post(
     send: SendBatch,
     on: str,
     inputs: Any,
-    parameters: dict[str, Any] | None,
-    request_size: int,
-    show_progress: bool,
-    on_done: Callback | None,
-    on_error: Callback | None,
-    on_always: Callback | None,
-    return_responses: bool,
-) -> DocumentArray | list[Response]:
-    """Send ``inputs`` batch by batch. A failed batch goes to ``on_error`` and the others go
-    on; with no ``on_error`` the first failure is raised (after ``on_always``)."""
+    parameters: dict[str, Any] | None = None,
+    request_size: int = 100,
+    show_progress: bool = False,
+    on_done: Callback | None = None,
+    on_error: Callback | None = None,
+    on_always: Callback | None = None,
+    return_responses: bool = False,
+    *,
+    continue_on_error: bool = False,
+    return_results: bool | None = None,
+) -> DocumentArray | list[Response] | None:
+    """Send ``inputs`` batch by batch, with Jina's callback rules: a failed batch goes to
+    ``on_error``; without one it is raised (before ``on_always``), or only logged with
+    ``continue_on_error``, and the other batches go on. A callback that raises is a
+    ``BadClientCallback`` (logged with ``continue_on_error``). ``request_size`` <= 0 sends
+    all inputs in one request. Returns the docs (or, ``return_responses``, the responses)
+    of every batch in input order; ``None`` when ``on_done`` or ``on_always`` is given, as
+    Jina 3 does (``return_results=True``, Jina's older spelling, returns them anyway)."""
+    if not isinstance(request_size, int) or isinstance(request_size, bool):
+        raise BadInputError(f"request_size must be an integer, got {request_size!r}")
+    size = request_size if request_size > 0 else sys.maxsize
+    if return_results is None:
+        return_results = on_done is None and on_always is None
     parameters = dict(parameters or {})
+    on = endpoint_of(on)
     collected: list[Any] = []
     responses: list[Response] = []
     with progress_bar(show_progress, total_of(inputs), f"{on}") as advance:
-        for batch in batches(inputs, request_size):
+        for batch in batches(inputs, size):
             response = send(on, batch, parameters)
-            if response.error is None:
-                if on_done is not None:
-                    on_done(response)
-                collected.extend(response.docs)
-            elif on_error is not None:
-                on_error(response)
+            if response.error is not None:
+                if on_error is not None:
+                    _callback(on_error, response, continue_on_error)
+                elif continue_on_error:
+                    logger.error("request %s to %s failed: %s", response.header.request_id, on, response.error)
+                else:
+                    raise response.error
+            elif on_done is not None:
+                _callback(on_done, response, continue_on_error)
             if on_always is not None:
-                on_always(response)
-            if response.error is not None and on_error is None:
-                raise response.error
+                _callback(on_always, response, continue_on_error)
             if return_responses:
                 responses.append(response)
+            else:
+                collected.extend(response.docs)
             advance(len(batch))
+    if not return_results:
+        return None
     if return_responses:
         return responses
     return DocumentArray._wrap(collected)
+
+
+def _callback(callback: Callback, response: Response, continue_on_error: bool) -> None:
+    """Call a user's callback; what it raises is a BadClientCallback, or logged."""
+    try:
+        callback(response)
+    except Exception as exc:
+        message = f"uncaught exception in callback {getattr(callback, '__name__', callback)!s}(): {exc!r}"
+        if continue_on_error:
+            logger.error(message)
+            return
+        raise BadClientCallback(message) from exc
+
+
+# Jina's post options about its gRPC transport: nothing to do over HTTP or in-process, as
+# with Jina's own HTTP client; accepted with a warning so that Jina code runs unchanged.
+TRANSPORT_POST_OPTIONS = frozenset({"stream", "prefetch", "compression"})
+_warned: set[tuple[str, str]] = set()
+
+
+def check_post_options(where: str, options: Mapping[str, Any], transport: frozenset[str] = frozenset()) -> None:
+    """Refuse a ``post`` keyword that neither faasflow nor Jina knows, and one asking for
+    what faasflow cannot give (``return_type`` other than DocumentArray); warn (once) about
+    transport options that change nothing here (``TRANSPORT_POST_OPTIONS`` plus ``transport``)."""
+    options = dict(options)
+    return_type = options.pop("return_type", DocumentArray)
+    if return_type is not DocumentArray and getattr(return_type, "__name__", None) != "DocumentArray":
+        raise BadInputError(f"{where}(return_type={return_type!r}): faasflow returns a DocumentArray "
+                            "(docarray v1 style); docarray v2 DocList types are not supported")
+    known = TRANSPORT_POST_OPTIONS | transport
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise BadInputError(f"{where}() got unexpected option(s): {', '.join(unknown)}")
+    for option in sorted(options):
+        if (where, option) not in _warned:
+            _warned.add((where, option))
+            logger.warning("%s(%s=...): a transport option of Jina's client that changes nothing here; ignored",
+                           where, option)
 
 
 class JinaShortcuts:
@@ -71,3 +140,22 @@ class JinaShortcuts:
 
     def delete(self, inputs: Any = None, **kwargs: Any) -> Any:
         return self.post("/delete", inputs, **kwargs)
+
+
+# Jina Client() options about its connection that an HTTP client here has no use for
+TRANSPORT_CLIENT_OPTIONS = frozenset({"asyncio", "proxy", "prefetch", "grpc_channel_options", "metrics",
+                                      "metrics_exporter_host", "metrics_exporter_port", "tracing",
+                                      "traces_exporter_host", "traces_exporter_port", "log_config"})
+
+
+def check_client_options(options: Mapping[str, Any]) -> None:
+    """Refuse a Client() keyword Jina's Client does not take; warn about the transport ones
+    (an ``asyncio=True`` client is refused: its post is a coroutine, this one's is not)."""
+    if options.get("asyncio"):
+        raise BadInputError("Client(asyncio=True) is not supported: faasflow's Client.post is synchronous")
+    unknown = sorted(set(options) - TRANSPORT_CLIENT_OPTIONS)
+    if unknown:
+        raise BadInputError(f"Client() got unexpected option(s): {', '.join(unknown)}")
+    if options:
+        logger.warning("Client(%s=...): transport option(s) of Jina's client that change nothing here; ignored",
+                       ", ".join(sorted(options)))

@@ -70,7 +70,9 @@ def make_response(
 
 
 def iter_inputs(inputs: Any) -> Iterator[Document]:
-    """Documents from a Document, DocumentArray, iterable, generator or generator function."""
+    """Documents from a Document, DocumentArray, iterable, generator or generator function.
+    An item that is a pair ``(doc, groundtruth)`` is its ``doc``, as Jina 3's client sends
+    it (the groundtruth goes nowhere)."""
     if inputs is None:
         return iter(())
     if callable(inputs) and not isinstance(inputs, (Document, DocumentArray)):
@@ -88,6 +90,8 @@ def iter_inputs(inputs: Any) -> Iterator[Document]:
 
 def _checked(items: Iterable[Any]) -> Iterator[Document]:
     for position, item in enumerate(items):
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], Document):
+            item = item[0]
         if not isinstance(item, Document):
             raise BadInputError(f"input {position} is a {type(item).__name__}, not a Document")
         yield item

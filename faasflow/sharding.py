@@ -55,10 +55,12 @@ def merge(
 ) -> DocumentArray:
     """Reduce several answers for the same request into one.
 
-    Docs are reduced by id (the first answer's fields win; matches and chunks are
-    concatenated); docs with new ids are appended in answer order. ``order`` (the request's
-    ids) puts known ids back in request order. Merged matches are re-sorted by score; with
-    ``limit``, every doc's matches are cut to the best ``limit``.
+    Docs are reduced by id as docarray v1's ``reduce_all`` (Jina's join and ``ALL`` merge):
+    a field empty in the first answer's doc is taken from the first later answer that has it
+    set, matches and chunks are reduced the same way, by id (``reduce_doc``); docs with new ids
+    are appended in answer order. ``order`` (the request's ids) puts known ids back in request
+    order. Merged matches are re-sorted by score; with ``limit``, every doc's matches are cut
+    to the best ``limit``.
     """
     if len(results) == 1 and limit is None and order is None:
         return results[0]
@@ -72,12 +74,8 @@ def merge(
                 by_id[doc.id] = doc
                 merged.append(doc)
             elif answer_number > 0 and existing is not doc:
-                # new lists, never extended in place: docs an executor gave one shared list keep theirs
-                if doc._matches:
-                    existing.matches = DocumentArray._wrap([*(existing._matches or ()), *doc._matches])
+                if reduce_doc(existing, doc):
                     touched.add(doc.id)
-                if doc._chunks:
-                    existing.chunks = DocumentArray._wrap([*(existing._chunks or ()), *doc._chunks])
             elif answer_number == 0:
                 merged.append(doc)  # a duplicate id inside one answer stays as it was
     if order is not None:
@@ -86,6 +84,49 @@ def merge(
         if doc._matches and (doc.id in touched or limit is not None):
             doc.matches = sort_by_score(doc._matches, limit)
     return DocumentArray._wrap(merged)
+
+
+_NOT_REDUCED = frozenset({"id", "parent_id", "matches", "chunks"})
+
+
+def reduce_doc(first: Document, other: Document) -> bool:
+    """docarray v1's ``_reduce_doc``, in place on ``first``: each field set in ``other`` and
+    empty in ``first`` (``non_empty_fields``; not id, parent_id, matches, chunks) is taken
+    whole from ``other`` (tags too: not merged key by key); then ``other``'s matches and
+    chunks are reduced into ``first``'s by id. Returns whether ``other`` had matches.
+
+    New lists, never extended in place: docs an executor gave one shared list keep theirs.
+    """
+    missing = [name for name in other.non_empty_fields if name not in _NOT_REDUCED]
+    if missing:
+        have = set(first.non_empty_fields)
+        for name in missing:
+            if name not in have:
+                setattr(first, name, getattr(other, name))
+    if other._chunks:
+        first.chunks = _reduce_list(first._chunks or (), other._chunks)
+    if other._matches:
+        first.matches = _reduce_list(first._matches or (), other._matches)
+        return True
+    return False
+
+
+def _reduce_list(first: Sequence[Document], other: Sequence[Document]) -> DocumentArray:
+    """docarray v1's ``DocumentArray.reduce`` on matches or chunks: ``other``'s docs with new
+    ids appended, those with a known id reduced into (a copy of) the first with that id."""
+    out = list(first)
+    position: dict[str, int] = {}
+    for i, doc in enumerate(out):
+        position.setdefault(doc.id, i)
+    for doc in other:
+        i = position.get(doc.id)
+        if i is None:
+            position[doc.id] = len(out)
+            out.append(doc)
+        elif out[i] is not doc:
+            target = out[i] = out[i].copy()  # a copy: the same match may sit in other lists
+            reduce_doc(target, doc)
+    return DocumentArray._wrap(out)
 
 
 def _in_request_order(docs: list[Document], order: Sequence[str]) -> list[Document]:
@@ -115,10 +156,12 @@ def sort_by_score(docs: Sequence[Document], limit: int | None = None) -> Documen
         missing = float("inf")
 
         def key(doc: Document) -> float:
+            # dict.get: asking a ScoreMap for a name it lacks must not create the score
             score = doc._scores.get(name) if doc._scores else None
-            if score is None or score.value is None:
+            if score is None:
                 return missing
-            return -score.value if descending else score.value
+            value = score.value
+            return -value if descending else value
 
         ordered = sorted(docs, key=key)
     return DocumentArray._wrap(ordered[:limit] if limit is not None else ordered)

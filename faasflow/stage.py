@@ -9,12 +9,13 @@ so a Flow answers the same embedded, served and deployed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from faasflow.array import DocumentArray
 from faasflow.codec import to_wire_docs, wire_form
-from faasflow.errors import BadInputError, FaasflowError, FlowConfigError, FlowError
+from faasflow.errors import BadInputError, FaasflowError, FlowConfigError, FlowError, UnknownTargetError
 from faasflow.executor import Executor, call_endpoint
 from faasflow.plan import ExecutorSpec
 from faasflow.sharding import merge, partition, reassemble
@@ -24,21 +25,110 @@ def copy_docs(docs: DocumentArray) -> DocumentArray:
     return DocumentArray._wrap([d.copy() for d in docs])
 
 
+SPECIFIC_SEPARATOR = "__"
+
+
+def specific_key(key: str) -> tuple[str, str] | None:
+    """``(executor, parameter)`` for a key meant for one executor only, as Jina 3 reads it
+    (``exec1__limit``: ``exec1``'s ``limit``): a key holding ``__`` that does not start or
+    end with it; the part after the last ``__`` is the parameter, the rest (its ``__``
+    dropped) the executor's name. None for a key meant for every executor."""
+    if SPECIFIC_SEPARATOR not in key or key.startswith(SPECIFIC_SEPARATOR) or key.endswith(SPECIFIC_SEPARATOR):
+        return None
+    *executor, parameter = key.split(SPECIFIC_SEPARATOR)
+    return "".join(executor), parameter
+
+
 def executor_parameters(parameters: Mapping[str, Any], executor: str) -> dict[str, Any]:
-    """The parameters an executor sees: the request's, plus those nested under its own
-    name (``{'ranker': {'limit': 3}}``), as Jina does."""
+    """The parameters an executor sees, as Jina 3's worker parses them: the request's,
+    without the keys meant for one executor (``exec1__limit``), plus those of its own (as
+    ``limit``), then those nested under its name (``{'ranker': {'limit': 3}}``), which win.
+    A uses_before/uses_after executor (``db/uses-after``) sees what its executor sees, plus
+    those nested under its own name."""
+    owner = owner_of(executor)
+    if owner != executor:
+        parameters = executor_parameters(parameters, owner)
+    merged = dict(parameters)
+    for key in parameters:
+        if SPECIFIC_SEPARATOR in key:
+            split = specific_key(key)
+            if split is not None:
+                del merged[key]
+                if split[0] == executor:
+                    merged[split[1]] = parameters[key]
     own = parameters.get(executor)
     if isinstance(own, Mapping):
-        merged = dict(parameters)
         merged.update(own)
-        return merged
-    return dict(parameters)
+    return merged
+
+
+def results_key(stage: str, shard: int = 0, shards: int = 1) -> str:
+    """Where a stage's dict result goes in ``parameters['__results__']``: Jina's runtime
+    name of what ran, ``name/rep-0``, ``name/shard-<i>/rep-0`` when the executor has shards,
+    ``name/uses_before-0`` / ``name/uses_after-0`` for its uses_before / uses_after."""
+    owner = owner_of(stage)
+    if owner != stage:
+        return f"{owner}/{stage.split('/', 1)[1].replace('-', '_')}-0"
+    return f"{stage}/shard-{shard}/rep-0" if shards > 1 else f"{stage}/rep-0"
+
+
+def stage_results(stage: str, results: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
+    """A sharded stage's dict results (one per shard, None where it returned none), keyed by
+    ``results_key``."""
+    answers = list(results)
+    return {results_key(stage, shard, len(answers)): result
+            for shard, result in enumerate(answers) if result is not None}
+
+
+def unreduced_inputs(inputs: list[DocumentArray]) -> DocumentArray:
+    """A ``disable_reduce`` join's docs: its needs' outputs concatenated, the last need's
+    first, as Jina's worker hands over the requests it was not asked to reduce."""
+    return DocumentArray._wrap([d for docs in reversed(inputs) for d in docs])
 
 
 def join_inputs(inputs: list[DocumentArray]) -> DocumentArray:
     """A join's docs: its needs' outputs reduced by id (the first is copied, so the
     reduction never edits what another consumer holds)."""
     return merge([copy_docs(inputs[0]), *inputs[1:]])
+
+
+def owner_of(stage: str) -> str:
+    """The executor a stage belongs to: itself, or the one whose ``uses_before``/``uses_after``
+    it is (``db/uses-after`` belongs to ``db``; executor names have no '/')."""
+    return stage.split("/", 1)[0]
+
+
+def targeted(target_executor: str | None, stage: str) -> bool:
+    """Whether a request with this ``target_executor`` runs ``stage``: Jina's
+    ``re.match(target_executor, name)`` (anchored at the start only), on the executor it
+    belongs to, so an executor's uses_before and uses_after run exactly when it does."""
+    return target_executor is None or re.match(target_executor, owner_of(stage)) is not None
+
+
+def check_target(target_executor: str | None, executors: Iterable[str]) -> None:
+    """Refuse a ``target_executor`` that is not a string, not a regular expression, or
+    matches none of ``executors`` (``UnknownTargetError``, the caller's mistake)."""
+    if target_executor is None:
+        return
+    names = list(executors)
+    if not isinstance(target_executor, str):
+        raise UnknownTargetError(repr(target_executor), names, "it is not a string")
+    try:
+        re.compile(target_executor)
+    except re.error as exc:
+        raise UnknownTargetError(target_executor, names, str(exc)) from None
+    if not any(targeted(target_executor, name) for name in names):
+        raise UnknownTargetError(target_executor, names)
+
+
+def uses_after_input(outputs: list[DocumentArray | None]) -> tuple[DocumentArray, list[DocumentArray] | None]:
+    """What a ``uses_after`` executor gets from its executor's shards, as Jina's head hands
+    it: ``docs_matrix``, the answers of the shards that ran, in shard order (None when they
+    are all empty, as Jina unifies it), and ``docs``, all of them concatenated, last shard
+    first (Jina's ``get_docs_from_request``)."""
+    matrix = [o for o in outputs if o is not None]
+    docs = DocumentArray._wrap([d for answer in reversed(matrix) for d in answer])
+    return docs, (matrix if docs else None)
 
 
 def construct_executor(spec: ExecutorSpec, shard: int, **runtime_args: Any) -> Executor:

@@ -38,11 +38,19 @@ def describe(plan: Plan) -> dict[str, Any]:
                 "needs": list(spec.needs),
                 "endpoints": endpoints_of(spec),
                 "polling": polling_of(spec, served),
+                **_helpers_of(spec),
             }
             for spec in plan.executors
         ],
         "answer": list(plan.sinks),
     }
+
+
+def _helpers_of(spec: ExecutorSpec) -> dict[str, str]:
+    """Its ``uses_before``/``uses_after`` references, only those it has (so that the
+    description of a Flow without them stays as it was)."""
+    return {role: helper.uses for role in ("uses_before", "uses_after")
+            if (helper := getattr(spec, role)) is not None}
 
 
 def render_text(plan: Plan) -> str:
@@ -64,6 +72,8 @@ def render_text(plan: Plan) -> str:
         if spec.shards > 1:
             modes = polling_of(spec, served)
             lines.append(f"{pad}polling " + ", ".join(f"{endpoint} {mode}" for endpoint, mode in modes.items()))
+        for role, uses in _helpers_of(spec).items():
+            lines.append(f"{pad}{role} {uses}" + (" (merges the shards' answers)" if role == "uses_after" else ""))
     lines.append(f"  {ANSWER}: {' + '.join(plan.sinks)}" + (" (merged)" if len(plan.sinks) > 1 else ""))
     return "\n".join(lines)
 
@@ -86,6 +96,7 @@ def render_mermaid(plan: Plan) -> str:
             modes = polling_of(spec, served)
             parts.append(f"{spec.shards} shards")
             parts.extend(f"{endpoint}: {mode}" for endpoint, mode in modes.items())
+            parts.extend(f"{role}: {uses.rsplit('.', 1)[-1]}" for role, uses in _helpers_of(spec).items())
         shape = ('[["', '"]]') if spec.shards > 1 else ('["', '"]')
         lines.append(f"    {_node_id(spec.name)}{shape[0]}{_label(*parts)}{shape[1]}")
     lines.append(f"    {_node_id(ANSWER)}([{ANSWER}])")

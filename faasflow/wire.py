@@ -64,13 +64,25 @@ class MergeTree(TypedDict):
     merge: list[InputTree]
 
 
-InputTree = StageTree | MergeTree
+@final
+class ShardsTree(TypedDict):
+    """A sharded stage's answers, one per shard, not combined: what its ``uses_after``
+    executor gets (as ``docs_matrix``), in place of the stage's merge."""
+
+    shards: str
+    mode: Mode
+
+
+InputTree = StageTree | MergeTree | ShardsTree
 
 
 class RequestInfo(TypedDict):
     endpoint: str
     parameters: dict[str, Any]
     request_id: str
+    # Jina's per-request regular expression: only the stages of the executors it matches run
+    # their executor; the others' hops pass their input through (``Envelope.passed``)
+    target_executor: NotRequired[str]
 
 
 class ErrorInfo(TypedDict, total=False):
@@ -96,6 +108,7 @@ class Envelope(TypedDict, total=False):
     positions: list[int] | None  # ANY: the input positions this shard owned
     input_ids: list[str]  # shard 0 of a sharded stage: the stage's input order
     skipped: bool  # ANY: this shard owned none of the docs and was not run
+    passed: bool  # the request's target_executor does not match: ``docs`` is the stage's input, unchanged
     error: ErrorInfo
 
 

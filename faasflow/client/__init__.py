@@ -4,6 +4,7 @@ from faasflow.client.client import Client
 from faasflow.client.errors import (
     GatewayBadInputError,
     GatewayBadRequestError,
+    GatewayConnectionError,
     GatewayError,
     GatewayFlowError,
     GatewayUnavailable,
@@ -18,6 +19,7 @@ __all__ = [
     "GatewayBadRequestError",
     "GatewayError",
     "GatewayFlowError",
+    "GatewayConnectionError",
     "GatewayUnavailable",
     "GatewayUnknownEndpointError",
 ]

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from faasflow import codec
 from faasflow.array import DocumentArray
-from faasflow.client.errors import GatewayError, GatewayUnavailable, error_from_answer
+from faasflow.client.errors import GatewayConnectionError, GatewayError, GatewayUnavailable, error_from_answer
 from faasflow.client.retry import (
     DEFAULT_MAX_RETRY_AFTER,
     RETRY_STATUSES,
@@ -26,7 +26,7 @@ from faasflow.client.retry import (
     retry_after_too_long,
 )
 from faasflow.errors import BadInputError, FaasflowError, FlowError
-from faasflow.posting import JinaShortcuts, run_post
+from faasflow.posting import JinaShortcuts, check_client_options, check_post_options, endpoint_of, run_post
 from faasflow.request import Callback, Response, make_response, new_request_id
 from faasflow.wire import IDEMPOTENCY_KEY_HEADER
 
@@ -61,7 +61,7 @@ class Client(JinaShortcuts):
     def __init__(self, host: str = DEFAULT_HOST, port: int | None = None, protocol: str | None = None, *,
                  tls: bool = False, api_key: str | None = None, headers: dict[str, str] | None = None,
                  timeout: float = 60.0, max_retry_after: float = DEFAULT_MAX_RETRY_AFTER, auth: str | None = None,
-                 aws_region: str | None = None, **_jina_options: Any):
+                 aws_region: str | None = None, return_responses: bool = False, **_jina_options: Any):
         """``max_retry_after``: the longest ``Retry-After`` (seconds) a retry waits for; a
         server asking for longer gets no early retry: ``GatewayUnavailable`` is raised.
         ``auth='iam'``: sign every request with SigV4 (service ``execute-api``) using the
@@ -72,6 +72,9 @@ class Client(JinaShortcuts):
         from faasflow.client.sigv4 import check_auth
 
         check_auth(auth)
+        check_client_options(_jina_options)
+        # Jina's Client(return_responses=True): every post returns its responses
+        self.return_responses = return_responses
         self.max_retry_after = float(max_retry_after)
         self.url = base_url(host, port, protocol, tls)
         all_headers = {"content-type": "application/json", "accept": "application/json", **(headers or {})}
@@ -92,7 +95,10 @@ class Client(JinaShortcuts):
     def post(self, on: str, inputs: Any = None, parameters: dict[str, Any] | None = None, request_size: int = 100,
              show_progress: bool = False, on_done: Callback | None = None, on_error: Callback | None = None,
              on_always: Callback | None = None, max_attempts: int = 1, backoff: BackoffSpec = DEFAULT_BACKOFF,
-             return_responses: bool = False, **_jina_options: Any) -> DocumentArray | list[Response]:
+             return_responses: bool = False, target_executor: str | None = None,
+             continue_on_error: bool = False, results_in_order: bool = False, return_results: bool | None = None,
+             initial_backoff: float | None = None, max_backoff: float | None = None,
+             backoff_multiplier: float | None = None, **_jina_options: Any) -> DocumentArray | list[Response] | None:
         """Send ``inputs`` to endpoint ``on``; returns the resulting docs in input order.
 
         As ``flow.post``: an executor failure goes to ``on_error`` (or is raised as a FlowError);
@@ -100,21 +106,38 @@ class Client(JinaShortcuts):
         retries connection failures, 429, 502, 503 and 504 (and a 409 while the same request is
         still running), waiting ``backoff(attempt)`` seconds; each batch's attempts share one
         ``Idempotency-Key``, so the Flow runs a batch once however often it is sent.
+        ``target_executor`` (a regular expression, as Jina's): only the executors it matches run.
+        Jina's ``initial_backoff``, ``max_backoff`` and ``backoff_multiplier`` make the
+        ``backoff``; callbacks, ``continue_on_error`` and the return value follow
+        ``faasflow.posting.run_post`` (``None`` with ``on_done``/``on_always``, as Jina 3).
+        Batches go one after another: results are always in input order (``results_in_order``).
         """
+        check_post_options("Client.post", _jina_options)
+        return_responses = return_responses or self.return_responses
+        if (initial_backoff, max_backoff, backoff_multiplier) != (None, None, None):
+            default = backoff if isinstance(backoff, Backoff) else DEFAULT_BACKOFF
+            backoff = Backoff(initial=default.initial if initial_backoff is None else initial_backoff,
+                              multiplier=default.multiplier if backoff_multiplier is None else backoff_multiplier,
+                              maximum=default.maximum if max_backoff is None else max_backoff,
+                              jitter=default.jitter)
+        on = endpoint_of(on)
         if not isinstance(on, str) or not on.startswith("/"):
             raise BadInputError(f"an endpoint is a path starting with '/', got {on!r}")
         if not isinstance(max_attempts, int) or max_attempts < 1:
             raise BadInputError(f"max_attempts must be a positive integer, got {max_attempts!r}")
 
         def send(endpoint: str, docs: DocumentArray, params: dict[str, Any]) -> Response:
-            return self._send(endpoint, docs, params, max_attempts, backoff)
+            return self._send(endpoint, docs, params, max_attempts, backoff, target_executor)
 
         return run_post(send, on, inputs, parameters, request_size, show_progress, on_done, on_error, on_always,
-                        return_responses)
+                        return_responses, continue_on_error=continue_on_error, return_results=return_results)
 
     def _send(self, on: str, docs: DocumentArray, parameters: dict[str, Any], max_attempts: int,
-              backoff: BackoffSpec) -> Response:
-        body = codec.dumps({"data": docs.to_list(), "parameters": parameters})
+              backoff: BackoffSpec, target_executor: str | None = None) -> Response:
+        payload: dict[str, Any] = {"data": docs.to_list(), "parameters": parameters}
+        if target_executor is not None:
+            payload["target_executor"] = target_executor
+        body = codec.dumps(payload)
         request_id = new_request_id()
         answer = self._request("POST", on, body, request_id, max_attempts, backoff)
         payload = _json_or_text(answer)
@@ -148,7 +171,7 @@ class Client(JinaShortcuts):
                 if attempt < max_attempts and is_retryable_transport_error(exc):
                     time.sleep(delay(backoff, attempt, None))
                     continue
-                raise GatewayUnavailable(f"no answer from {self.url}/{url} after {attempt} attempt(s): "
+                raise GatewayConnectionError(f"no answer from {self.url}/{url} after {attempt} attempt(s): "
                                          f"{type(exc).__name__}: {exc}", request_id=request_id) from exc
             if answer.status_code in RETRY_STATUSES or (
                     answer.status_code == 409 and is_still_running(409, _json_or_text(answer))):

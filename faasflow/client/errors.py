@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from faasflow.errors import BadInputError, BadRequest, FaasflowError, FlowError, RemoteError, UnknownEndpointError
+from faasflow.errors import (
+    BadInputError,
+    BadRequest,
+    FaasflowError,
+    FlowError,
+    RemoteError,
+    UnknownEndpointError,
+    UnknownTargetError,
+)
 
 
 class GatewayError(FaasflowError):
@@ -31,6 +39,11 @@ class GatewayError(FaasflowError):
 
 class GatewayUnavailable(GatewayError):
     """No answer: the connection failed, or the gateway stayed busy through every attempt."""
+
+
+class GatewayConnectionError(GatewayUnavailable, ConnectionError):
+    """No connection to the gateway (refused, unreachable, timed out): also the built-in
+    ``ConnectionError``, which Jina's client raises for an unreachable gateway."""
 
 
 class GatewayUnknownEndpointError(GatewayError, UnknownEndpointError):
@@ -74,6 +87,16 @@ class GatewayBadRequestError(GatewayBadInputError, GatewayFlowError):
         GatewayFlowError.__init__(self, detail, status, body, request_id)
 
 
+class GatewayUnknownTargetError(GatewayBadInputError, UnknownTargetError):
+    """422 ``unknown_target_executor``: the request's ``target_executor`` matches no executor;
+    the UnknownTargetError the embedded Flow raises for it."""
+
+    def __init__(self, detail: dict[str, Any], status: int, body: Any, request_id: str | None):
+        UnknownTargetError.__init__(self, str(detail.get("target_executor")), list(detail.get("executors") or []))
+        self.args = (str(detail.get("detail") or self.message),)
+        self.status, self.body, self.request_id = status, body, request_id
+
+
 def error_from_answer(endpoint: str, status: int, body: Any, request_id: str | None) -> GatewayError:
     """The exception for a gateway's error answer: the most specific one its body allows."""
     detail = body.get("error") if isinstance(body, dict) else None
@@ -85,6 +108,8 @@ def error_from_answer(endpoint: str, status: int, body: Any, request_id: str | N
         return GatewayFlowError(detail, status, body, request_id)
     if reason == "bad_request":
         return GatewayBadRequestError(detail, status, body, request_id)
+    if reason == "unknown_target_executor":
+        return GatewayUnknownTargetError(detail, status, body, request_id)
     text = detail.get("detail") or (body if isinstance(body, str) else "") or "no detail"
     message = f"the gateway answered {status} to {endpoint}: {str(text)[:500]}"
     if status in (413, 422):

@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     failures: list[str] = []
     results: list[Any] = []
     requests = 0
+    returned = 0
 
     with ExitStack() as stack:
         out = None
@@ -67,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
             out = sys.stdout.buffer if to_stdout else stack.enter_context(open(args.output, "wb"))
 
         def on_done(response: Response) -> None:
-            nonlocal written
+            nonlocal written, returned
+            returned += len(response.docs)  # post returns nothing when given callbacks, as in Jina 3
             if out is not None:
                 written += write_documents(response.docs, out)
             if "__results__" in response.parameters:
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
         started = perf_counter()
         with flow:
-            returned = flow.post(args.on, docs, parameters, request_size=args.request_size,
+            flow.post(args.on, docs, parameters, request_size=args.request_size,
                                  show_progress=not (args.no_progress or to_stdout), on_done=on_done,
                                  on_error=on_error, on_always=on_always)
         elapsed = perf_counter() - started
@@ -92,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"failed request: {failure}", file=sys.stderr)
     rate = len(docs) / elapsed if elapsed > 0 else 0.0
     summary = (f"{args.on}: {len(docs)} document(s) in {requests} request(s), {elapsed:.2f} s ({rate:,.0f} docs/s); "
-               f"{len(returned)} returned")
+               f"{returned} returned")
     if args.output and not to_stdout:
         summary += f", {written} written to {args.output}"
     summary += f"; {len(bad_lines)} malformed line(s) skipped; {len(failures)} request(s) failed"

@@ -93,8 +93,15 @@ def shared_environment(plan: Plan) -> Environment:
 
 
 def executor_environment(spec: ExecutorSpec, shard: int, location: CodeLocation) -> Environment:
-    """What one shard's runtime needs to find, configure and place itself."""
+    """What one shard's runtime needs to find, configure and place itself (Jina's
+    uses_requests and disable_reduce only where set)."""
+    jina: dict[str, str] = {}
+    if spec.uses_requests:
+        jina["FAASFLOW_USES_REQUESTS"] = codec.dumps_text(dict(spec.uses_requests), sort_keys=True)
+    if spec.disable_reduce:
+        jina["FAASFLOW_DISABLE_REDUCE"] = "1"
     return {
+        **jina,
         "FAASFLOW_EXECUTOR": spec.name,
         "FAASFLOW_USES": location.uses,
         "FAASFLOW_USES_WITH": codec.dumps_text(dict(spec.uses_with), sort_keys=True),
@@ -162,9 +169,11 @@ def decide(plan: Plan, project: Path, asl_path: str, routes: Sequence[Route] | N
     """What ``plan`` deploys as; ``asl_path`` is the Express machine's file, relative to the
     template; ``routes`` are ``plan_routes(plan)``, when the caller has them already."""
     routes = tuple(plan_routes(plan) if routes is None else routes)
-    locations = {spec.name: code_location(spec, project) for spec in plan.executors}  # a bad `uses` first
+    # uses_before/uses_after executors are functions of their own, right after their executor's
+    specs = [one for spec in plan.executors for one in (spec, *spec.helpers)]
+    locations = {spec.name: code_location(spec, project) for spec in specs}  # a bad `uses` first
     shared = shared_environment(plan)
-    executors = tuple(made for spec in plan.executors for made in executor_shards(spec, locations[spec.name], shared))
+    executors = tuple(made for spec in specs for made in executor_shards(spec, locations[spec.name], shared))
     lambda_shards = [e for e in executors if not isinstance(e, GpuEndpoint)]
     gpu_endpoints = [e for e in executors if isinstance(e, GpuEndpoint)]
     functions = tuple(f.logical_id for f in lambda_shards)

@@ -25,9 +25,10 @@ def state_key(name: str) -> str:
 
 
 def check_names(plan: Plan) -> None:
-    """Executor names must stay distinct once made into ids and keys."""
+    """Executor names (uses_before/uses_after ones too: ``db/uses-after`` becomes
+    ``DbUsesAfter``) must stay distinct once made into ids and keys."""
     seen: dict[str, str] = {}
-    for spec in plan.executors:
+    for spec in (one for owner in plan.executors for one in (owner, *owner.helpers)):
         for made in (camel(spec.name), state_key(spec.name)):
             other = seen.setdefault(made.lower(), spec.name)
             if other != spec.name:

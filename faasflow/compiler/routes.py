@@ -7,7 +7,14 @@ and the gateway:
 
 * ``{"stage": "db", "mode": "ALL"}`` — a stage's output (``single``, ``ANY`` or ``ALL``:
   how its shards' answers combine);
-* ``{"merge": [tree, ...]}`` — a join: the inputs reduced by id.
+* ``{"merge": [tree, ...]}`` — a join: the inputs reduced by id;
+* ``{"shards": "db", "mode": "ALL"}`` — a sharded stage's answers, not combined: the input
+  of its ``uses_after`` (which gets them as ``docs_matrix``).
+
+An executor's ``uses_before`` and ``uses_after`` (when they serve the endpoint) are stages
+of their own, one shard each, right before and after it: the ``uses_before`` gets the
+executor's input and the executor its answer; the ``uses_after`` gets the shards' answers
+and its consumers its answer, in place of the built-in merge.
 """
 
 from __future__ import annotations
@@ -49,7 +56,8 @@ def plan_routes(plan: Plan) -> list[Route]:
     names in its polling that default methods serve (its polling differs from ``*``'s),
     plus ``*`` when default methods exist."""
     keys = [e for e in plan.served_endpoints if e != DEFAULT_ENDPOINT]
-    defaults = any(spec.cls.binding_for(_UNBOUND) is not None for spec in plan.executors)
+    # a Flow of the gateway alone answers every endpoint with the request's docs
+    defaults = not plan.executors or any(spec.cls.binding_for(_UNBOUND) is not None for spec in plan.executors)
     if defaults:
         named = sorted({e for spec in plan.executors if spec.shards > 1 for e in spec.polling.per_endpoint})
         keys += [e for e in named if e not in keys and e != DEFAULT_ENDPOINT]
@@ -70,9 +78,17 @@ def route_for(plan: Plan, key: str) -> Route:
         if spec.cls.binding_for(endpoint) is None:
             trees[spec.name] = node_input  # passes through: consumers read its input
             continue
+        before, after = (h if h is not None and h.cls.binding_for(endpoint) is not None else None
+                         for h in (spec.uses_before, spec.uses_after))
+        if before is not None:
+            stages.append(Stage(before, "single", node_input))
+            node_input = {"stage": before.name, "mode": "single"}
         mode = stage_mode(spec, endpoint)
         stages.append(Stage(spec, mode, node_input))
         trees[spec.name] = {"stage": spec.name, "mode": mode}
+        if after is not None:
+            stages.append(Stage(after, "single", {"shards": spec.name, "mode": mode}))
+            trees[spec.name] = {"stage": after.name, "mode": "single"}
     return Route(key, tuple(stages), input_of(plan.sinks))
 
 
@@ -80,4 +96,6 @@ def tree_stages(tree: Tree) -> list[str]:
     """The stage names a tree reads, in order."""
     if "merge" in tree:
         return [name for child in tree["merge"] for name in tree_stages(child) if name]
+    if "shards" in tree:
+        return [tree["shards"]]
     return [tree["stage"]]

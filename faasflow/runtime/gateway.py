@@ -20,6 +20,7 @@ from faasflow.parameters import ParameterCheck, ParameterSchemas, read_schemas
 from faasflow.request import Response, make_response
 from faasflow.runtime.hops import collect_results, decode_tree, resolve, stage_error
 from faasflow.runtime.payload import encode_docs
+from faasflow.stage import check_target
 from faasflow.wire import DEFAULT_INLINE_LIMIT, STATUS_REQUEST, GatewayConfig, RequestInfo, RunInput, RunOutput
 
 
@@ -79,9 +80,13 @@ class StepFunctionsBackend:
     def serves(self, endpoint: str) -> bool:
         return endpoint.startswith("/") and (endpoint in self.config["endpoints"] or self.config["any_endpoint"])
 
-    def process(self, endpoint: str, docs: DocumentArray, parameters: dict[str, Any], request_id: str) -> Response:
+    def process(self, endpoint: str, docs: DocumentArray, parameters: dict[str, Any], request_id: str,
+                target_executor: str | None = None) -> Response:
         limit = int(self.config.get("inline_limit") or DEFAULT_INLINE_LIMIT)
         request: RequestInfo = {"endpoint": endpoint, "parameters": parameters, "request_id": request_id}
+        if target_executor is not None:  # the run's hops pass through the stages it does not match
+            check_target(target_executor, (str(e["name"]) for e in self.config["executors"]))
+            request["target_executor"] = target_executor
         try:
             self.parameter_check.check(endpoint, parameters)
         except FlowError as error:

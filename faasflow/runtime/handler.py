@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import Any, cast
 
 from faasflow import codec
-from faasflow.executor import Executor
+from faasflow.executor import Executor, with_requests
 from faasflow.loader import resolve_uses
 from faasflow.plan import ExecutorSpec
 from faasflow.runtime.hops import run_shard
@@ -45,6 +45,9 @@ class ShardRuntime:
         shard, shards = int(env.get("FAASFLOW_SHARD", "0")), int(env.get("FAASFLOW_SHARDS", "1"))
         executor_cls = resolve_uses(env["FAASFLOW_USES"], name)
         uses_with = codec.loads(env.get("FAASFLOW_USES_WITH") or "{}")
+        uses_requests = codec.loads(env.get("FAASFLOW_USES_REQUESTS") or "{}")  # Jina's endpoint remap
+        if uses_requests:
+            executor_cls = with_requests(executor_cls, uses_requests)
         spec = ExecutorSpec(
             name=name,
             uses=env["FAASFLOW_USES"],
@@ -52,6 +55,8 @@ class ShardRuntime:
             uses_with=MappingProxyType(uses_with),
             shards=shards,
             needs=tuple(codec.loads(env.get("FAASFLOW_NEEDS") or '["gateway"]')),
+            disable_reduce=env.get("FAASFLOW_DISABLE_REDUCE") == "1",
+            uses_requests=MappingProxyType(uses_requests),
         )
         instance = construct_executor(spec, shard, workspace=env.get("FAASFLOW_WORKSPACE", "/tmp/faasflow-workspace"),
                                       storage_url=env.get("FAASFLOW_STORAGE_URL"))

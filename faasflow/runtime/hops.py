@@ -33,9 +33,14 @@ from faasflow.stage import (
     executor_parameters,
     invoke_shard,
     join_inputs,
+    results_key,
     shard_parts,
+    stage_results,
+    targeted,
+    unreduced_inputs,
+    uses_after_input,
 )
-from faasflow.wire import Envelope, ErrorInfo, InputTree, StageEvent, StageValue
+from faasflow.wire import Envelope, ErrorInfo, InputTree, ShardsTree, StageEvent, StageValue
 
 
 def decode_tree(tree: InputTree | str) -> InputTree:
@@ -45,7 +50,7 @@ def decode_tree(tree: InputTree | str) -> InputTree:
 
 def resolve(tree: InputTree, values: Mapping[str, StageValue], parameters: Mapping[str, Any]) -> DocumentArray:
     """The documents an input tree stands for."""
-    if "merge" in tree:
+    if "merge" in tree or "shards" in tree:
         return resolve_input(tree, values, parameters)[0]
     value = values[tree["stage"]]
     if tree["mode"] == "single":
@@ -53,6 +58,8 @@ def resolve(tree: InputTree, values: Mapping[str, StageValue], parameters: Mappi
         return decode_docs(value["value"]["docs"])
     assert isinstance(value, list)
     envelopes: list[Envelope] = value
+    if envelopes[0].get("passed"):  # not targeted: shard 0 passed the stage's input on
+        return decode_docs(envelopes[0]["docs"])
     outputs = [None if e.get("skipped") else decode_docs(e["docs"]) for e in envelopes]
     input_ids = envelopes[0]["input_ids"]
     parts = [e.get("positions") for e in envelopes]
@@ -61,11 +68,24 @@ def resolve(tree: InputTree, values: Mapping[str, StageValue], parameters: Mappi
 
 def resolve_input(tree: InputTree, values: Mapping[str, StageValue],
                   parameters: Mapping[str, Any]) -> tuple[DocumentArray, list[DocumentArray] | None]:
-    """A stage's input docs, plus the matrix of its needs' docs when it joins several."""
+    """A stage's input docs, plus the matrix of its needs' docs when it joins several (or
+    of a sharded stage's answers, for its uses_after)."""
     if "merge" in tree:
         inputs = [resolve(child, values, parameters) for child in tree["merge"]]
         return join_inputs(inputs), inputs
+    if "shards" in tree:
+        return _shard_answers(tree, values)
     return resolve(tree, values, parameters), None
+
+
+def _shard_answers(tree: ShardsTree, values: Mapping[str, StageValue]) -> tuple[DocumentArray,
+                                                                                  list[DocumentArray] | None]:
+    """A sharded stage's answers as its uses_after gets them (``stage.uses_after_input``)."""
+    value = values[tree["shards"]]
+    assert isinstance(value, list)
+    if value[0].get("passed"):
+        return decode_docs(value[0]["docs"]), None
+    return uses_after_input([None if e.get("skipped") else decode_docs(e["docs"]) for e in value])
 
 
 def run_shard(
@@ -80,7 +100,12 @@ def run_shard(
     request = event["request"]
     endpoint, request_id = request["endpoint"], request["request_id"]
     parameters = request.get("parameters") or {}
-    docs, docs_matrix = resolve_input(decode_tree(event["input"]), event["values"], parameters)
+    if not targeted(request.get("target_executor"), spec.name):
+        return _pass_through(spec, shard, event, inline_limit)
+    tree = decode_tree(event["input"])
+    docs, docs_matrix = resolve_input(tree, event["values"], parameters)
+    if docs_matrix is not None and spec.disable_reduce and "merge" in tree:
+        docs = unreduced_inputs(docs_matrix)
     own_parameters = executor_parameters(parameters, spec.name)
     binding = spec.cls.binding_for(endpoint)
     envelope: Envelope = {}
@@ -106,6 +131,18 @@ def run_shard(
     return envelope
 
 
+def _pass_through(spec: ExecutorSpec, shard: int, event: StageEvent, inline_limit: int) -> Envelope:
+    """A stage the request's ``target_executor`` does not match: no executor code runs,
+    shard 0 hands the stage's input on (as the embedded engine passes it through), the
+    other shards nothing."""
+    if shard > 0:
+        return {"passed": True}
+    request = event["request"]
+    docs, _ = resolve_input(decode_tree(event["input"]), event["values"], request.get("parameters") or {})
+    ref = encode_docs(docs, f"{request['request_id']}/{spec.name}-{shard}", inline_limit)
+    return {"docs": ref, "results": None, "passed": True}
+
+
 def stage_error(envelopes: list[Envelope]) -> ErrorInfo | None:
     """A sharded stage's error, from all its shards' envelopes (a Parallel state runs every
     shard, the failing ones too): the lowest failing shard's, and, unless it is a bad
@@ -123,13 +160,11 @@ def stage_error(envelopes: list[Envelope]) -> ErrorInfo | None:
 
 def collect_results(values: Mapping[str, StageValue]) -> dict[str, Any]:
     """Executors' dict results from every stage of a finished run, keyed as the embedded
-    engine keys them (a list per shard for sharded executors)."""
+    engine keys them: by Jina's runtime names (``faasflow.stage.results_key``)."""
     results: dict[str, Any] = {}
     for name, value in values.items():
         if isinstance(value, list):
-            shard_results = [e.get("results") for e in value]
-            if any(r is not None for r in shard_results):
-                results[name] = shard_results
+            results.update(stage_results(name, [e.get("results") for e in value]))
         elif isinstance(value, Mapping) and value.get("value", {}).get("results") is not None:
-            results[name] = value["value"]["results"]
+            results[results_key(name)] = value["value"]["results"]
     return results

@@ -20,11 +20,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from faasflow import __version__, codec
+from faasflow.errors import UnknownTargetError
 from faasflow.request import new_request_id
 from faasflow.serve import idempotency, problems
 from faasflow.serve.backend import Backend
 from faasflow.serve.metrics import GatewayMetrics
-from faasflow.serve.payload import parse_request
+from faasflow.serve.payload import parse_request_body
 from faasflow.serve.problems import RequestProblem
 
 logger = logging.getLogger("faasflow.serve")
@@ -124,8 +125,12 @@ class Gateway:
 
     def _run(self, endpoint: str, body: bytes, request_id: str) -> bytes:
         """Decode, process and encode on a worker thread: none of it blocks the event loop."""
-        docs, parameters = parse_request(body)
-        response = self.backend.process(endpoint, docs, parameters, request_id)
+        docs, parameters, target_executor = parse_request_body(body)
+        try:  # a backend written before target_executor is passed it only when a request has one
+            response = (self.backend.process(endpoint, docs, parameters, request_id) if target_executor is None
+                        else self.backend.process(endpoint, docs, parameters, request_id, target_executor))
+        except UnknownTargetError as error:
+            raise problems.unknown_target(error) from None
         if response.error is not None:
             raise problems.executor_failed(response.error, self.debug)
         content = codec.dumps(response.to_dict())
@@ -162,7 +167,9 @@ class Gateway:
     async def post_any(self, request: Request) -> Response:
         """Endpoints with no route of their own: those a default binding serves, and 404s."""
         endpoint = "/" + request.path_params["path"]
-        if endpoint in RESERVED_PATHS:
+        if endpoint in RESERVED_PATHS and not self.backend.serves(endpoint):
+            # a POST there is a Flow request only where an executor serves it (Jina's
+            # executors may bind /status); otherwise the path is the gateway's, GET only
             raise HTTPException(405, f"{endpoint} answers GET only", headers={"Allow": "GET"})
         return await self.post(request, endpoint)
 

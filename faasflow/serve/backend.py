@@ -26,8 +26,12 @@ class Backend(Protocol):
 
     def serves(self, endpoint: str) -> bool: ...
 
-    def process(self, endpoint: str, docs: DocumentArray, parameters: dict[str, Any], request_id: str) -> Response:
-        """Run one request; an executor failure comes back in ``response.error``, not raised."""
+    def process(self, endpoint: str, docs: DocumentArray, parameters: dict[str, Any], request_id: str,
+                target_executor: str | None = None) -> Response:
+        """Run one request; an executor failure comes back in ``response.error``, not raised.
+        ``target_executor`` (a regular expression; the gateway passes it only when the
+        request has one): only the executors it matches run; one that matches no executor
+        raises ``faasflow.errors.UnknownTargetError``."""
         ...
 
     def status(self, runtime: bool = False) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from faasflow.array import DocumentArray
 from faasflow.errors import BadInputError
 from faasflow.serve.problems import invalid_request
 
-REQUEST_FIELDS = ("data", "parameters")
+REQUEST_FIELDS = ("data", "parameters", "target_executor")
 
 
 def _problem(loc: list[str | int], msg: str, kind: str) -> dict[str, Any]:
@@ -19,8 +19,15 @@ def _problem(loc: list[str | int], msg: str, kind: str) -> dict[str, Any]:
 
 def parse_request(body: bytes) -> tuple[DocumentArray, dict[str, Any]]:
     """The docs and parameters of a request body; an empty body is an empty request."""
+    docs, parameters, _ = parse_request_body(body)
+    return docs, parameters
+
+
+def parse_request_body(body: bytes) -> tuple[DocumentArray, dict[str, Any], str | None]:
+    """The docs, parameters and ``target_executor`` (Jina's HTTP gateway field: a regular
+    expression naming the executors to run; None when absent) of a request body."""
     if not body.strip():
-        return DocumentArray(), {}
+        return DocumentArray(), {}, None
     try:
         payload = codec.loads(body)
     except BadInputError as exc:
@@ -40,6 +47,10 @@ def parse_request(body: bytes) -> tuple[DocumentArray, dict[str, Any]]:
             parameters = codec.wire_form(parameters, "parameters")
         except BadInputError as exc:
             problems.append(_problem(["body", "parameters"], str(exc), "value_error"))
+    target_executor = payload.get("target_executor")
+    if target_executor is not None and not isinstance(target_executor, str):
+        problems.append(_problem(["body", "target_executor"], "must be a string (a regular expression), not "
+                                 f"{_json_type(target_executor)}", "string_type"))
     items = payload.get("data")
     docs = []
     if items is None:
@@ -56,7 +67,7 @@ def parse_request(body: bytes) -> tuple[DocumentArray, dict[str, Any]]:
             problems.append(_problem(["body", "data", position], message, "document_invalid"))
     if problems:
         raise invalid_request(problems)
-    return DocumentArray._wrap(docs), parameters
+    return DocumentArray._wrap(docs), parameters, target_executor
 
 
 def _json_type(value: Any) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import traceback
 from typing import Any
 
-from faasflow.errors import FlowError
+from faasflow.errors import FlowError, UnknownTargetError
 from faasflow.parameters import ParameterError
 
 INVALID_REQUEST = "invalid_request"
@@ -16,6 +16,7 @@ BODY_TIMEOUT = "body_timeout"
 RESPONSE_TOO_LARGE = "response_too_large"
 EXECUTOR_FAILED = "executor_failed"
 BAD_REQUEST = "bad_request"
+UNKNOWN_TARGET = "unknown_target_executor"
 INTERNAL_ERROR = "internal_error"
 
 
@@ -107,6 +108,12 @@ def bad_request(error: FlowError, debug: bool) -> RequestProblem:
     if debug:
         fields["traceback"] = "".join(traceback.format_exception(error.cause))
     return RequestProblem(422, BAD_REQUEST, str(error), **fields)
+
+
+def unknown_target(error: UnknownTargetError) -> RequestProblem:
+    """422: the request's ``target_executor`` matches no executor (or is no regular expression)."""
+    return RequestProblem(422, UNKNOWN_TARGET, str(error), field=error.field, target_executor=error.pattern,
+                          executors=error.executors)
 
 
 def internal_error(exc: BaseException, debug: bool) -> RequestProblem:

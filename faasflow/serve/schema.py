@@ -55,6 +55,9 @@ class FlowRequest(Strict):
 
     data: list[Document] | None = Field(None, examples=[[{"text": "hello world"}]])
     parameters: dict[str, Any] | None = Field(None, examples=[{"limit": 3}])
+    target_executor: str | None = Field(
+        None, description="a regular expression: only the executors whose names it matches (from the start, as "
+                          "Python's re.match) run; the others pass the documents through", examples=["indexer"])
 
 
 class Header(BaseModel):
@@ -80,8 +83,9 @@ class ErrorDetail(BaseModel):
     """What went wrong; the fields after ``detail`` depend on ``reason``."""
 
     status: int
-    reason: str = Field(description="invalid_request, bad_request, unknown_endpoint, body_too_large, "
-                                    "executor_failed, internal_error, not_found or method_not_allowed")
+    reason: str = Field(description="invalid_request, bad_request, unknown_endpoint, unknown_target_executor, "
+                                    "body_too_large, executor_failed, internal_error, not_found or "
+                                    "method_not_allowed")
     detail: str
     errors: list[Problem] | None = Field(None, description="invalid_request: where and what, the first 20")
     error_count: int | None = None
@@ -93,7 +97,10 @@ class ErrorDetail(BaseModel):
     type: str | None = Field(None, description="executor_failed, bad_request: the exception's type")
     message: str | None = Field(None, description="executor_failed, bad_request: the exception's message")
     doc_id: str | None = Field(None, description="bad_request: the document the executor refused, if it said")
-    field: str | None = Field(None, description="bad_request: the document's field or parameter at fault, if it said")
+    field: str | None = Field(None, description="bad_request: the document's field or parameter at fault, if it "
+                                                "said; unknown_target_executor: target_executor")
+    target_executor: str | None = Field(None, description="unknown_target_executor: the pattern sent")
+    executors: list[str] | None = Field(None, description="unknown_target_executor: the Flow's executors")
     traceback: str | None = Field(None, description="only when the gateway runs with debug on")
 
 
@@ -110,6 +117,8 @@ class ExecutorStatus(BaseModel):
     needs: list[str]
     endpoints: list[str]
     polling: dict[str, str]
+    uses_before: str | None = Field(None, description="the executor that gets the input before the shards do")
+    uses_after: str | None = Field(None, description="the executor that merges the shards' answers (docs_matrix)")
     runtime: list[dict[str, Any]] | None = Field(
         None, description="per shard, what a running executor reports (e.g. its model's execution provider)")
 

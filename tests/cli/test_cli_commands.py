@@ -17,6 +17,7 @@ import pytest
 
 from faasflow import Client, Document
 from faasflow.cli import main
+from tests.support.results import per_shard
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOW = str(ROOT / "orchestrator" / "flow.yml")
@@ -88,7 +89,7 @@ def test_run_processes_a_jsonl_file_and_skips_malformed_lines(tmp_path, capsys):
     empty.write_text("")
     assert main(["run", FLOW, "--on", "/count", "--input", str(empty), "--workspace", workspace]) == 0
     counts = json.loads(capsys.readouterr().out.split("results: ", 1)[1])
-    assert sum(shard["count"] for shard in counts["db"]) == 4
+    assert sum(shard["count"] for shard in per_shard(counts, "db")) == 4
 
 
 def test_run_reports_an_unknown_endpoint(tmp_path, capsys):

@@ -82,7 +82,8 @@ def test_state_machine_routes_and_fan_out():
     asl = json.loads(files["orchestrator/sharded-search.asl.json"])
     states = asl["States"]
     route = states["route"]
-    assert {c["StringEquals"] for c in route["Choices"]} == {"/index", "/query", "/count"}
+    # /search: the db's default method serves it, ALL as Jina polls /search (its '*' is ANY)
+    assert {c["StringEquals"] for c in route["Choices"]} == {"/index", "/query", "/count", "/search"}
     assert route["Default"] == "* featurizer"  # the featurizer's default method serves any endpoint
     fan_out = states["/query db"]
     assert fan_out["Type"] == "Parallel" and len(fan_out["Branches"]) == 3
@@ -125,7 +126,7 @@ def test_dag_flow_compiles(tmp_path: Path):
     asl = json.loads(next(t for p, t in files.items() if p.endswith("dag.asl.json")))
     states = asl["States"]
     assert states["/search join"]["Parameters"]["Payload"]["input"] == (
-        '{"merge":[{"stage":"left","mode":"ALL"},{"stage":"right","mode":"ANY"}]}'
+        '{"merge":[{"stage":"left","mode":"ALL"},{"stage":"right","mode":"ALL"}]}'  # /search: ALL by default
     )
     # "join" has no /split method: "tail" reads (and merges) what it would have passed on
     tail = states["/split tail"]["Branches"][0]["States"]["/split tail shard 0"]

@@ -24,6 +24,7 @@ from faasflow.deploy.layers import write
 from faasflow.deploy.sam import deploy
 from faasflow.serve.schema import FlowStatus
 from faasflow.testing import MiniStack
+from tests.support.results import per_shard
 from tests.support.side_by_side import deployed_with, embedded_with
 
 pytestmark = pytest.mark.emulator
@@ -175,7 +176,7 @@ def test_batch_indexing_of_an_uploaded_jsonl(indexed: Client, deployment: dict, 
     texts = list(sentences(5000, seed=11))
     body = _batch_lines(texts, bad)
     count_before = sum(
-        c["count"] for c in indexed.post("/count", return_responses=True)[0].parameters["__results__"]["db"]
+        c["count"] for c in per_shard(indexed.post("/count", return_responses=True)[0].parameters["__results__"], "db")
     )
     s3.put_object(Bucket=bucket, Key="incoming/docs.jsonl", Body=body)
     summary = _wait_for_summary(s3, bucket, "summaries/docs.jsonl.summary.json")
@@ -183,7 +184,7 @@ def test_batch_indexing_of_an_uploaded_jsonl(indexed: Client, deployment: dict, 
     assert [r["line"] for r in summary["rejected"]] == [17, 2500, 4999]
     found = indexed.post("/query", Document(text=texts[1233]))
     assert found[0].text == texts[1233] and found[0].scores["jaccard"].value == 0
-    counts = indexed.post("/count", return_responses=True)[0].parameters["__results__"]["db"]
+    counts = per_shard(indexed.post("/count", return_responses=True)[0].parameters["__results__"], "db")
     assert sum(c["count"] for c in counts) == count_before + 4997
     runs = sfn.list_executions(stateMachineArn=deployment["BatchStateMachineArn"])["executions"]
     assert len(runs) == 1 and runs[0]["status"] == "SUCCEEDED"
@@ -205,5 +206,5 @@ def test_batch_indexing_of_an_uploaded_jsonl(indexed: Client, deployment: dict, 
 
     shown = recent_runs(STACK, ministack.endpoint, "us-east-1", 10)
     assert shown[0]["docs_indexed"] == 4997 and shown[0]["rejected"] == 3 and shown[0]["status"] == "SUCCEEDED"
-    counts = indexed.post("/count", return_responses=True)[0].parameters["__results__"]["db"]
+    counts = per_shard(indexed.post("/count", return_responses=True)[0].parameters["__results__"], "db")
     assert sum(c["count"] for c in counts) == count_before + 4997

@@ -25,6 +25,7 @@ from faasflow import Client, Document, DocumentArray, Flow  # noqa: E402
 from faasflow.deploy.layers import write  # noqa: E402
 from faasflow.executors.model_files import DEFAULT_MODEL, ModelNotFoundError, resolve_model  # noqa: E402
 from faasflow.testing import MiniStack  # noqa: E402
+from tests.support.results import per_shard
 from tests.support.side_by_side import deployed_with, embedded_with  # noqa: E402
 
 pytestmark = pytest.mark.emulator
@@ -109,8 +110,8 @@ def test_index_then_search_conforms_to_the_embedded_engine(indexed: Client, embe
 
 
 def test_counts_per_shard_match(indexed: Client, embedded: Flow, corpus: DocumentArray):
-    remote = indexed.post("/count", return_responses=True)[0].parameters["__results__"]["index"]
-    local = embedded.post("/count", return_responses=True)[0].parameters["__results__"]["index"]
+    remote = per_shard(indexed.post("/count", return_responses=True)[0].parameters["__results__"], "index")
+    local = per_shard(embedded.post("/count", return_responses=True)[0].parameters["__results__"], "index")
     assert remote == local and sum(c["count"] for c in remote) == len(corpus)
 
 

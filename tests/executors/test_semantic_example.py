@@ -15,6 +15,7 @@ from examples.semantic_search.__main__ import FLOW_YAML  # noqa: E402
 from examples.sharded_search.corpus import write_corpus  # noqa: E402
 from faasflow import Document, Flow  # noqa: E402
 from faasflow.executors.model_files import ModelNotFoundError, resolve_model  # noqa: E402
+from tests.support.results import per_shard
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +34,7 @@ def test_indexed_lines_come_back_first_and_paraphrases_find_their_line(tmp_path:
     flow.workspace = str(tmp_path / "ws")
     with flow:
         flow.post("/index", corpus, request_size=100)
-        counts = flow.post("/count", return_responses=True)[0].parameters["__results__"]["index"]
+        counts = per_shard(flow.post("/count", return_responses=True)[0].parameters["__results__"], "index")
         assert sum(c["count"] for c in counts) == 400 and all(c["count"] > 0 for c in counts)
         for position in (0, 123, 399):
             answer = flow.post("/search", Document(text=corpus[position].text), parameters={"limit": 5})

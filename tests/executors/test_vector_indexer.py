@@ -11,6 +11,7 @@ import pytest
 
 from faasflow import Document, DocumentArray, Flow, FlowError
 from faasflow.executors.vector_indexer import VectorIndexer
+from tests.support.results import per_shard
 
 POLLING = {"/search": "ALL", "/query": "ALL", "/count": "ALL", "*": "ANY"}
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +27,8 @@ def corpus(count: int = 600, dim: int = 16, seed: int = 0) -> DocumentArray:
 
 
 def counts(flow: Flow) -> list[int]:
-    return [c["count"] for c in flow.post("/count", return_responses=True)[0].parameters["__results__"]["idx"]]
+    results = flow.post("/count", return_responses=True)[0].parameters["__results__"]
+    return [c["count"] for c in per_shard(results, "idx")]
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from examples.common import load_corpus
 from examples.sharded_search.__main__ import FLOW_YAML
 from examples.sharded_search.corpus import sentences, write_corpus
 from faasflow import Document, Flow
+from tests.support.results import per_shard
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,7 +29,7 @@ def test_indexed_lines_come_back_first_with_score_zero(tmp_path: Path):
     flow.workspace = str(tmp_path / "ws")
     with flow:
         flow.post("/index", corpus, request_size=100)
-        counts = flow.post("/count", return_responses=True)[0].parameters["__results__"]["db"]
+        counts = per_shard(flow.post("/count", return_responses=True)[0].parameters["__results__"], "db")
         assert sum(c["count"] for c in counts) == 3_000 and all(c["count"] > 0 for c in counts)
         for position in (0, 1234, 2999):
             answer = flow.post("/query", Document(text=corpus[position].text))
@@ -47,7 +48,7 @@ def test_index_survives_a_restart_and_reindexing_updates(tmp_path: Path):
         flow.workspace = str(tmp_path / "ws")
         with flow:
             flow.post("/index", corpus)
-            counts = flow.post("/count", return_responses=True)[0].parameters["__results__"]["db"]
+            counts = per_shard(flow.post("/count", return_responses=True)[0].parameters["__results__"], "db")
             assert sum(c["count"] for c in counts) == 500
 
 

@@ -124,7 +124,7 @@ def test_return_dict_reaches_caller_as_results():
     with flow:
         responses = flow.post("/dict", [Document(), Document()], return_responses=True)
         docs = flow.post("/dict", [Document(id="keep")])
-    assert responses[0].parameters["__results__"] == {"ret": {"seen": 2}}
+    assert responses[0].parameters["__results__"] == {"ret/rep-0": {"seen": 2}}
     assert docs.ids == ["keep"]
 
 
@@ -147,8 +147,8 @@ def test_executor_without_super_init_still_gets_runtime(tmp_path: Path):
     flow = Flow(workspace=str(tmp_path)).add(uses=NoSuperInit, uses_with={"value": 7})
     with flow:
         assert flow.post("/x", Document())[0].tags["value"] == 7
-        instance = flow._engine.instances["NoSuperInit"][0]
-        assert instance.runtime_args.name == "NoSuperInit"
+        instance = flow._engine.instances["executor0"][0]  # unnamed: executor0, as in Jina
+        assert instance.runtime_args.name == "executor0"
         assert Path(instance.workspace).is_dir()
 
 

@@ -29,6 +29,7 @@ from faasflow.sharding import shard_of
 from faasflow.storage.base import StorageError
 from faasflow.storage.layout import executor_storage, shard_storage
 from tests.support.conformance import ExecutorCase, FlowCase, Modes, three_modes
+from tests.support.results import per_shard
 from tests.support.simulate import SimulatedStateMachine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,12 +135,12 @@ BAD_ID = ids_on(1, 1, "bad")[0]
 
 def counts(poster: Any) -> list[int]:
     [response] = poster.post("/count", return_responses=True)
-    return [c["count"] for c in response.parameters["__results__"]["idx"]]
+    return [c["count"] for c in per_shard(response.parameters["__results__"], "idx")]
 
 
 def machine_counts(machine: SimulatedStateMachine) -> list[int]:
     _, results = machine.post("/count", DocumentArray())
-    return [c["count"] for c in results["idx"]]
+    return [c["count"] for c in per_shard(results, "idx")]
 
 
 def shard_envelopes(machine: SimulatedStateMachine, endpoint: str, docs: DocumentArray,
@@ -182,7 +183,7 @@ def test_served_answers_422_naming_the_doc_and_stores_nothing(modes: Modes) -> N
         error = answer.json()["error"]
         assert (error["reason"], error["executor"], error["doc_id"], error["field"]) == (
             "bad_request", "idx", BAD_ID, "embedding")
-        counted = http.post("/count", json={"data": []}).json()["parameters"]["__results__"]["idx"]
+        counted = per_shard(http.post("/count", json={"data": []}).json()["parameters"]["__results__"], "idx")
     assert [c["count"] for c in counted] == [0, 0]
     assert counts(modes.client) == [0, 0]
 

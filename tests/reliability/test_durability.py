@@ -29,6 +29,7 @@ from faasflow.sharding import shard_of
 from faasflow.storage.base import Storage
 from faasflow.storage.local import FSYNC_ENV, LocalStorage
 from faasflow.storage.segments import MANIFEST, RETIRED_AFTER_S, SEGMENTS, SegmentLog
+from tests.support.results import per_shard
 
 ROOT = Path(__file__).resolve().parents[2]
 DIM = 8
@@ -187,7 +188,8 @@ def all_ids(flow: Flow) -> list[str]:
 
 
 def counts(flow: Flow) -> list[int]:
-    return [c["count"] for c in flow.post("/count", return_responses=True)[0].parameters["__results__"]["idx"]]
+    results = flow.post("/count", return_responses=True)[0].parameters["__results__"]
+    return [c["count"] for c in per_shard(results, "idx")]
 
 
 def test_a_truncated_segment_is_reported_repaired_and_the_shard_serves_again(

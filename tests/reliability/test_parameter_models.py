@@ -215,8 +215,8 @@ ISSUE_LIMITS = [-1, "abc", 1.5, True, 1e300, 2**63]
 
 def test_vector_indexer_parameters_are_422_at_the_gateway(tmp_path: Path) -> None:
     port = free_port()
-    flow = Flow(protocol="http", host="127.0.0.1", port=port).add(
-        uses=VectorIndexer, name="vi", shards=2, workspace=str(tmp_path), polling={"/search": "ALL", "/index": "ANY"})
+    flow = Flow(protocol="http", host="127.0.0.1", port=port, workspace=str(tmp_path)).add(
+        uses=VectorIndexer, name="vi", shards=2, polling={"/search": "ALL", "/index": "ANY"})
     with flow:
         url = f"http://127.0.0.1:{port}"
         flow.post("/index", [Document(id=f"d{i}", embedding=np.full(3, i + 1.0)) for i in range(4)])

@@ -18,6 +18,7 @@ from faasflow.errors import BadRequest, FlowConfigError, FlowError
 from faasflow.executors.vector_indexer import MAX_LIMIT, VectorIndexer
 from faasflow.sharding import shard_of
 from faasflow.storage.segments import MANIFEST, SEGMENTS
+from tests.support.results import per_shard
 
 DIM = 8
 SHARDS = 2
@@ -56,7 +57,8 @@ QUERIES = corpus(3, seed=7, prefix="q")
 
 
 def counts(flow: Flow) -> list[int]:
-    return [c["count"] for c in flow.post("/count", return_responses=True)[0].parameters["__results__"]["idx"]]
+    results = flow.post("/count", return_responses=True)[0].parameters["__results__"]
+    return [c["count"] for c in per_shard(results, "idx")]
 
 
 def snapshot(flow: Flow) -> dict[str, Any]:

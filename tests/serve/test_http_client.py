@@ -60,7 +60,9 @@ def test_post_returns_docs_in_input_order_with_the_flows_batching(toy, serve):
     server = serve(toy)
     with Client(server.url) as client:
         batches: list[int] = []
-        got = client.post("/echo", some_docs(25), request_size=7, on_done=lambda r: batches.append(len(r.docs)))
+        assert client.post("/echo", some_docs(25), request_size=7,
+                           on_done=lambda r: batches.append(len(r.docs))) is None  # as Jina 3 with a callback
+        got = client.post("/echo", some_docs(25), request_size=7)
     expected = toy.post("/echo", some_docs(25), request_size=7)
     assert isinstance(got, DocumentArray)
     assert got.ids == expected.ids == [f"doc-{n}" for n in range(25)]
@@ -75,7 +77,7 @@ def test_callbacks_and_answers_match_flow_post(toy, serve):
                         on_done=lambda r: events.append(("done", r.docs.ids)),
                         on_error=lambda r: events.append(("error", r.error.to_dict())),
                         on_always=lambda r: events.append(("always", r.header.exec_endpoint)))
-        return returned.ids, events
+        return returned, events
 
     with Client(serve(toy).url) as client:
         assert record(client.post) == record(toy.post)

@@ -21,6 +21,7 @@ from faasflow.request import new_request_id
 from faasflow.runtime.handler import ShardRuntime
 from faasflow.runtime.hops import collect_results, decode_tree, resolve, stage_error
 from faasflow.runtime.payload import decode_docs, encode_docs
+from faasflow.stage import check_target
 
 
 def _through_json(value: Any) -> Any:
@@ -34,7 +35,7 @@ class SimulatedStateMachine:
         # the declared parameter models, as the gateway function reads them from its code folder
         self.parameter_check = ParameterCheck(json.loads(schemas_text(parameter_schemas(plan))))
         self.runtimes: dict[tuple[str, int], ShardRuntime] = {}
-        for spec in plan.executors:
+        for spec in (one for owner in plan.executors for one in (owner, *owner.helpers)):  # uses_before/after too
             for shard in range(spec.shards):
                 runtime_args = {
                     "name": spec.name,
@@ -47,11 +48,13 @@ class SimulatedStateMachine:
                 self.runtimes[(spec.name, shard)] = ShardRuntime(spec, shard, instance)
         self.invocations = 0
 
-    def post(self, endpoint: str, docs: DocumentArray, parameters: dict | None = None):
+    def post(self, endpoint: str, docs: DocumentArray, parameters: dict | None = None,
+             target_executor: str | None = None):
         """The run's answer (docs, results), or its error raised as the gateway reads it."""
         parameters = codec.to_plain(parameters or {})  # as the gateway decoded them from JSON
         self.parameter_check.check(endpoint, parameters)  # as the gateway function does, before the run
-        output = self.run(endpoint, docs, parameters)
+        check_target(target_executor, (spec.name for spec in self.plan.executors))  # as the gateway does
+        output = self.run(endpoint, docs, parameters, target_executor)
         if "error" in output:
             if output["error"].get("type") == "UnknownEndpoint":  # the gateway answers 404
                 raise UnknownEndpointError(endpoint, self.plan.served_endpoints)
@@ -60,7 +63,8 @@ class SimulatedStateMachine:
         values = output["values"]
         return resolve(decode_tree(output["answer"]), values, parameters), collect_results(values)
 
-    def run(self, endpoint: str, docs: DocumentArray, parameters: dict | None = None) -> dict[str, Any]:
+    def run(self, endpoint: str, docs: DocumentArray, parameters: dict | None = None,
+            target_executor: str | None = None) -> dict[str, Any]:
         """What a synchronous run ends with (``RunOutput``): the answer's tree and the values
         it reads, or the first failing shard's error envelope as the state machine passes it
         on; a StartSyncExecution stand-in answers with this."""
@@ -70,6 +74,8 @@ class SimulatedStateMachine:
             return {"error": {"type": "UnknownEndpoint", "endpoint": endpoint,
                               "message": "no executor serves this endpoint"}}
         request = {"endpoint": endpoint, "parameters": parameters, "request_id": new_request_id()}
+        if target_executor is not None:
+            request["target_executor"] = target_executor
         limit = inline_limit(route)
         outputs: dict[str, Any] = {"gateway": {"value": {"docs": encode_docs(docs, "gateway", limit)}}}
         for stage in route.stages:
@@ -102,5 +108,5 @@ class SimulatedStepFunctions:
         state = codec.loads(input)
         request = state["request"]
         docs = decode_docs(state["outputs"]["gateway"]["value"]["docs"])
-        output = self.machine.run(request["endpoint"], docs, request["parameters"])
+        output = self.machine.run(request["endpoint"], docs, request["parameters"], request.get("target_executor"))
         return {"status": "SUCCEEDED", "output": codec.dumps_text(output)}

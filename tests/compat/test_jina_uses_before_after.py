@@ -1,0 +1,133 @@
+"""Jina's ``uses_before`` / ``uses_after`` of a sharded executor, in every mode (embedded,
+served, simulated state machine): the uses_before's answer is what the shards get, the
+uses_after gets every shard's answer (``docs_matrix``, in shard order; ``docs`` all of them,
+last shard first, as Jina's head concatenates them) and its answer replaces the merge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from faasflow import Document, DocumentArray, Flow, FlowConfigError
+from faasflow.errors import FlowError
+from faasflow.topology import describe, render_mermaid, render_text
+from tests.support.wrap_executors import Before, MatrixMerger, NoSearch, ResultsAfter, ShardTag, Stamp
+
+WRAPS = "tests.support.wrap_executors"
+
+
+def docs(n: int = 4) -> DocumentArray:
+    return DocumentArray(Document(id=f"d{i}", text=f"t{i}") for i in range(n))
+
+
+def wrapped(polling: str = "ALL", **helpers) -> Flow:
+    return (Flow().add(uses=Stamp, name="first")
+            .add(uses=ShardTag, name="db", shards=3, polling=polling, **helpers)
+            .add(uses=Stamp, name="last"))
+
+
+def test_uses_after_gets_every_shards_answer_and_replaces_the_merge(run_flow):
+    out = run_flow(wrapped(uses_after=MatrixMerger), "/search", docs(), parameters={"limit": 1})
+    summary = out[0]
+    assert summary.id == "merged"
+    assert summary.tags["rows"] == 3  # one DocumentArray per shard, in shard order
+    assert summary.tags["row_ids"] == [["d0", "d1", "d2", "d3"]] * 3
+    assert summary.tags["shard_of_docs"] == [2] * 4 + [1] * 4 + [0] * 4  # docs: last shard first, as Jina's
+    assert summary.tags["limit"] == 1
+    assert out.ids[1:] == [f"d{i}@{s}" for s in range(3) for i in range(4)]
+    assert all(d.tags["path"] == ["first", "last"] for d in out[1:])
+
+
+def test_uses_before_output_is_what_the_shards_get(run_flow):
+    out = run_flow(wrapped("ANY", uses_before=Before, uses_after=MatrixMerger), "/index", docs(),
+                   parameters={"mark": "m"})
+    rows = out[0].tags["row_ids"]
+    assert sorted(i for row in rows for i in row) == ["added-by-before", "d0", "d1", "d2", "d3"]  # partitioned
+    assert [d.tags.get("before") for d in out[1:]].count("m") == 4  # its own doc it did not mark
+
+
+def test_uses_before_alone_keeps_the_built_in_merge(run_flow):
+    out = run_flow(wrapped(uses_before=Before), "/search", docs(), parameters={"limit": 2})
+    assert out.ids == ["d0", "d1", "d2", "d3", "added-by-before"]
+    assert [len(d.matches) for d in out] == [2] * 5  # merged by id, cut to the limit
+    assert [d.tags.get("before") for d in out] == [True] * 4 + [None]
+
+
+def test_a_dict_from_uses_after_is_a_result_and_keeps_its_docs(run_flow):
+    responses = run_flow(wrapped(uses_after=ResultsAfter), "/search", docs(2), return_responses=True)
+    (response,) = responses
+    assert response.parameters["__results__"]["db/uses_after-0"] == {"rows": 3}  # keyed by its Jina runtime name
+    assert response.docs.ids == ["d0", "d1"] * 3  # what it was given: every shard's docs, last shard first
+
+
+def test_parameters_nested_under_the_uses_after_name_reach_it(run_flow):
+    out = run_flow(wrapped(uses_after=MatrixMerger), "/search", docs(1),
+                   parameters={"limit": 5, "db": {"limit": 4}, "db/uses-after": {"limit": 3}})
+    assert out[0].tags["limit"] == 3
+
+
+def test_a_uses_after_without_a_method_for_the_endpoint_leaves_the_merge(run_flow):
+    plain = run_flow(wrapped(), "/search", docs(), parameters={"limit": 2})
+    out = run_flow(wrapped(uses_after=NoSearch), "/search", docs(), parameters={"limit": 2})
+    assert [d.to_dict() for d in out] == [d.to_dict() for d in plain]
+
+
+def test_a_failing_uses_after_is_named(run_flow):
+    flow = Flow().add(uses=ShardTag, name="db", shards=2, polling="ALL", uses_after=f"{WRAPS}.Failing")
+    with pytest.raises(FlowError) as info:
+        run_flow(flow, "/search", docs(1))
+    assert (info.value.executor, info.value.shard, info.value.endpoint) == ("db/uses-after", 0, "/search")
+
+
+# --- configuration: the same in every mode, checked once ---
+
+
+def test_shards_1_is_refused_naming_the_executor_and_field():
+    for field in ("uses_before", "uses_after"):
+        with pytest.raises(FlowConfigError, match=f"executor 'db', field '{field}'"):
+            Flow().add(uses=ShardTag, name="db", **{field: MatrixMerger}).build()
+    text = yaml.safe_dump({"jtype": "Flow", "executors": [{"name": "db", "uses": f"{WRAPS}.ShardTag",
+                                                            "uses_after": f"{WRAPS}.MatrixMerger"}]})
+    with pytest.raises(FlowConfigError, match="executor 'db', field 'uses_after'"):
+        Flow.load_config(text).build()
+
+
+def test_a_uses_after_that_cannot_be_loaded_names_the_field():
+    with pytest.raises(FlowConfigError, match="executor 'db', field 'uses_after': cannot find"):
+        Flow().add(uses=ShardTag, name="db", shards=2, uses_after=f"{WRAPS}.Nope").build()
+    with pytest.raises(FlowConfigError, match="executor 'db', field 'uses_before'"):
+        Flow().add(uses=ShardTag, name="db", shards=2, uses_before=3).build()
+
+
+def test_yaml_and_save_config_round_trip(tmp_path: Path):
+    text = f"""
+jtype: Flow
+executors:
+  - name: db
+    uses: {WRAPS}.ShardTag
+    shards: 2
+    uses_before: {WRAPS}.Before
+    uses_after: {WRAPS}.MatrixMerger
+"""
+    flow = Flow.load_config(text)
+    entry = flow.to_dict()["executors"][0]
+    assert (entry["uses_before"], entry["uses_after"]) == (f"{WRAPS}.Before", f"{WRAPS}.MatrixMerger")
+    path = tmp_path / "flow.yml"
+    flow.save_config(path)
+    again = Flow.load_config(path).plan.executor("db")
+    assert again.uses_before is not None and again.uses_before.cls is Before
+    assert again.uses_after is not None and again.uses_after.cls is MatrixMerger
+    assert Flow().add(uses=ShardTag, name="db", shards=2, uses_after=MatrixMerger).to_dict()[
+        "executors"][0]["uses_after"] == f"{WRAPS}.MatrixMerger"  # a class is written as its import path
+
+
+def test_show_describes_them():
+    plan = wrapped(uses_before=Before, uses_after=MatrixMerger).plan
+    described = {e["name"]: e for e in describe(plan)["executors"]}
+    assert described["db"]["uses_after"] == f"{WRAPS}.MatrixMerger"
+    assert "uses_after" not in described["first"]  # unset: left out, as before
+    text = render_text(plan)
+    assert f"uses_before {WRAPS}.Before" in text and f"uses_after {WRAPS}.MatrixMerger" in text
+    assert "uses_after: MatrixMerger" in render_mermaid(plan)
