@@ -35,6 +35,7 @@ from faasflow.stage import (
     stage_results,
     targeted,
     unreduced_inputs,
+    upstream_results,
     uses_after_input,
 )
 
@@ -120,7 +121,11 @@ class LocalEngine:
         outputs: dict[str, DocumentArray] = {GATEWAY: docs}
         uses_left = dict(self._consumers)
         results: dict[str, Any] = {}
+        # per output: the dict results of the stages upstream of it, itself included
+        # (what a consumer finds in ``parameters['__results__']``, ``stage.upstream_results``)
+        seen: dict[str, dict[str, Any]] = {GATEWAY: {}}
         for spec in self.plan.executors:
+            upstream = upstream_results(*(seen[need] for need in spec.needs))
             inputs = [self._take(outputs, uses_left, need) for need in spec.needs]
             if len(inputs) == 1:
                 node_docs, docs_matrix = inputs[0], None
@@ -130,27 +135,29 @@ class LocalEngine:
             binding = spec.cls.binding_for(endpoint)
             if binding is None or not targeted(target_executor, spec.name):
                 outputs[spec.name] = node_docs  # no method for this endpoint, or not targeted: pass through, as in Jina
+                seen[spec.name] = upstream
                 continue
             if docs_matrix is not None and spec.disable_reduce:
                 node_docs = unreduced_inputs(docs_matrix)
-            stage = self._stage(spec, endpoint, node_docs, executor_parameters(parameters, spec.name), docs_matrix)
+            stage = self._stage(spec, endpoint, node_docs, parameters, docs_matrix, upstream)
             outputs[spec.name] = stage.docs
             results.update(stage.results)
+            seen[spec.name] = {**upstream, **stage.results}
         sinks = [self._take(outputs, uses_left, sink) for sink in self.plan.sinks]
         final = sinks[0] if len(sinks) == 1 else merge(sinks)
         return StageOutput(final, results)
 
-    def _stage(self, spec: ExecutorSpec, endpoint: str, docs: DocumentArray, parameters: dict[str, Any],
-               docs_matrix: list[DocumentArray] | None) -> StageOutput:
+    def _stage(self, spec: ExecutorSpec, endpoint: str, docs: DocumentArray, parameters: Mapping[str, Any],
+               docs_matrix: list[DocumentArray] | None, upstream: Mapping[str, Any]) -> StageOutput:
         """Run a stage, under its executor's lock and reported to observers when asked for."""
         lock = self._executor_locks.get(spec.name)
         if lock is None and not self._observers:
-            return self._run_stage(spec, endpoint, docs, parameters, docs_matrix)
+            return self._run_stage(spec, endpoint, docs, parameters, docs_matrix, upstream)
         with lock or nullcontext():
             started = time.perf_counter()
             failed = True
             try:
-                stage = self._run_stage(spec, endpoint, docs, parameters, docs_matrix)
+                stage = self._run_stage(spec, endpoint, docs, parameters, docs_matrix, upstream)
                 failed = False
                 return stage
             finally:
@@ -168,16 +175,24 @@ class LocalEngine:
         spec: ExecutorSpec,
         endpoint: str,
         docs: DocumentArray,
-        parameters: dict[str, Any],
+        request_parameters: Mapping[str, Any],
         docs_matrix: list[DocumentArray] | None,
+        upstream: Mapping[str, Any],
     ) -> StageOutput:
+        """One stage: its uses_before (a join's needs' outputs, ``docs_matrix``, are its),
+        its shards, its uses_after (every shard's answer) or the built-in combine. Each sees
+        the results of what ran before it in ``parameters['__results__']``."""
         shards = self.instances[spec.name]
         binding = spec.cls.binding_for(endpoint)
         assert binding is not None
         helper_results: dict[str, Any] = {}
         if spec.uses_before is not None and spec.uses_before.cls.binding_for(endpoint) is not None:
-            docs = self._run_helper(spec.uses_before, endpoint, docs, parameters, docs_matrix, helper_results)
+            docs = self._run_helper(spec.uses_before, endpoint, docs, request_parameters, docs_matrix,
+                                    helper_results, upstream)
             docs_matrix = None  # the join's inputs were the uses_before's; the shards get its answer
+        parameters = executor_parameters(request_parameters, spec.name, {**upstream, **helper_results})
+        after = spec.uses_after if spec.uses_after is not None and \
+            spec.uses_after.cls.binding_for(endpoint) is not None else None
 
         def call(shard: int, shard_docs: DocumentArray) -> tuple[DocumentArray, dict | None]:
             return invoke_shard(shards[shard], binding, spec, shard, endpoint, shard_docs, parameters, docs_matrix)
@@ -185,7 +200,12 @@ class LocalEngine:
         if len(shards) == 1:
             check_request(shards[0], spec, 0, endpoint, docs, parameters)
             out_docs, result = call(0, docs)
-            return StageOutput(out_docs, {results_key(spec.name): result} if result is not None else {})
+            own = {results_key(spec.name): result} if result is not None else {}
+            if after is not None:  # Jina's tail: the one answer, as a docs_matrix of one
+                after_docs, after_matrix = uses_after_input([out_docs])
+                out_docs = self._run_helper(after, endpoint, after_docs, request_parameters, after_matrix,
+                                            helper_results, {**upstream, **helper_results, **own})
+            return StageOutput(out_docs, {**helper_results, **own})
 
         mode = spec.polling.mode(endpoint)
         parts = shard_parts(docs, len(shards), mode)
@@ -205,20 +225,21 @@ class LocalEngine:
             shard_results[shard] = result
             shard_docs[shard] = answer
         results = stage_results(spec.name, shard_results)
-        if spec.uses_after is not None and spec.uses_after.cls.binding_for(endpoint) is not None:
+        if after is not None:
             after_docs, after_matrix = uses_after_input(shard_docs)
-            combined = self._run_helper(spec.uses_after, endpoint, after_docs, parameters, after_matrix,
-                                        helper_results)
+            combined = self._run_helper(after, endpoint, after_docs, request_parameters, after_matrix,
+                                        helper_results, {**upstream, **helper_results, **results})
         else:
             combined = combine_shards(mode, docs.ids, parts, shard_docs, parameters)
         return StageOutput(combined, {**helper_results, **results})
 
     def _run_helper(self, helper: ExecutorSpec, endpoint: str, docs: DocumentArray, parameters: Mapping[str, Any],
-                    docs_matrix: list[DocumentArray] | None, results: dict[str, Any]) -> DocumentArray:
+                    docs_matrix: list[DocumentArray] | None, results: dict[str, Any],
+                    upstream: Mapping[str, Any]) -> DocumentArray:
         """Run a stage's uses_before or uses_after executor; its dict result lands in ``results``."""
         instance = self.instances[helper.name][0]
         binding = helper.cls.binding_for(endpoint)
-        own = executor_parameters(parameters, helper.name)
+        own = executor_parameters(parameters, helper.name, upstream)
         check_request(instance, helper, 0, endpoint, docs, own)
         out, result = invoke_shard(instance, binding, helper, 0, endpoint, docs, own, docs_matrix)
         if result is not None:

@@ -119,9 +119,11 @@ class ExecutorSpec:
     disable_reduce: bool = False
     # Jina's uses_requests (endpoint -> method name), already applied to ``cls``
     uses_requests: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    # Jina's uses_before / uses_after of a sharded executor: one-shard executors of their own
+    # Jina's uses_before / uses_after (its head and tail): one-shard executors of their own
     # (named ``<name>/uses-before``, ``<name>/uses-after``, as Jina names them) that get the
-    # stage's input before the shard fan-out, and every shard's answer (``docs_matrix``) after it
+    # stage's input before the shard fan-out (a join's needs' outputs, as ``docs_matrix``,
+    # in place of the built-in join reduce), and every shard's answer (``docs_matrix``) after
+    # it; with one shard too, as Jina 3 gives such an executor a head
     uses_before: ExecutorSpec | None = None
     uses_after: ExecutorSpec | None = None
 
@@ -252,7 +254,7 @@ def build_spec(raw: Mapping[str, Any], previous: str, base_dir: Path | None, pos
     memory = raw.get("memory")
     timeout = raw.get("timeout")
     shards = _positive_int(raw.get("shards", 1), name, "shards", high=MAX_SHARDS, why=SHARDS_WHY)
-    helpers = {role: _helper_spec(raw.get(role), role, name, shards, base_dir, raw.get(CALLER_KEY))
+    helpers = {role: _helper_spec(raw.get(role), role, name, base_dir, raw.get(CALLER_KEY), disable_reduce)
                for role in ("uses_before", "uses_after")}
     return ExecutorSpec(
         name=name,
@@ -294,17 +296,18 @@ def helper_name(executor: str, role: str) -> str:
     return f"{executor}/{role.replace('_', '-')}"
 
 
-def _helper_spec(uses: Any, role: str, executor: str, shards: int, base_dir: Path | None,
-                 caller: str | None = None) -> ExecutorSpec | None:
-    """The ``uses_before``/``uses_after`` executor of a sharded executor (None when not given):
-    one shard, a zip function on AWS whatever its executor's package. Jina ignores them on a
-    one-shard executor; here that is refused, so that a Flow never carries an option that
-    does nothing."""
+def _helper_spec(uses: Any, role: str, executor: str, base_dir: Path | None,
+                 caller: str | None = None, disable_reduce: bool = False) -> ExecutorSpec | None:
+    """The ``uses_before``/``uses_after`` executor of an executor (None when not given): one
+    shard, a zip function on AWS whatever its executor's package. As in Jina 3, whose
+    Deployment gives an executor a head when it has a ``uses_before`` (and a tail for a
+    ``uses_after``) whatever its shards, it runs for a one-shard executor too. It inherits
+    its executor's ``disable_reduce``, as Jina's head and tail inherit its arguments: a join's
+    uses_before then gets its needs' docs concatenated rather than reduced."""
     if uses is None:
         return None
-    if shards == 1:
-        raise FlowConfigError(f"wraps the shards of a sharded executor; this one has shards=1 (set shards > 1, "
-                              f"or drop {role})", executor=executor, field=role)
+    if isinstance(uses, str) and uses in PASS_THROUGH_NAMES:  # Jina's BaseExecutor: docs pass through
+        uses = PassThrough
     name = helper_name(executor, role)
     if is_executor_config(uses):  # Jina's {jtype, with, metas, requests}, YAML text or file
         cls, reference, config = _config_spec(uses, executor, base_dir, role, caller)
@@ -315,7 +318,7 @@ def _helper_spec(uses: Any, role: str, executor: str, shards: int, base_dir: Pat
                 raise FlowConfigError(str(exc), executor=executor, field=role) from None
         return ExecutorSpec(name=name, uses=reference, cls=cls, needs=(executor,),
                             uses_with=MappingProxyType(dict(config.uses_with)), py_modules=config.py_modules,
-                            uses_requests=MappingProxyType(dict(config.requests)))
+                            uses_requests=MappingProxyType(dict(config.requests)), disable_reduce=disable_reduce)
     if not isinstance(uses, (str, type)):
         raise FlowConfigError(f"must be an Executor class, its import path or Jina's {{jtype, with}} mapping, "
                               f"got {uses!r}", executor=executor, field=role)
@@ -324,7 +327,8 @@ def _helper_spec(uses: Any, role: str, executor: str, shards: int, base_dir: Pat
     except FlowConfigError as exc:  # the same message, about this field
         prefix = str(FlowConfigError("", executor=exc.executor, field=exc.field))
         raise FlowConfigError(str(exc).removeprefix(prefix), executor=executor, field=role) from None
-    return ExecutorSpec(name=name, uses=uses_reference(uses), cls=cls, needs=(executor,))
+    return ExecutorSpec(name=name, uses=uses_reference(uses), cls=cls, needs=(executor,),
+                        disable_reduce=disable_reduce)
 
 
 AUTH_MODES = ("api_key", "iam")

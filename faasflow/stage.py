@@ -9,6 +9,7 @@ so a Flow answers the same embedded, served and deployed.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -39,12 +40,26 @@ def specific_key(key: str) -> tuple[str, str] | None:
     return "".join(executor), parameter
 
 
-def executor_parameters(parameters: Mapping[str, Any], executor: str) -> dict[str, Any]:
+RESULTS_KEY = "__results__"
+
+
+def executor_parameters(parameters: Mapping[str, Any], executor: str,
+                        upstream: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The parameters an executor sees, as Jina 3's worker parses them: the request's,
     without the keys meant for one executor (``exec1__limit``), plus those of its own (as
     ``limit``), then those nested under its name (``{'ranker': {'limit': 3}}``), which win.
     A uses_before/uses_after executor (``db/uses-after``) sees what its executor sees, plus
-    those nested under its own name."""
+    those nested under its own name.
+
+    ``upstream``: the dict results of the stages that ran before it on its path
+    (``upstream_results``); when there are any they are its ``parameters['__results__']``
+    (a copy, over any the request itself carried), as Jina's gateway hands an executor the
+    request its predecessors answered; with none the key is left as the request has it."""
+    if upstream:
+        merged = executor_parameters(parameters, executor)
+        earlier = merged.get(RESULTS_KEY)
+        merged[RESULTS_KEY] = {**(earlier if isinstance(earlier, Mapping) else {}), **copy.deepcopy(dict(upstream))}
+        return merged
     owner = owner_of(executor)
     if owner != executor:
         parameters = executor_parameters(parameters, owner)
@@ -78,6 +93,24 @@ def stage_results(stage: str, results: Iterable[Mapping[str, Any] | None]) -> di
     answers = list(results)
     return {results_key(stage, shard, len(answers)): result
             for shard, result in enumerate(answers) if result is not None}
+
+
+def upstream_results(*seen: Mapping[str, Any]) -> dict[str, Any]:
+    """What an executor finds in ``parameters['__results__']``: the dict results of every
+    stage upstream of it on its path (each of ``seen`` is what one of its inputs carries:
+    the results its producer saw plus its own), keyed by ``results_key``.
+
+    As in Jina 3, where each executor's worker adds its result to the request it answers
+    and the gateway sends that answer on: a chain's later executors see the earlier ones'
+    results; a join sees those of all its needs' paths (Jina's reduce merges the requests'
+    ``__results__``); an executor never sees a parallel branch that does not lead to it,
+    nor the other shards of its own stage. A uses_before's result reaches its executor's
+    shards, the shards' results its uses_after (every shard's: Jina's tail keeps the first
+    answer's parameters only, which depends on which shard answers first)."""
+    merged: dict[str, Any] = {}
+    for one in seen:
+        merged.update(one)
+    return merged
 
 
 def unreduced_inputs(inputs: list[DocumentArray]) -> DocumentArray:

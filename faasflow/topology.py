@@ -96,7 +96,7 @@ def render_mermaid(plan: Plan) -> str:
             modes = polling_of(spec, served)
             parts.append(f"{spec.shards} shards")
             parts.extend(f"{endpoint}: {mode}" for endpoint, mode in modes.items())
-            parts.extend(f"{role}: {uses.rsplit('.', 1)[-1]}" for role, uses in _helpers_of(spec).items())
+        parts.extend(f"{role}: {uses.rsplit('.', 1)[-1]}" for role, uses in _helpers_of(spec).items())
         shape = ('[["', '"]]') if spec.shards > 1 else ('["', '"]')
         lines.append(f"    {_node_id(spec.name)}{shape[0]}{_label(*parts)}{shape[1]}")
     lines.append(f"    {_node_id(ANSWER)}([{ANSWER}])")

@@ -109,6 +109,9 @@ class Envelope(TypedDict, total=False):
     input_ids: list[str]  # shard 0 of a sharded stage: the stage's input order
     skipped: bool  # ANY: this shard owned none of the docs and was not run
     passed: bool  # the request's target_executor does not match: ``docs`` is the stage's input, unchanged
+    # shard 0: the dict results upstream of the stage (its executor's ``parameters['__results__']``),
+    # carried on for later stages; absent when there are none
+    upstream: dict[str, Any]
     error: ErrorInfo
 
 

@@ -38,6 +38,7 @@ from faasflow.stage import (
     stage_results,
     targeted,
     unreduced_inputs,
+    upstream_results,
     uses_after_input,
 )
 from faasflow.wire import Envelope, ErrorInfo, InputTree, ShardsTree, StageEvent, StageValue
@@ -82,10 +83,32 @@ def _shard_answers(tree: ShardsTree, values: Mapping[str, StageValue]) -> tuple[
                                                                                   list[DocumentArray] | None]:
     """A sharded stage's answers as its uses_after gets them (``stage.uses_after_input``)."""
     value = values[tree["shards"]]
-    assert isinstance(value, list)
-    if value[0].get("passed"):
-        return decode_docs(value[0]["docs"]), None
-    return uses_after_input([None if e.get("skipped") else decode_docs(e["docs"]) for e in value])
+    envelopes = value if isinstance(value, list) else [value["value"]]  # one shard: a docs_matrix of one
+    if envelopes[0].get("passed"):
+        return decode_docs(envelopes[0]["docs"]), None
+    return uses_after_input([None if e.get("skipped") else decode_docs(e["docs"]) for e in envelopes])
+
+
+def tree_results(tree: InputTree, values: Mapping[str, StageValue]) -> dict[str, Any]:
+    """The dict results upstream of a stage whose input is ``tree`` (``stage.upstream_results``),
+    from the envelopes its hop already gets: each stage's own ``results``, plus the
+    ``upstream`` its shard 0 carried on (the results that stage saw). No envelope but those
+    of the stages the tree reads is needed, and a Flow whose executors return no dict
+    carries nothing more."""
+    if "merge" in tree:
+        return upstream_results(*(tree_results(child, values) for child in tree["merge"]))
+    name = tree["shards"] if "shards" in tree else tree["stage"]
+    value = values.get(name)
+    if value is None:
+        return {}
+    if isinstance(value, list):
+        envelopes: list[Envelope] = value
+        own = stage_results(name, [e.get("results") for e in envelopes])
+    else:
+        envelopes = [value.get("value") or {}]
+        result = envelopes[0].get("results")
+        own = {results_key(name): result} if result is not None else {}
+    return upstream_results(envelopes[0].get("upstream") or {}, own) if envelopes else {}
 
 
 def run_shard(
@@ -106,9 +129,12 @@ def run_shard(
     docs, docs_matrix = resolve_input(tree, event["values"], parameters)
     if docs_matrix is not None and spec.disable_reduce and "merge" in tree:
         docs = unreduced_inputs(docs_matrix)
-    own_parameters = executor_parameters(parameters, spec.name)
+    upstream = tree_results(tree, event["values"])
+    own_parameters = executor_parameters(parameters, spec.name, upstream)
     binding = spec.cls.binding_for(endpoint)
     envelope: Envelope = {}
+    if upstream and shard == 0:  # carried on, so that later stages see them (tree_results)
+        envelope["upstream"] = upstream
     positions: list[int] | None = None
     if mode != "single":
         parts = shard_parts(docs, spec.shards, mode)
@@ -138,9 +164,14 @@ def _pass_through(spec: ExecutorSpec, shard: int, event: StageEvent, inline_limi
     if shard > 0:
         return {"passed": True}
     request = event["request"]
-    docs, _ = resolve_input(decode_tree(event["input"]), event["values"], request.get("parameters") or {})
+    tree = decode_tree(event["input"])
+    docs, _ = resolve_input(tree, event["values"], request.get("parameters") or {})
     ref = encode_docs(docs, f"{request['request_id']}/{spec.name}-{shard}", inline_limit)
-    return {"docs": ref, "results": None, "passed": True}
+    envelope: Envelope = {"docs": ref, "results": None, "passed": True}
+    upstream = tree_results(tree, event["values"])
+    if upstream:
+        envelope["upstream"] = upstream
+    return envelope
 
 
 def stage_error(envelopes: list[Envelope]) -> ErrorInfo | None:

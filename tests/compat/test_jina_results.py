@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from faasflow import Document, DocumentArray, Executor, Flow, FlowError, requests
 from faasflow.stage import executor_parameters, specific_key
+from tests.support.deployed_gateway import open_any
 
 
 class Received(Executor):
@@ -101,3 +102,61 @@ def test_a_declared_model_sees_the_specific_keys_as_its_executor_does(run_flow):
         run_flow(flow, "/rank", Document(id="q"), parameters={"second__limit": "many"})
     assert info.value.executor == "second"
     assert "second__limit" in str(info.value)
+
+
+# --- later executors see the results of those upstream of them, as in Jina ---
+
+
+class Echo(Executor):
+    @requests
+    def process(self, docs, parameters, **kwargs):
+        return {"received_parameters": parameters}
+
+
+class SeenResults(Executor):
+    """Returns which results it found in ``parameters['__results__']`` (None: no such key)."""
+
+    @requests
+    def process(self, docs, parameters, **kwargs):
+        seen = parameters.get("__results__")
+        return {"seen": None if seen is None else sorted(seen)}
+
+
+def test_a_later_executor_reads_the_earlier_ones_results(run_flow):
+    flow = Flow().add(uses=Echo, name="exec1").add(uses=Echo, name="exec2")  # Jina's test_specific_params
+    results = results_of(run_flow, flow, {"key_1": True, "exec2__key_2": False})["__results__"]
+    assert results["exec1/rep-0"]["received_parameters"] == {"key_1": True}  # nothing upstream: no key
+    received = dict(results["exec2/rep-0"]["received_parameters"])
+    assert received.pop("__results__") == {"exec1/rep-0": {"received_parameters": {"key_1": True}}}
+    assert received == {"key_1": True, "key_2": False}
+
+
+def test_results_follow_the_path_not_parallel_branches(run_flow):
+    flow = (Flow().add(uses=SeenResults, name="a").add(uses=SeenResults, name="b")
+            .add(uses=SeenResults, name="c", needs="gateway")
+            .add(uses=SeenResults, name="j", needs=["b", "c"]))
+    results = results_of(run_flow, flow)["__results__"]
+    assert {k: v["seen"] for k, v in results.items()} == {
+        "a/rep-0": None, "b/rep-0": ["a/rep-0"], "c/rep-0": None,  # c runs beside a and b: sees neither
+        "j/rep-0": ["a/rep-0", "b/rep-0", "c/rep-0"]}  # a join: every path that leads to it
+
+
+def test_a_sharded_stage_sees_its_uses_before_and_its_uses_after_every_shard(run_flow):
+    flow = (Flow().add(uses=SeenResults, name="a")
+            .add(uses=SeenResults, name="db", shards=2, polling="ALL", uses_before=SeenResults,
+                 uses_after=SeenResults)
+            .add(uses=SeenResults, name="z"))
+    seen = {k: v["seen"] for k, v in results_of(run_flow, flow, on="/search")["__results__"].items()}
+    assert seen["db/uses_before-0"] == ["a/rep-0"]
+    assert seen["db/shard-0/rep-0"] == seen["db/shard-1/rep-0"] == ["a/rep-0", "db/uses_before-0"]
+    assert seen["db/uses_after-0"] == ["a/rep-0", "db/shard-0/rep-0", "db/shard-1/rep-0", "db/uses_before-0"]
+    assert seen["z/rep-0"] == sorted(k for k in seen if k != "z/rep-0")
+
+
+def test_an_untargeted_executor_passes_the_results_on(flow_mode, tmp_path):
+    flow = Flow().add(uses=SeenResults, name="a").add(uses=SeenResults, name="b").add(uses=SeenResults, name="c")
+    with open_any(flow, flow_mode, tmp_path) as poster:  # target_executor: a Client in the deployed mode
+        (response,) = poster.post("/index", DocumentArray(Document() for _ in range(2)),
+                                  target_executor="(a|c)", return_responses=True)
+    assert {k: v["seen"] for k, v in response.parameters["__results__"].items()} == {
+        "a/rep-0": None, "c/rep-0": ["a/rep-0"]}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from faasflow import Document, DocumentArray, Flow, FlowConfigError
+from faasflow import Document, DocumentArray, Executor, Flow, FlowConfigError, requests
 from faasflow.errors import FlowError
 from faasflow.topology import describe, render_mermaid, render_text
 from tests.support.wrap_executors import Before, MatrixMerger, NoSearch, ResultsAfter, ShardTag, Stamp
@@ -81,17 +81,83 @@ def test_a_failing_uses_after_is_named(run_flow):
     assert (info.value.executor, info.value.shard, info.value.endpoint) == ("db/uses-after", 0, "/search")
 
 
+# --- one shard: Jina 3 gives the executor a head (uses_before) and a tail (uses_after) too ---
+
+
+class JoinSeen(Executor):
+    """A join's uses_before: one doc saying what it got (its needs' outputs as docs_matrix)."""
+
+    @requests
+    def seen(self, docs, docs_matrix, **kwargs):
+        return DocumentArray([Document(id="seen", tags={
+            "rows": None if docs_matrix is None else [[f"{d.id}:{'/'.join(d.tags['path'])}" for d in row]
+                                                      for row in docs_matrix],
+            "docs": [d.id for d in docs]})])
+
+
+class GotMatrix(Executor):
+    """Records whether it got a docs_matrix (a join's executor behind a uses_before gets none)."""
+
+    @requests
+    def got(self, docs, docs_matrix, **kwargs):
+        for d in docs:
+            d.tags["matrix"] = None if docs_matrix is None else len(docs_matrix)
+
+
+def branches(**join) -> Flow:
+    return (Flow().add(uses=Stamp, name="a").add(uses=Stamp, name="b", needs="gateway")
+            .add(name="j", needs=["a", "b"], **join))
+
+
+def test_a_joins_uses_before_gets_the_needs_outputs_in_place_of_the_reduce(run_flow):
+    out = run_flow(branches(uses=GotMatrix, uses_before=JoinSeen), "/", docs(2))
+    assert out.ids == ["seen"]  # its answer is the executor's input
+    assert out[0].tags["rows"] == [["d0:a", "d1:a"], ["d0:b", "d1:b"]]  # the needs' outputs, in needs order
+    assert out[0].tags["docs"] == ["d0", "d1"]  # docs: reduced by id, as Jina's worker gets them
+    assert out[0].tags["matrix"] is None  # the executor gets one input: the uses_before's answer
+
+
+def test_a_joins_uses_before_with_disable_reduce_gets_the_docs_concatenated(run_flow):
+    out = run_flow(branches(uses_before=JoinSeen, disable_reduce=True), "/", docs(2))
+    assert out[0].tags["docs"] == ["d0", "d1", "d0", "d1"]  # last need first, as Jina's worker
+    assert out[0].tags["rows"] == [["d0:a", "d1:a"], ["d0:b", "d1:b"]]
+
+
+def test_a_joins_base_executor_uses_before_reduces(run_flow):
+    out = run_flow(branches(uses_before="BaseExecutor"), "/", docs(5))  # Jina's test_uses_before_reduce
+    assert out.ids == [f"d{i}" for i in range(5)]
+
+
+def test_a_one_shard_uses_after_gets_a_docs_matrix_of_one(run_flow):
+    flow = Flow().add(uses=Stamp, name="first").add(uses=ShardTag, name="db", uses_after=MatrixMerger)
+    out = run_flow(flow, "/search", docs(2), parameters={"limit": 1})
+    summary = out[0]
+    assert (summary.tags["rows"], summary.tags["row_ids"]) == (1, [["d0", "d1"]])
+    assert summary.tags["shard_of_docs"] == [0, 0] and summary.tags["limit"] == 1
+    assert out.ids[1:] == ["d0@0", "d1@0"]
+
+
+def test_a_one_shard_uses_before_output_is_what_the_executor_gets(run_flow):
+    flow = Flow().add(uses=ShardTag, name="db", uses_before=Before, uses_after=ResultsAfter)
+    (response,) = run_flow(flow, "/index", docs(2), parameters={"mark": "m"}, return_responses=True)
+    assert response.docs.ids == ["d0", "d1", "added-by-before"]
+    assert [d.tags.get("before") for d in response.docs] == ["m", "m", None]
+    assert [d.tags["shard"] for d in response.docs] == [0, 0, 0]
+    assert response.parameters["__results__"] == {"db/uses_after-0": {"rows": 1}}
+
+
 # --- configuration: the same in every mode, checked once ---
 
 
-def test_shards_1_is_refused_naming_the_executor_and_field():
+def test_shards_1_is_accepted_as_jina_gives_the_executor_a_head_and_tail():
     for field in ("uses_before", "uses_after"):
-        with pytest.raises(FlowConfigError, match=f"executor 'db', field '{field}'"):
-            Flow().add(uses=ShardTag, name="db", **{field: MatrixMerger}).build()
+        spec = Flow().add(uses=ShardTag, name="db", **{field: MatrixMerger}).plan.executor("db")
+        assert getattr(spec, field) is not None and getattr(spec, field).name == f"db/{field.replace('_', '-')}"
     text = yaml.safe_dump({"jtype": "Flow", "executors": [{"name": "db", "uses": f"{WRAPS}.ShardTag",
                                                             "uses_after": f"{WRAPS}.MatrixMerger"}]})
-    with pytest.raises(FlowConfigError, match="executor 'db', field 'uses_after'"):
-        Flow.load_config(text).build()
+    after = Flow.load_config(text).plan.executor("db").uses_after
+    assert after is not None and after.cls is MatrixMerger
+    assert Flow().add(name="j", uses_before="BaseExecutor").plan.executor("j").uses_before is not None
 
 
 def test_a_uses_after_that_cannot_be_loaded_names_the_field():

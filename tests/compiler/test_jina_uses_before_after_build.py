@@ -35,12 +35,40 @@ executors:
 """
 
 
-@pytest.fixture
-def project(tmp_path: Path):
+# one shard: a join whose uses_before gets its needs' outputs, and a uses_after of one answer
+ONE_SHARD_FLOW = """
+jtype: Flow
+with:
+  name: oneshard
+executors:
+  - name: a
+    uses: wrapfns.executors.Stamp
+  - name: b
+    uses: wrapfns.executors.Stamp
+    needs: gateway
+  - name: j
+    uses: wrapfns.executors.ShardTag
+    needs: [a, b]
+    uses_before: wrapfns.executors.MatrixMerger
+    uses_after: wrapfns.executors.MatrixMerger
+"""
+
+
+def _project(tmp_path: Path, flow: str):
     (tmp_path / "project").mkdir()
-    with project_of(tmp_path / "project", "wrapfns", wrap_executors.__file__, FLOW) as root:
+    with project_of(tmp_path / "project", "wrapfns", wrap_executors.__file__, flow) as root:
         (root / "functions").mkdir()
         yield root
+
+
+@pytest.fixture
+def project(tmp_path: Path):
+    yield from _project(tmp_path, FLOW)
+
+
+@pytest.fixture
+def one_shard_project(tmp_path: Path):
+    yield from _project(tmp_path, ONE_SHARD_FLOW)
 
 
 def wrapped(project: Path) -> Flow:
@@ -81,6 +109,32 @@ def test_the_state_machine_runs_them_around_the_fan_out(project: Path):
     assert last["input"] == '{"stage":"db/uses-after","mode":"single"}'  # consumers read the uses_after
 
 
+def test_one_shard_the_helpers_are_tasks_around_the_executors_and_a_joins_uses_before_reads_its_needs(
+        one_shard_project: Path):
+    files = artefacts(wrapped(one_shard_project).plan, one_shard_project).files
+    resources = yaml.safe_load(files["template.yaml"])["Resources"]
+    assert {"JFunction", "JUsesBeforeFunction", "JUsesAfterFunction"} <= set(resources)
+    states = json.loads(files["orchestrator/oneshard.asl.json"])["States"]
+    assert states["/search b check"]["Default"] == "/search j/uses-before"
+    before = states["/search j/uses-before"]
+    assert before["Type"] == "Task" and before["Parameters"]["FunctionName"] == "${JUsesBeforeFunctionArn}"
+    payload = before["Parameters"]["Payload"]
+    # the join's input tree (its needs' outputs), not the executor's reduced input
+    assert json.loads(payload["input"]) == {"merge": [{"stage": "a", "mode": "single"},
+                                                      {"stage": "b", "mode": "single"}]}
+    assert payload["values"] == {"a.$": "$.outputs.a", "b.$": "$.outputs.b"}
+    assert states["/search j/uses-before check"]["Default"] == "/search j"
+    executor = states["/search j"]
+    assert executor["Type"] == "Task" and executor["Parameters"]["FunctionName"] == "${JFunctionArn}"
+    assert json.loads(executor["Parameters"]["Payload"]["input"]) == {"stage": "j/uses-before", "mode": "single"}
+    assert states["/search j check"]["Default"] == "/search j/uses-after"
+    after = states["/search j/uses-after"]["Parameters"]["Payload"]
+    assert json.loads(after["input"]) == {"shards": "j", "mode": "single"}  # its one answer, as a matrix of one
+    assert after["values"] == {"j.$": "$.outputs.j"}
+    assert json.loads(states["/search answer"]["Parameters"]["answer"]) == {"stage": "j/uses-after",
+                                                                            "mode": "single"}
+
+
 def test_a_helper_without_a_method_for_the_endpoint_is_no_stage():
     flow = Flow().add(uses=wrap_executors.ShardTag, name="db", shards=2, uses_after=wrap_executors.NoSearch)
     search = route_for(flow.plan, "/search")
@@ -98,10 +152,16 @@ def test_names_that_collide_with_a_helpers_are_refused(tmp_path: Path):
         artefacts(flow.plan, tmp_path)
 
 
-def test_sam_validate_lint_passes_with_uses_after(project: Path):
+@pytest.fixture(params=[FLOW, ONE_SHARD_FLOW], ids=["sharded", "one-shard"])
+def either_project(request: pytest.FixtureRequest, tmp_path: Path):
+    yield from _project(tmp_path, request.param)
+
+
+def test_sam_validate_lint_passes_with_uses_after(either_project: Path):
     from faasflow.deploy.sam import validate
     from faasflow.deploy.tools import ToolsUnavailable
 
+    project = either_project
     write(wrapped(project).plan, project)
     try:
         output = validate(project)
