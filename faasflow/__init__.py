@@ -22,12 +22,13 @@ if TYPE_CHECKING:
         UnknownEndpointError,
     )
     from faasflow.executor import Executor, requests
-    from faasflow.flow import Flow
+    from faasflow.flow import AsyncFlow, Flow
 
 __version__ = "0.1.0"
 
 # Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
+    "AsyncFlow": "faasflow.flow",
     "BadInputError": "faasflow.errors",
     "BadRequest": "faasflow.errors",
     "Client": "faasflow.client",  # imports httpx only when a Client is made
@@ -44,6 +45,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "AsyncFlow",
     "BadInputError",
     "BadRequest",
     "Client",

@@ -27,7 +27,7 @@ from faasflow.flow_fields import (
 from faasflow.flow_yaml import config_to_dict, read_flow_config
 from faasflow.loader import is_executor_config
 from faasflow.plan import CALLER_KEY, DEFAULT_IDEMPOTENCY_TTL_S, Plan, compile_plan
-from faasflow.posting import JinaShortcuts, check_post_options, endpoint_of, run_post
+from faasflow.posting import AsyncPostMixin, JinaShortcuts, check_post_options, endpoint_of, run_post
 from faasflow.request import Callback, Response, make_response, new_request_id
 from faasflow.stage import check_target
 
@@ -43,7 +43,10 @@ class Flow(JinaShortcuts):
 
     def __init__(self, name: str = "flow", protocol: str | None = None, port: int | None = None,
                  host: str = "127.0.0.1", workspace: str | None = None, auth: str | None = None,
-                 tracing: bool = False, idempotency_ttl_s: int = DEFAULT_IDEMPOTENCY_TTL_S, **jina_options: Any):
+                 tracing: bool = False, idempotency_ttl_s: int = DEFAULT_IDEMPOTENCY_TTL_S, asyncio: bool = False,
+                 **jina_options: Any):
+        """``asyncio=True`` makes this an ``AsyncFlow`` (as Jina's does): its ``post`` is an
+        async generator."""
         unknown = sorted(set(jina_options) - JINA_IGNORED - JINA_FLOW_IGNORED)
         if unknown:
             raise FlowConfigError(f"Flow() got unknown option(s): {', '.join(unknown)}")
@@ -62,6 +65,8 @@ class Flow(JinaShortcuts):
         self._plan: Plan | None = None
         self._engine = None
         self._server = None
+        if asyncio and not isinstance(self, AsyncPostMixin):
+            self.__class__ = AsyncFlow
 
     # --- building ---
 
@@ -261,9 +266,40 @@ class Flow(JinaShortcuts):
                         on_done, on_error, on_always, return_responses,
                         continue_on_error=continue_on_error, return_results=return_results)
 
+    # --- equality ---
+
+    def _identity(self) -> tuple[Any, ...]:
+        """What defines this Flow, as its YAML would: its options and its executors, each
+        with its ``needs`` spelled out (an executor without needs follows the one before)."""
+        options = tuple(getattr(self, key) for key in FLOW_FIELDS)
+        executors = []
+        previous = "gateway"
+        for entry in self.executors:
+            needs = entry.get("needs")
+            normalized = dict(entry, needs=sorted(_as_list(needs)) if needs is not None else [previous])
+            executors.append(sorted(normalized.items(), key=lambda item: item[0]))
+            previous = entry["name"]
+        return options, self.base_dir, executors
+
+    def __eq__(self, other: object) -> bool:
+        """Jina's Flow equality: the same options and executors (names, ``uses`` and their
+        arguments, and the same topology), compared without building or starting either."""
+        if not isinstance(other, Flow):
+            return NotImplemented
+        return self._identity() == other._identity()
+
+    __hash__ = None  # type: ignore[assignment]  # a Flow is mutable (add(copy_flow=False)), and compared by value
+
     def __repr__(self) -> str:
         names = ", ".join(str(e.get("name") or e.get("uses")) for e in self._executors)
-        return f"Flow(name={self.name!r}, executors=[{names}])"
+        return f"{type(self).__name__}(name={self.name!r}, executors=[{names}])"
+
+
+class AsyncFlow(AsyncPostMixin, Flow):
+    """Jina's ``AsyncFlow`` (also ``Flow(asyncio=True)``): ``post`` and the ``index``/
+    ``search``/``update``/``delete`` shortcuts are async generators, ``async for docs in
+    flow.post(...)``, yielding each batch's docs (its Response with ``return_responses``);
+    each batch runs on a worker thread, so the event loop is never blocked."""
 
 
 def _caller_module() -> str | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from faasflow.array import DocumentArray
@@ -143,19 +143,63 @@ class JinaShortcuts:
 
 
 # Jina Client() options about its connection that an HTTP client here has no use for
-TRANSPORT_CLIENT_OPTIONS = frozenset({"asyncio", "proxy", "prefetch", "grpc_channel_options", "metrics",
+TRANSPORT_CLIENT_OPTIONS = frozenset({"proxy", "prefetch", "grpc_channel_options", "metrics",
                                       "metrics_exporter_host", "metrics_exporter_port", "tracing",
                                       "traces_exporter_host", "traces_exporter_port", "log_config"})
 
 
 def check_client_options(options: Mapping[str, Any]) -> None:
-    """Refuse a Client() keyword Jina's Client does not take; warn about the transport ones
-    (an ``asyncio=True`` client is refused: its post is a coroutine, this one's is not)."""
-    if options.get("asyncio"):
-        raise BadInputError("Client(asyncio=True) is not supported: faasflow's Client.post is synchronous")
+    """Refuse a Client() keyword Jina's Client does not take; warn about the transport ones."""
     unknown = sorted(set(options) - TRANSPORT_CLIENT_OPTIONS)
     if unknown:
         raise BadInputError(f"Client() got unexpected option(s): {', '.join(unknown)}")
     if options:
         logger.warning("Client(%s=...): transport option(s) of Jina's client that change nothing here; ignored",
                        ", ".join(sorted(options)))
+
+
+class AsyncPostMixin:
+    """Jina's ``AsyncFlow``/``AsyncClient`` post: an async generator yielding, batch by batch,
+    each response's docs (a DocumentArray), or the Response itself with ``return_responses``.
+
+    Each batch is sent by the host's synchronous ``post`` (and so through ``run_post``, with
+    its callbacks and error rules) on a worker thread, so the event loop is never blocked.
+    Mixed in before the synchronous class: ``class AsyncFlow(AsyncPostMixin, Flow)``."""
+
+    async def post(self, on: str, inputs: Any = None, parameters: dict[str, Any] | None = None,
+                   request_size: int = 100, show_progress: bool = False, return_responses: bool = False,
+                   **options: Any) -> AsyncIterator[Any]:
+        import asyncio
+
+        return_responses = return_responses or bool(getattr(self, "return_responses", False))
+        options.pop("return_results", None)  # each batch is yielded; nothing is collected
+        options.pop("results_in_order", None)  # batches go one after another: always in order
+        sync_post = super().post  # type: ignore[misc]
+        if not isinstance(request_size, int) or isinstance(request_size, bool):
+            raise BadInputError(f"request_size must be an integer, got {request_size!r}")
+        size = request_size if request_size > 0 else sys.maxsize
+        with progress_bar(show_progress, total_of(inputs), f"{endpoint_of(on)}") as advance:
+            for batch in batches(inputs, size):
+                responses = await asyncio.to_thread(
+                    sync_post, on, batch, parameters, request_size=0, return_responses=True,
+                    return_results=True, **options)
+                for response in responses:
+                    yield response if return_responses else response.docs
+                advance(len(batch))
+
+    # Jina's shortcuts, async generators too
+    async def index(self, inputs: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
+        async for result in self.post("/index", inputs, **kwargs):
+            yield result
+
+    async def search(self, inputs: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
+        async for result in self.post("/search", inputs, **kwargs):
+            yield result
+
+    async def update(self, inputs: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
+        async for result in self.post("/update", inputs, **kwargs):
+            yield result
+
+    async def delete(self, inputs: Any = None, **kwargs: Any) -> AsyncIterator[Any]:
+        async for result in self.post("/delete", inputs, **kwargs):
+            yield result

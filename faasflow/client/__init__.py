@@ -1,6 +1,6 @@
 """The HTTP Client of a served or deployed Flow (httpx, imported when a Client is made)."""
 
-from faasflow.client.client import Client
+from faasflow.client.client import AsyncClient, Client
 from faasflow.client.errors import (
     GatewayBadInputError,
     GatewayBadRequestError,
@@ -13,6 +13,7 @@ from faasflow.client.errors import (
 from faasflow.client.retry import Backoff
 
 __all__ = [
+    "AsyncClient",
     "Backoff",
     "Client",
     "GatewayBadInputError",

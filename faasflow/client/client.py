@@ -26,7 +26,14 @@ from faasflow.client.retry import (
     retry_after_too_long,
 )
 from faasflow.errors import BadInputError, FaasflowError, FlowError
-from faasflow.posting import JinaShortcuts, check_client_options, check_post_options, endpoint_of, run_post
+from faasflow.posting import (
+    AsyncPostMixin,
+    JinaShortcuts,
+    check_client_options,
+    check_post_options,
+    endpoint_of,
+    run_post,
+)
 from faasflow.request import Callback, Response, make_response, new_request_id
 from faasflow.wire import IDEMPOTENCY_KEY_HEADER
 
@@ -61,18 +68,22 @@ class Client(JinaShortcuts):
     def __init__(self, host: str = DEFAULT_HOST, port: int | None = None, protocol: str | None = None, *,
                  tls: bool = False, api_key: str | None = None, headers: dict[str, str] | None = None,
                  timeout: float = 60.0, max_retry_after: float = DEFAULT_MAX_RETRY_AFTER, auth: str | None = None,
-                 aws_region: str | None = None, return_responses: bool = False, **_jina_options: Any):
+                 aws_region: str | None = None, return_responses: bool = False, asyncio: bool = False,
+                 **_jina_options: Any):
         """``max_retry_after``: the longest ``Retry-After`` (seconds) a retry waits for; a
         server asking for longer gets no early retry: ``GatewayUnavailable`` is raised.
         ``auth='iam'``: sign every request with SigV4 (service ``execute-api``) using the
         default AWS credentials, for a Flow deployed with ``auth: iam``; the region is
-        ``aws_region``, else the API URL's, else the AWS configuration's."""
+        ``aws_region``, else the API URL's, else the AWS configuration's. ``asyncio=True``
+        makes this an ``AsyncClient`` (as Jina's does): its ``post`` is an async generator."""
         import httpx
 
         from faasflow.client.sigv4 import check_auth
 
         check_auth(auth)
         check_client_options(_jina_options)
+        if asyncio and not isinstance(self, AsyncPostMixin):
+            self.__class__ = AsyncClient
         # Jina's Client(return_responses=True): every post returns its responses
         self.return_responses = return_responses
         self.max_retry_after = float(max_retry_after)
@@ -222,7 +233,13 @@ class Client(JinaShortcuts):
         self.close()
 
     def __repr__(self) -> str:
-        return f"Client({self.url!r})"
+        return f"{type(self).__name__}({self.url!r})"
+
+
+class AsyncClient(AsyncPostMixin, Client):
+    """Jina's async client (also ``Client(asyncio=True)``): ``post`` and the shortcuts are async
+    generators, ``async for docs in client.post(...)``, yielding each batch's docs (its Response
+    with ``return_responses``); each batch's HTTP call runs on a worker thread."""
 
 
 def _json_or_text(answer: httpx.Response) -> Any:
