@@ -213,6 +213,10 @@ class DocumentArray:
             return self._docs[self._position_of(key)]
         if isinstance(key, slice):
             return DocumentArray._wrap(self._docs[key])
+        if type(key) is tuple and len(key) == 2:  # the common da['id', 'field'], before the general rules
+            first, second = key
+            if type(first) is str and type(second) is str and first[:1] != "@" and second not in self._id_index():
+                return self._docs[self._position_of(first)].get_path(second)
         from faasflow.array_index import get_item
 
         return get_item(self, key)
