@@ -4,7 +4,7 @@ fixture is ``embedded``, ``served`` and ``simulated`` in turn, and ``run_flow`` 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -13,15 +13,7 @@ import pytest
 
 from faasflow import Flow
 from tests.support import flow_modes
-
-
-@pytest.fixture(scope="session", autouse=True)
-def payload_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Where documents over a route's inline limit go as claim checks (simulated mode)."""
-    path = tmp_path_factory.mktemp("payloads")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FAASFLOW_PAYLOAD_URL", str(path))
-        yield path
+from tests.support.payloads import payload_store  # noqa: F401  (session-wide, autouse)
 
 
 @pytest.fixture(params=flow_modes.MODES)

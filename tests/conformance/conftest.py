@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+
+from tests.support.payloads import payload_store  # noqa: F401  (session-wide, autouse)
 
 STATS_KEY = pytest.StashKey["ConformanceStats"]()
 
@@ -26,14 +27,6 @@ class ConformanceStats:
 def conformance_stats(request: pytest.FixtureRequest) -> ConformanceStats:
     return request.config.stash.setdefault(STATS_KEY, ConformanceStats())
 
-
-@pytest.fixture(scope="session", autouse=True)
-def payload_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Where documents over a route's inline limit go as claim checks."""
-    path = tmp_path_factory.mktemp("payloads")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FAASFLOW_PAYLOAD_URL", str(path))
-        yield path
 
 
 @pytest.fixture
