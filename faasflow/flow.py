@@ -50,7 +50,7 @@ class Flow(JinaShortcuts):
         unknown = sorted(set(jina_options) - JINA_IGNORED - JINA_FLOW_IGNORED)
         if unknown:
             raise FlowConfigError(f"Flow() got unknown option(s): {', '.join(unknown)}")
-        check_jina_options({k: v for k, v in jina_options.items() if k in JINA_IGNORED})
+        check_jina_options({k: v for k, v in jina_options.items() if k in JINA_IGNORED | JINA_FLOW_IGNORED})
         check_protocol(protocol)
         self.name = name
         self.protocol = protocol

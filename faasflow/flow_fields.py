@@ -44,8 +44,14 @@ JINA_IGNORED = JINA_DEPLOYMENT_OPTIONS | frozenset(JINA_REFUSED)
 TOP_LEVEL_KEYS = ("jtype", "version", "with", "executors")
 JINA_TOP_LEVEL_IGNORED = frozenset({"gateway"})
 FLOW_FIELDS = ("name", "protocol", "port", "host", "workspace", "auth", "tracing", "idempotency_ttl_s")
-# Jina Flow() options besides JINA_IGNORED that mean nothing here either.
-JINA_FLOW_IGNORED = frozenset({"cors", "no_debug_endpoints", "uses", "title"})
+# Jina Flow() options about the gateway: those that only describe it are warned about, as
+# deployment options are; those that change what it does are refused when set.
+JINA_GATEWAY_DESCRIPTIVE = frozenset({"title", "no_debug_endpoints"})
+JINA_GATEWAY_REFUSED = MappingProxyType({
+    "cors": "the gateway sends no CORS headers; on AWS configure CORS on the API (or put a proxy in front)",
+    "uses": "the gateway is faasflow's own (local HTTP, API Gateway on AWS); a custom gateway is not supported",
+})
+JINA_FLOW_IGNORED = JINA_GATEWAY_DESCRIPTIVE | frozenset(JINA_GATEWAY_REFUSED)
 
 
 def check_protocol(protocol: object) -> None:
@@ -55,13 +61,16 @@ def check_protocol(protocol: object) -> None:
 
 
 def check_jina_options(options: Mapping[str, Any], executor: str | None = None) -> None:
-    """Refuse a JINA_REFUSED option that is set (naming the executor, the option and why),
-    and warn about the JINA_DEPLOYMENT_OPTIONS given."""
-    for option in sorted(set(options) & set(JINA_REFUSED)):
+    """Refuse a refused Jina option that is set (naming the executor, the option and why),
+    and warn about the deployment and descriptive options given. An executor's options are
+    checked against JINA_REFUSED, the Flow's also against JINA_GATEWAY_REFUSED."""
+    refused = JINA_REFUSED if executor is not None else {**JINA_REFUSED, **JINA_GATEWAY_REFUSED}
+    for option in sorted(set(options) & set(refused)):
         if options[option] not in (None, False, "", [], {}, ()):
-            raise FlowConfigError(f"Jina's {option}={options[option]!r} is not supported: {JINA_REFUSED[option]}",
+            raise FlowConfigError(f"Jina's {option}={options[option]!r} is not supported: {refused[option]}",
                                   executor=executor, field=option)
-    deployment = sorted(set(options) & JINA_DEPLOYMENT_OPTIONS)
+    warned = JINA_DEPLOYMENT_OPTIONS if executor is not None else JINA_DEPLOYMENT_OPTIONS | JINA_GATEWAY_DESCRIPTIVE
+    deployment = sorted(set(options) & warned)
     if deployment:
         where = f"executor {executor!r}" if executor else "Flow"
         logger.warning("%s: Jina deployment option(s) %s mean nothing in-process or on Lambda; ignored",

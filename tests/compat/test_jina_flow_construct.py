@@ -129,6 +129,16 @@ def test_deployment_options_are_accepted_with_a_warning(caplog):
                for r in caplog.records)
 
 
+def test_gateway_options_are_refused_or_warned_never_dropped(caplog):
+    for option, value in (("cors", True), ("uses", "MyGateway")):
+        with pytest.raises(FlowConfigError, match=rf"field '{option}'.*not supported"):
+            Flow(**{option: value})
+    Flow(cors=False)  # Jina's default
+    with caplog.at_level(logging.WARNING, logger="faasflow.flow"):
+        Flow(title="Search", no_debug_endpoints=True)
+    assert any("title" in r.getMessage() and "no_debug_endpoints" in r.getMessage() for r in caplog.records)
+
+
 def test_disable_reduce_needs_a_join():
     with pytest.raises(FlowConfigError, match=r"executor 'x', field 'disable_reduce'"):
         Flow().add(uses=Tagger, name="x", disable_reduce=True).build()
