@@ -19,6 +19,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from faasflow.errors import BadRequest, FlowConfigError
+from faasflow.wire import RESULTS_KEY
 
 if TYPE_CHECKING:
     from faasflow.storage import Storage
@@ -422,8 +423,11 @@ def _model_instance(binding: _BoundMethod, parameters: dict[str, Any]) -> Any:
     Schema at the edge could check) is the caller's mistake, naming the field."""
     from pydantic import ValidationError
 
+    # upstream executors' results ride in the parameters (as in Jina); they are not the
+    # caller's parameters, so a model that forbids extra fields must not see them
+    fields = {k: v for k, v in parameters.items() if k != RESULTS_KEY} if RESULTS_KEY in parameters else parameters
     try:
-        return binding.annotated_model.model_validate(parameters)
+        return binding.annotated_model.model_validate(fields)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise BadRequest(first["msg"], field=".".join(str(part) for part in first["loc"]) or None) from None

@@ -30,6 +30,7 @@ from faasflow.plan import CALLER_KEY, DEFAULT_IDEMPOTENCY_TTL_S, Plan, compile_p
 from faasflow.posting import AsyncPostMixin, JinaShortcuts, check_post_options, endpoint_of, run_post
 from faasflow.request import Callback, Response, make_response, new_request_id
 from faasflow.stage import check_target
+from faasflow.wire import RESULTS_KEY
 
 # ADD_FIELDS, FLOW_FIELDS and JINA_IGNORED (from faasflow.flow_fields) stay importable from here.
 
@@ -231,7 +232,7 @@ class Flow(JinaShortcuts):
             return make_response(request_id, on, DocumentArray(), parameters, error)
         answer_parameters = dict(parameters)
         if output.results:
-            answer_parameters["__results__"] = output.results
+            answer_parameters[RESULTS_KEY] = output.results
         return make_response(request_id, on, output.docs, answer_parameters)
 
     def check_endpoint(self, on: str) -> None:

@@ -126,6 +126,10 @@ class ExecutorSpec:
     # it; with one shard too, as Jina 3 gives such an executor a head
     uses_before: ExecutorSpec | None = None
     uses_after: ExecutorSpec | None = None
+    # the names a helper's ``docs_matrix`` rows go by in its ``docs_map`` (a uses_before: its
+    # executor's needs; a uses_after: its executor, whose last shard wins, as in Jina); empty
+    # for an executor, whose rows are its needs
+    docs_map_keys: tuple[str, ...] = ()
 
     def serves(self, endpoint: str) -> bool:
         return self.cls.binding_for(endpoint) is not None
@@ -254,7 +258,8 @@ def build_spec(raw: Mapping[str, Any], previous: str, base_dir: Path | None, pos
     memory = raw.get("memory")
     timeout = raw.get("timeout")
     shards = _positive_int(raw.get("shards", 1), name, "shards", high=MAX_SHARDS, why=SHARDS_WHY)
-    helpers = {role: _helper_spec(raw.get(role), role, name, base_dir, raw.get(CALLER_KEY), disable_reduce)
+    helpers = {role: _helper_spec(raw.get(role), role, name, base_dir, raw.get(CALLER_KEY), disable_reduce,
+                                  needs_tuple if role == "uses_before" else (name,))
                for role in ("uses_before", "uses_after")}
     return ExecutorSpec(
         name=name,
@@ -297,7 +302,8 @@ def helper_name(executor: str, role: str) -> str:
 
 
 def _helper_spec(uses: Any, role: str, executor: str, base_dir: Path | None,
-                 caller: str | None = None, disable_reduce: bool = False) -> ExecutorSpec | None:
+                 caller: str | None = None, disable_reduce: bool = False,
+                 docs_map_keys: tuple[str, ...] = ()) -> ExecutorSpec | None:
     """The ``uses_before``/``uses_after`` executor of an executor (None when not given): one
     shard, a zip function on AWS whatever its executor's package. As in Jina 3, whose
     Deployment gives an executor a head when it has a ``uses_before`` (and a tail for a
@@ -318,7 +324,8 @@ def _helper_spec(uses: Any, role: str, executor: str, base_dir: Path | None,
                 raise FlowConfigError(str(exc), executor=executor, field=role) from None
         return ExecutorSpec(name=name, uses=reference, cls=cls, needs=(executor,),
                             uses_with=MappingProxyType(dict(config.uses_with)), py_modules=config.py_modules,
-                            uses_requests=MappingProxyType(dict(config.requests)), disable_reduce=disable_reduce)
+                            uses_requests=MappingProxyType(dict(config.requests)), disable_reduce=disable_reduce,
+                            docs_map_keys=docs_map_keys)
     if not isinstance(uses, (str, type)):
         raise FlowConfigError(f"must be an Executor class, its import path or Jina's {{jtype, with}} mapping, "
                               f"got {uses!r}", executor=executor, field=role)
@@ -328,7 +335,7 @@ def _helper_spec(uses: Any, role: str, executor: str, base_dir: Path | None,
         prefix = str(FlowConfigError("", executor=exc.executor, field=exc.field))
         raise FlowConfigError(str(exc).removeprefix(prefix), executor=executor, field=role) from None
     return ExecutorSpec(name=name, uses=uses_reference(uses), cls=cls, needs=(executor,),
-                        disable_reduce=disable_reduce)
+                        disable_reduce=disable_reduce, docs_map_keys=docs_map_keys)
 
 
 AUTH_MODES = ("api_key", "iam")

@@ -20,6 +20,7 @@ from faasflow.errors import BadInputError, FaasflowError, FlowConfigError, FlowE
 from faasflow.executor import Executor, call_endpoint
 from faasflow.plan import ExecutorSpec
 from faasflow.sharding import merge, partition, reassemble
+from faasflow.wire import RESULTS_KEY
 
 
 def copy_docs(docs: DocumentArray) -> DocumentArray:
@@ -40,7 +41,6 @@ def specific_key(key: str) -> tuple[str, str] | None:
     return "".join(executor), parameter
 
 
-RESULTS_KEY = "__results__"
 
 
 def executor_parameters(parameters: Mapping[str, Any], executor: str,
@@ -224,6 +224,16 @@ def check_request(
         raise FlowError(spec.name, shard, endpoint, exc) from exc
 
 
+def docs_map_of(spec: ExecutorSpec, docs_matrix: list[DocumentArray]) -> dict[str, DocumentArray]:
+    """``docs_map``: each row of ``docs_matrix`` under the name it comes from (a join's needs;
+    a uses_before's, its executor's needs). Rows with no name of their own (a uses_after's
+    shards) go under its executor's name, the last one winning, as in Jina."""
+    keys = spec.docs_map_keys or spec.needs
+    if len(keys) == len(docs_matrix):
+        return dict(zip(keys, docs_matrix))
+    return {keys[-1]: docs_matrix[-1]}
+
+
 def invoke_shard(
     instance: Executor,
     binding: Any,
@@ -239,7 +249,7 @@ def invoke_shard(
         "docs": docs,
         "parameters": parameters,
         "docs_matrix": docs_matrix,
-        "docs_map": None if docs_matrix is None else dict(zip(spec.needs, docs_matrix)),
+        "docs_map": None if docs_matrix is None else docs_map_of(spec, docs_matrix),
     }
     try:
         returned = call_endpoint(instance, binding, call_args)

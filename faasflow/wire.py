@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Literal, NotRequired, TypedDict, final
 
+# The parameters key under which executors' dict results travel (Jina's name).
+RESULTS_KEY = "__results__"
+
 # Step Functions caps a state at 256 KB: a run's state may hold this many bytes of
 # documents inline; above it, a hop's documents travel as a claim check (``StoredDocs``).
 STATE_BUDGET = 200_000

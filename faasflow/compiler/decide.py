@@ -94,12 +94,14 @@ def shared_environment(plan: Plan) -> Environment:
 
 def executor_environment(spec: ExecutorSpec, shard: int, location: CodeLocation) -> Environment:
     """What one shard's runtime needs to find, configure and place itself (Jina's
-    uses_requests and disable_reduce only where set)."""
+    uses_requests and disable_reduce, and a helper's docs_map names, only where set)."""
     jina: dict[str, str] = {}
     if spec.uses_requests:
         jina["FAASFLOW_USES_REQUESTS"] = codec.dumps_text(dict(spec.uses_requests), sort_keys=True)
     if spec.disable_reduce:
         jina["FAASFLOW_DISABLE_REDUCE"] = "1"
+    if spec.docs_map_keys:  # a uses_before / uses_after: the names its docs_map rows go by
+        jina["FAASFLOW_DOCS_MAP_KEYS"] = codec.dumps_text(list(spec.docs_map_keys))
     return {
         **jina,
         "FAASFLOW_EXECUTOR": spec.name,

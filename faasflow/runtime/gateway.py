@@ -21,7 +21,15 @@ from faasflow.request import Response, make_response
 from faasflow.runtime.hops import collect_results, decode_tree, resolve, stage_error
 from faasflow.runtime.payload import encode_docs
 from faasflow.stage import check_target
-from faasflow.wire import DEFAULT_INLINE_LIMIT, STATUS_REQUEST, GatewayConfig, RequestInfo, RunInput, RunOutput
+from faasflow.wire import (
+    DEFAULT_INLINE_LIMIT,
+    RESULTS_KEY,
+    STATUS_REQUEST,
+    GatewayConfig,
+    RequestInfo,
+    RunInput,
+    RunOutput,
+)
 
 
 class ExecutionFailed(FaasflowError):
@@ -118,7 +126,7 @@ class StepFunctionsBackend:
         docs = resolve(decode_tree(output["answer"]), values, parameters)
         results = collect_results(values)
         if results:
-            parameters["__results__"] = results
+            parameters[RESULTS_KEY] = results
         return make_response(request_id, endpoint, docs, parameters)
 
     def status(self, runtime: bool = False) -> dict[str, Any]:

@@ -57,6 +57,7 @@ class ShardRuntime:
             needs=tuple(codec.loads(env.get("FAASFLOW_NEEDS") or '["gateway"]')),
             disable_reduce=env.get("FAASFLOW_DISABLE_REDUCE") == "1",
             uses_requests=MappingProxyType(uses_requests),
+            docs_map_keys=tuple(codec.loads(env.get("FAASFLOW_DOCS_MAP_KEYS") or "[]")),
         )
         instance = construct_executor(spec, shard, workspace=env.get("FAASFLOW_WORKSPACE", "/tmp/faasflow-workspace"),
                                       storage_url=env.get("FAASFLOW_STORAGE_URL"))

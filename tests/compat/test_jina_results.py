@@ -160,3 +160,25 @@ def test_an_untargeted_executor_passes_the_results_on(flow_mode, tmp_path):
                                   target_executor="(a|c)", return_responses=True)
     assert {k: v["seen"] for k, v in response.parameters["__results__"].items()} == {
         "a/rep-0": None, "c/rep-0": ["a/rep-0"]}
+
+
+class StrictLimit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    limit: int = 1
+
+
+class Strict(Executor):
+    """Takes its parameters as a model that forbids unknown fields."""
+
+    @requests
+    def take(self, docs, parameters: StrictLimit, **kwargs):
+        for doc in docs:
+            doc.tags["limit"] = parameters.limit
+
+
+def test_a_strict_parameter_model_after_an_executor_that_returns_results(run_flow):
+    # the upstream results ride in the parameters; they are not the caller's, so a model that
+    # forbids extra fields takes the request without them
+    flow = Flow().add(uses=Status, name="counts").add(uses=Strict, name="strict")
+    out = run_flow(flow, "/index", DocumentArray([Document()]), parameters={"limit": 3})
+    assert out[0].tags["limit"] == 3

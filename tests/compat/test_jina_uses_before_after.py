@@ -117,6 +117,27 @@ def test_a_joins_uses_before_gets_the_needs_outputs_in_place_of_the_reduce(run_f
     assert out[0].tags["matrix"] is None  # the executor gets one input: the uses_before's answer
 
 
+class MapSeen(Executor):
+    """One doc saying what its docs_map held: each name and the ids under it (with the shard
+    that tagged them, if one did)."""
+
+    @requests
+    def seen(self, docs, docs_map, **kwargs):
+        return DocumentArray([Document(id="map", tags={
+            "map": None if docs_map is None else {
+                name: [f"{d.id}@{d.tags.get('shard', '-')}" for d in row] for name, row in docs_map.items()}})])
+
+
+def test_a_joins_uses_before_gets_its_needs_in_docs_map(run_flow):
+    out = run_flow(branches(uses_before=MapSeen), "/", docs(2))
+    assert out[0].tags["map"] == {"a": ["d0@-", "d1@-"], "b": ["d0@-", "d1@-"]}
+
+
+def test_a_uses_after_gets_its_executors_last_shard_in_docs_map_as_jinas(run_flow):
+    out = run_flow(wrapped(uses_after=MapSeen), "/search", docs(2))
+    assert out[0].tags["map"] == {"db": ["d0@2", "d1@2"]}
+
+
 def test_a_joins_uses_before_with_disable_reduce_gets_the_docs_concatenated(run_flow):
     out = run_flow(branches(uses_before=JoinSeen, disable_reduce=True), "/", docs(2))
     assert out[0].tags["docs"] == ["d0", "d1", "d0", "d1"]  # last need first, as Jina's worker
