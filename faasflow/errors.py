@@ -56,7 +56,8 @@ class BadRequest(FaasflowError, ValueError):
 
 class UnknownTargetError(BadRequest):
     """A request's ``target_executor`` names no executor of the Flow (or is not a regular
-    expression): the caller's mistake, refused before any executor runs (HTTP 422)."""
+    expression, or one that could take long to match): the caller's mistake, refused before
+    any executor runs (HTTP 422)."""
 
     FIELD = "target_executor"
 
@@ -64,7 +65,7 @@ class UnknownTargetError(BadRequest):
         self.pattern = pattern
         self.executors = executors
         known = ", ".join(executors) or "(none)"
-        message = (f"{pattern!r} is not a regular expression: {reason}" if reason is not None else
+        message = (f"{pattern!r} cannot be used: {reason}" if reason is not None else
                    f"{pattern!r} matches no executor of this Flow (matched from the start of the name, "
                    f"as Jina's re.match); executors: {known}")
         super().__init__(message, field=self.FIELD)

@@ -138,18 +138,57 @@ def targeted(target_executor: str | None, stage: str) -> bool:
     return target_executor is None or re.match(target_executor, owner_of(stage)) is not None
 
 
+# A request's regular expression is matched by a backtracking engine, so its shape is bounded:
+# no repeated group (the exponential case) and few repetitions (polynomial in a name's length).
+MAX_TARGET_LENGTH = 128
+MAX_TARGET_REPEATS = 3
+
+
+def _slow_pattern(pattern: str) -> str | None:
+    """Why ``pattern`` could make matching slow (None when it cannot): too long, a repeated
+    group such as ``(a+)+``, or more than MAX_TARGET_REPEATS repetitions."""
+    if len(pattern) > MAX_TARGET_LENGTH:
+        return f"it is {len(pattern)} characters; at most {MAX_TARGET_LENGTH}"
+    repeats, previous, in_class, escaped = 0, "", False, False
+    for char in pattern:
+        if escaped:
+            escaped, previous = False, "x"
+            continue
+        if char == "\\":
+            escaped = True
+            continue
+        if in_class:
+            in_class = char != "]"
+            previous = "x" if not in_class else previous
+            continue
+        if char == "[":
+            in_class = True
+        elif char in "*+{" or (char == "?" and previous not in ("(", "*", "+", "?", "}")):
+            if previous == ")":
+                return "a repeated group (such as '(a+)+') can take exponential time to match; repeat single items"
+            repeats += 1
+            if repeats > MAX_TARGET_REPEATS:
+                return f"it repeats more than {MAX_TARGET_REPEATS} times (*, +, ?, {{}})"
+        previous = char
+    return None
+
+
 def check_target(target_executor: str | None, executors: Iterable[str]) -> None:
-    """Refuse a ``target_executor`` that is not a string, not a regular expression, or
-    matches none of ``executors`` (``UnknownTargetError``, the caller's mistake)."""
+    """Refuse a ``target_executor`` that is not a string, not a regular expression, one that
+    could take long to match (``_slow_pattern``), or one that matches none of ``executors``
+    (``UnknownTargetError``, the caller's mistake)."""
     if target_executor is None:
         return
     names = list(executors)
     if not isinstance(target_executor, str):
         raise UnknownTargetError(repr(target_executor), names, "it is not a string")
+    slow = _slow_pattern(target_executor)
+    if slow:
+        raise UnknownTargetError(target_executor[:MAX_TARGET_LENGTH], names, slow)
     try:
         re.compile(target_executor)
     except re.error as exc:
-        raise UnknownTargetError(target_executor, names, str(exc)) from None
+        raise UnknownTargetError(target_executor, names, f"not a regular expression: {exc}") from None
     if not any(targeted(target_executor, name) for name in names):
         raise UnknownTargetError(target_executor, names)
 

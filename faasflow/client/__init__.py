@@ -9,6 +9,7 @@ from faasflow.client.errors import (
     GatewayFlowError,
     GatewayUnavailable,
     GatewayUnknownEndpointError,
+    GatewayUnknownTargetError,
 )
 from faasflow.client.retry import Backoff
 
@@ -23,4 +24,5 @@ __all__ = [
     "GatewayConnectionError",
     "GatewayUnavailable",
     "GatewayUnknownEndpointError",
+    "GatewayUnknownTargetError",
 ]

@@ -17,15 +17,10 @@ def _problem(loc: list[str | int], msg: str, kind: str) -> dict[str, Any]:
     return {"loc": loc, "msg": msg, "type": kind}
 
 
-def parse_request(body: bytes) -> tuple[DocumentArray, dict[str, Any]]:
-    """The docs and parameters of a request body; an empty body is an empty request."""
-    docs, parameters, _ = parse_request_body(body)
-    return docs, parameters
-
-
 def parse_request_body(body: bytes) -> tuple[DocumentArray, dict[str, Any], str | None]:
     """The docs, parameters and ``target_executor`` (Jina's HTTP gateway field: a regular
-    expression naming the executors to run; None when absent) of a request body."""
+    expression naming the executors to run; None when absent) of a request body. An empty
+    body is an empty request."""
     if not body.strip():
         return DocumentArray(), {}, None
     try:

@@ -6,6 +6,7 @@ matches no executor is the caller's mistake (a 422 over HTTP), naming the field.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,15 @@ def test_matching_no_executor_is_an_error_naming_the_field(post):
         post(chain(), "/index", Document(id="a"), target_executor="nothing")
     with pytest.raises(UnknownTargetError, match="field 'target_executor'.*not a regular expression"):
         post(chain(), "/index", Document(id="a"), target_executor="(")
+
+
+@pytest.mark.parametrize("pattern", ["(.*)*(.*)*(.*)*$x", r"(\w+\w+)+!", ".*.*.*.*x", "x" * 200])
+def test_a_pattern_that_could_match_slowly_is_refused_at_once(post, pattern):
+    # a backtracking engine takes exponential time on a repeated group: refused before matching
+    started = time.perf_counter()
+    with pytest.raises(UnknownTargetError, match="field 'target_executor'.*cannot be used: (a repeated group|it )"):
+        post(chain(), "/index", Document(id="a"), target_executor=pattern)
+    assert time.perf_counter() - started < 5
 
 
 @pytest.mark.parametrize("deployed", [False, True], ids=["served", "deployed"])
