@@ -829,4 +829,19 @@ class Document:
 _PRIVATE = {"blob": "_blob", "tensor": "_tensor", "uri": "_uri", "mime_type": "_mime_type",
             "scores": "_scores", "matches": "_matches", "chunks": "_chunks"}
 _LATE_FIELDS = frozenset({*EXTRA_FIELDS, "content"})
+# each field with the attribute that holds it, for scans that should not go through properties
+_FIELD_SLOTS = tuple((name, "_embedding" if name == "embedding" else _PRIVATE.get(name, name)) for name in FIELDS)
+
+
+def fields_to_fill(first: Document, other: Document, skip: frozenset[str]) -> list[str]:
+    """The fields (those not in ``skip``) that ``other`` sets and ``first`` leaves empty:
+    what docarray v1's reduce takes whole from a later answer into the first."""
+    out = []
+    for name, attr in _FIELD_SLOTS:
+        value = getattr(other, attr)
+        if value is None or name in skip:  # most fields of most docs are unset: no call for them
+            continue
+        if _not_empty(value) and not _not_empty(getattr(first, attr)):
+            out.append(name)
+    return out
 _KNOWN_KWARGS = frozenset({*FIELDS, "content"})

@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Sequence
 
 from faasflow.array import DocumentArray
-from faasflow.document import Document
+from faasflow.document import Document, fields_to_fill
 from faasflow.search import higher_is_better
 
 
@@ -66,7 +66,7 @@ def merge(
         return results[0]
     merged: list[Document] = []
     by_id: dict[str, Document] = {}
-    touched: set[str] = set()
+    later_matches: dict[str, list[Sequence[Document]]] = {}  # reduced in once per doc, at the end
     for answer_number, answer in enumerate(results):
         for doc in answer:
             existing = by_id.get(doc.id)
@@ -74,14 +74,18 @@ def merge(
                 by_id[doc.id] = doc
                 merged.append(doc)
             elif answer_number > 0 and existing is not doc:
-                if reduce_doc(existing, doc):
-                    touched.add(doc.id)
+                _reduce_fields_and_chunks(existing, doc)
+                if doc._matches:
+                    later_matches.setdefault(doc.id, []).append(doc._matches)
             elif answer_number == 0:
                 merged.append(doc)  # a duplicate id inside one answer stays as it was
     if order is not None:
         merged = _in_request_order(merged, order)
     for doc in merged:
-        if doc._matches and (doc.id in touched or limit is not None):
+        extra = later_matches.get(doc.id)
+        if extra:
+            doc.matches = sort_by_score(_reduce_lists(doc._matches or (), extra), limit)
+        elif doc._matches and limit is not None:
             doc.matches = sort_by_score(doc._matches, limit)
     return DocumentArray._wrap(merged)
 
@@ -97,35 +101,38 @@ def reduce_doc(first: Document, other: Document) -> bool:
 
     New lists, never extended in place: docs an executor gave one shared list keep theirs.
     """
-    missing = [name for name in other.non_empty_fields if name not in _NOT_REDUCED]
-    if missing:
-        have = set(first.non_empty_fields)
-        for name in missing:
-            if name not in have:
-                setattr(first, name, getattr(other, name))
-    if other._chunks:
-        first.chunks = _reduce_list(first._chunks or (), other._chunks)
+    _reduce_fields_and_chunks(first, other)
     if other._matches:
-        first.matches = _reduce_list(first._matches or (), other._matches)
+        first.matches = _reduce_lists(first._matches or (), [other._matches])
         return True
     return False
 
 
-def _reduce_list(first: Sequence[Document], other: Sequence[Document]) -> DocumentArray:
-    """docarray v1's ``DocumentArray.reduce`` on matches or chunks: ``other``'s docs with new
-    ids appended, those with a known id reduced into (a copy of) the first with that id."""
+def _reduce_fields_and_chunks(first: Document, other: Document) -> None:
+    """``reduce_doc`` but for the matches: the empty fields filled, the chunks reduced."""
+    for name in fields_to_fill(first, other, _NOT_REDUCED):  # decided before any is set
+        setattr(first, name, getattr(other, name))
+    if other._chunks:
+        first.chunks = _reduce_lists(first._chunks or (), [other._chunks])
+
+
+def _reduce_lists(first: Sequence[Document], others: Sequence[Sequence[Document]]) -> DocumentArray:
+    """docarray v1's ``DocumentArray.reduce`` on matches or chunks, of several later lists at
+    once: their docs with new ids appended, those with a known id reduced into (a copy of)
+    the first with that id."""
     out = list(first)
     position: dict[str, int] = {}
     for i, doc in enumerate(out):
         position.setdefault(doc.id, i)
-    for doc in other:
-        i = position.get(doc.id)
-        if i is None:
-            position[doc.id] = len(out)
-            out.append(doc)
-        elif out[i] is not doc:
-            target = out[i] = out[i].copy()  # a copy: the same match may sit in other lists
-            reduce_doc(target, doc)
+    for other in others:
+        for doc in other:
+            i = position.get(doc.id)
+            if i is None:
+                position[doc.id] = len(out)
+                out.append(doc)
+            elif out[i] is not doc:
+                target = out[i] = out[i].copy()  # a copy: the same match may sit in other lists
+                reduce_doc(target, doc)
     return DocumentArray._wrap(out)
 
 
