@@ -195,7 +195,10 @@ class LocalEngine:
             spec.uses_after.cls.binding_for(endpoint) is not None else None
 
         def call(shard: int, shard_docs: DocumentArray) -> tuple[DocumentArray, dict | None]:
-            return invoke_shard(shards[shard], binding, spec, shard, endpoint, shard_docs, parameters, docs_matrix)
+            # each shard its own parameters dict, as each Lambda has: one shard's edit (a pop)
+            # reaches neither its siblings nor the merge
+            own = parameters if len(shards) == 1 else dict(parameters)
+            return invoke_shard(shards[shard], binding, spec, shard, endpoint, shard_docs, own, docs_matrix)
 
         if len(shards) == 1:
             check_request(shards[0], spec, 0, endpoint, docs, parameters)

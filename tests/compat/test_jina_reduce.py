@@ -119,3 +119,22 @@ def test_a_content_field_taken_from_a_later_doc_replaces_the_text_as_in_docarray
     """docarray v1 keeps text, blob and tensor exclusive: setting a blob empties the text."""
     (doc,) = merge([DocumentArray([Document(id="d", text="t")]), DocumentArray([Document(id="d", blob=b"b")])])
     assert doc.blob == b"b" and not doc.text
+
+
+class PopsLimit(Executor):
+    """Each shard adds one match, then takes ``limit`` out of the parameters it was given."""
+
+    @requests
+    def search(self, docs, parameters, **kwargs):
+        shard = self.runtime_args.shard_id
+        for doc in docs:
+            doc.matches.append(Document(id=f"{doc.id}-{shard}", scores={"dist": float(shard)},
+                                        tags={"saw_limit": parameters.get("limit")}))
+        parameters.pop("limit", None)
+
+
+def test_a_shards_edit_of_its_parameters_reaches_neither_its_siblings_nor_the_merge(run_flow):
+    flow = Flow().add(uses=PopsLimit, name="db", shards=3, polling="ALL")
+    out = run_flow(flow, "/search", DocumentArray([Document(id="q")]), parameters={"limit": 2})
+    assert [m.id for m in out[0].matches] == ["q-0", "q-1"]  # the request's limit cut the merge
+    assert [m.tags["saw_limit"] for m in out[0].matches] == [2, 2]
