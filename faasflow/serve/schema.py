@@ -32,6 +32,7 @@ class Score(Strict):
     value: float | None = None
     op_name: str | None = None
     description: str | None = None
+    ref_id: str | None = None
 
 
 class Document(Strict):
@@ -48,6 +49,15 @@ class Document(Strict):
     scores: dict[str, Score | float] | None = None
     matches: list[Document] | None = None
     chunks: list[Document] | None = None
+    # docarray v1's structure and weighting fields
+    parent_id: str | None = Field(None, description="the document a chunk or match belongs to")
+    granularity: int | None = Field(None, description="a chunk's depth: its parent's plus one")
+    adjacency: int | None = Field(None, description="a match's depth: its parent's plus one")
+    weight: float | None = None
+    offset: float | None = None
+    modality: str | None = None
+    location: list[Any] | None = None
+    evaluations: dict[str, Score | float] | None = None
 
 
 class FlowRequest(Strict):

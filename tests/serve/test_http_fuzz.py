@@ -111,3 +111,22 @@ def test_arbitrary_bodies_never_get_a_server_error(fuzz_server: BackgroundServer
     assert payload["header"]["request_id"] == answer.headers["x-request-id"]
     if answer.status_code != 200:
         assert payload["error"]["status"] == answer.status_code
+
+
+def test_an_answer_with_every_document_field_fits_the_published_schema(fuzz_server: BackgroundServer) -> None:
+    """docarray v1's fields (chunks stamped with parent_id and granularity, matches with
+    adjacency, weights, evaluations) are documented as the codec writes them."""
+    import fastjsonschema
+
+    published = httpx.get(f"{fuzz_server.url}/openapi.json", trust_env=False).json()
+    from faasflow import Document
+
+    doc = Document(id="d", text="t", weight=0.5, offset=2.0, modality="text", location=[1, 2],
+                   chunks=[Document(id="c", text="chunk")], matches=[Document(id="m", scores={"cosine": 0.1})])
+    doc.evaluations["recall"] = 0.9
+    answer = httpx.post(f"{fuzz_server.url}/search", json={"data": [doc.to_dict()]}, trust_env=False, timeout=30)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["data"][0]["chunks"][0]["parent_id"] == "d" and body["data"][0]["chunks"][0]["granularity"] == 1
+    schema = {"$ref": "#/components/schemas/FlowAnswer", "components": published["components"]}
+    fastjsonschema.compile(schema)(body)  # raises naming the first field that does not fit
