@@ -18,7 +18,7 @@ install: $(STAMP)
 
 # The SAM CLI and the MiniStack emulator, each in its own pinned venv under .tools/ (idempotent).
 tools: install
-	$(BIN)/python -m faasflow.deploy.tools
+	$(BIN)/faasflow tools
 
 # all-MiniLM-L6-v2 as ONNX in .faasflow/models, converted in its own env (.tools/export,
 # CPU torch: never a run-time dependency); both steps do nothing when up to date.
@@ -40,7 +40,7 @@ demo: install
 demo-jaccard: install
 	$(BIN)/python -m examples.sharded_search
 
-# Without the tools (no python3.11 here) the emulator tests skip, each saying why.
+# Without the tools (no python3.13 here) the emulator tests skip, each saying why.
 test: install
 	@$(MAKE) --no-print-directory tools || echo 'make: no tool environments; emulator tests will be skipped' >&2
 	@$(MAKE) --no-print-directory model || echo 'make: no ONNX model; the real-model tests will be skipped' >&2

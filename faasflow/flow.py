@@ -29,6 +29,7 @@ from faasflow.loader import is_executor_config
 from faasflow.plan import CALLER_KEY, DEFAULT_IDEMPOTENCY_TTL_S, Plan, compile_plan
 from faasflow.posting import AsyncPostMixin, JinaShortcuts, check_post_options, endpoint_of, run_post
 from faasflow.request import Callback, Response, make_response, new_request_id
+from faasflow.runtimes import DEFAULT_RUNTIME
 from faasflow.stage import check_target
 from faasflow.wire import RESULTS_KEY
 
@@ -45,7 +46,7 @@ class Flow(JinaShortcuts):
     def __init__(self, name: str = "flow", protocol: str | None = None, port: int | None = None,
                  host: str = "127.0.0.1", workspace: str | None = None, auth: str | None = None,
                  tracing: bool = False, idempotency_ttl_s: int = DEFAULT_IDEMPOTENCY_TTL_S, asyncio: bool = False,
-                 **jina_options: Any):
+                 runtime: str = DEFAULT_RUNTIME, **jina_options: Any):
         """``asyncio=True`` makes this an ``AsyncFlow`` (as Jina's does): its ``post`` is an
         async generator."""
         unknown = sorted(set(jina_options) - JINA_IGNORED - JINA_FLOW_IGNORED)
@@ -61,6 +62,7 @@ class Flow(JinaShortcuts):
         self.auth = auth
         self.tracing = tracing
         self.idempotency_ttl_s = idempotency_ttl_s
+        self.runtime = runtime  # deployed: the functions' Lambda Python runtime
         self.base_dir: Path | None = None
         self._executors: list[dict[str, Any]] = []
         self._plan: Plan | None = None
@@ -118,7 +120,7 @@ class Flow(JinaShortcuts):
         """The validated, immutable Plan (compiled on first use)."""
         if self._plan is None:
             self._plan = compile_plan(self.name, self._executors, self.base_dir, auth=self.auth, tracing=self.tracing,
-                                      idempotency_ttl_s=self.idempotency_ttl_s)
+                                      idempotency_ttl_s=self.idempotency_ttl_s, runtime=self.runtime)
         return self._plan
 
     def build(self) -> Flow:

@@ -22,6 +22,7 @@ from faasflow.flow_fields import (
     check_protocol,
 )
 from faasflow.plan import DEFAULT_IDEMPOTENCY_TTL_S, Plan, uses_reference
+from faasflow.runtimes import DEFAULT_RUNTIME
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,8 @@ def config_to_dict(options: Mapping[str, Any], plan: Plan) -> dict[str, Any]:
         written["tracing"] = True
     if options.get("idempotency_ttl_s", plan.idempotency_ttl_s) != DEFAULT_IDEMPOTENCY_TTL_S:
         written["idempotency_ttl_s"] = plan.idempotency_ttl_s
+    if plan.runtime != DEFAULT_RUNTIME:
+        written["runtime"] = plan.runtime
     executors = []
     for spec in plan.executors:
         entry: dict[str, Any] = {"name": spec.name}

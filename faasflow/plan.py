@@ -15,6 +15,7 @@ from typing import Any
 from faasflow.errors import FlowConfigError
 from faasflow.executor import PASS_THROUGH_NAMES, Executor, PassThrough, with_requests
 from faasflow.loader import config_class, import_py_modules, is_executor_config, read_executor_config, resolve_uses
+from faasflow.runtimes import DEFAULT_RUNTIME, check_runtime
 
 GATEWAY = "gateway"
 CALLER_KEY = "_caller_module"
@@ -151,6 +152,7 @@ class Plan:
     tracing: bool = False  # deployed functions and state machine: X-Ray active tracing
     # how long the gateway keeps an answer for a repeat of its Idempotency-Key (0: not at all)
     idempotency_ttl_s: int = DEFAULT_IDEMPOTENCY_TTL_S
+    runtime: str = DEFAULT_RUNTIME  # the Lambda Python runtime of the deployed functions
 
     def executor(self, name: str) -> ExecutorSpec:
         for spec in self.executors:
@@ -343,7 +345,7 @@ AUTH_MODES = ("api_key", "iam")
 
 def compile_plan(name: str, raw_executors: list[Mapping[str, Any]], base_dir: Path | None = None, *,
                  auth: str | None = None, tracing: bool = False,
-                 idempotency_ttl_s: int = DEFAULT_IDEMPOTENCY_TTL_S) -> Plan:
+                 idempotency_ttl_s: int = DEFAULT_IDEMPOTENCY_TTL_S, runtime: str = DEFAULT_RUNTIME) -> Plan:
     """Validate every executor and the graph they form; raise FlowConfigError on the first problem."""
     if auth is not None and auth not in AUTH_MODES:
         raise FlowConfigError(f"auth must be 'api_key', 'iam' or absent, got {auth!r}", field="auth")
@@ -353,6 +355,10 @@ def compile_plan(name: str, raw_executors: list[Mapping[str, Any]], base_dir: Pa
                               f"and {MAX_IDEMPOTENCY_TTL_S}, got {idempotency_ttl_s!r}", field="idempotency_ttl_s")
     if not isinstance(tracing, bool):
         raise FlowConfigError(f"tracing must be true or false, got {tracing!r}", field="tracing")
+    try:
+        check_runtime(runtime)
+    except ValueError as exc:
+        raise FlowConfigError(str(exc), field="runtime") from None
     specs: list[ExecutorSpec] = []
     previous = GATEWAY
     for position, raw in enumerate(raw_executors):
@@ -377,7 +383,7 @@ def compile_plan(name: str, raw_executors: list[Mapping[str, Any]], base_dir: Pa
     # a Flow of the gateway alone (Jina's ``Flow()``) answers with the request's docs
     sinks = tuple(s.name for s in ordered if s.name not in needed) or (GATEWAY,)
     return Plan(name=name, executors=tuple(ordered), sinks=sinks, auth=auth, tracing=tracing,
-                idempotency_ttl_s=idempotency_ttl_s)
+                idempotency_ttl_s=idempotency_ttl_s, runtime=runtime)
 
 
 def _topological_order(specs: list[ExecutorSpec]) -> list[ExecutorSpec]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from faasflow import codec
 from faasflow.compiler import endpoints
 from faasflow.compiler.asl import gateway_inline_limit
-from faasflow.compiler.images import IMAGE_MEMORY, RUNTIME_NOTE, dockerfile_path, image_kind
+from faasflow.compiler.images import IMAGE_MEMORY, dockerfile_path, image_kind
 from faasflow.compiler.intrinsics import Intrinsic, get_att, sub
 from faasflow.compiler.layout import (
     FAASFLOW_LAYER_DIR,
@@ -44,7 +44,6 @@ from faasflow.errors import FlowConfigError
 from faasflow.plan import ExecutorSpec, Plan
 from faasflow.wire import GatewayConfig
 
-RUNTIME = "python3.11"
 DEFAULT_MEMORY = 512
 DEFAULT_TIMEOUT = 30
 GATEWAY_TIMEOUT = 29  # API Gateway's integration timeout
@@ -119,8 +118,8 @@ def executor_shards(spec: ExecutorSpec, location: CodeLocation, shared: Environm
     kind = image_kind(spec)
     if kind is None and getattr(spec.cls, "needs_image", False):
         raise FlowConfigError(
-            "needs package='image' (or gpu=True) on AWS: its runtime does not fit a zip function "
-            f"(onnxruntime needs a newer glibc than {RUNTIME_NOTE})", executor=spec.name, field="package")
+            "needs package='image' (or gpu=True) on AWS: ONNX Runtime and its model are packaged as a container "
+            "image", executor=spec.name, field="package")
     made: list[ExecutorResource] = []
     for shard in range(spec.shards):
         environment = executor_environment(spec, shard, location)
@@ -187,7 +186,7 @@ def decide(plan: Plan, project: Path, asl_path: str, routes: Sequence[Route] | N
         executor_functions[function.executor] = (*executor_functions.get(function.executor, ()), function.logical_id)
     return Deployment(
         name=plan.name,
-        runtime=RUNTIME,
+        runtime=plan.runtime,
         tracing=plan.tracing,
         environment=shared,
         bucket=Bucket(BUCKET_ID, BUCKET_NAME, PAYLOAD_DAYS, BUCKET_POLICY_ID),

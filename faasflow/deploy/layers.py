@@ -12,17 +12,19 @@ from pathlib import Path
 
 from faasflow.compiler.artefacts import artefacts
 from faasflow.compiler.layout import DEFAULT_TEMPLATE, FAASFLOW_LAYER_DIR, LAYER_ONLY_CODE_DIR
-from faasflow.compiler.pins import DEFAULT_LAYER_REQUIREMENTS
+from faasflow.compiler.pins import GENERATED_MARK, layer_requirements
 from faasflow.plan import Plan
+from faasflow.runtimes import DEFAULT_RUNTIME
 
 # What of the faasflow package never runs in a function.
 NOT_IN_LAYER = ("compiler", "deploy", "commands", "testing", "cli.py", "__main__.py", "scaffold.py")
 
 
-def stage_layers(project: Path) -> None:
+def stage_layers(project: Path, runtime: str = DEFAULT_RUNTIME) -> None:
     """Copy the run-time part of the faasflow package into the layer folder SAM packages,
     give the functions that are all layer (the gateway, faasflow's own executors) their
-    (empty) code folder, and write default layer requirements where missing."""
+    (empty) code folder, and write the layers' requirements for ``runtime`` (where missing,
+    or generated before: a file the user took over is kept)."""
     import faasflow
 
     source = Path(faasflow.__file__).resolve().parent
@@ -39,10 +41,11 @@ def stage_layers(project: Path) -> None:
     layer_only = project / LAYER_ONLY_CODE_DIR
     layer_only.mkdir(parents=True, exist_ok=True)
     (layer_only / "README.txt").write_text("This function's code is in the faasflow layer.\n")
-    for path, text in DEFAULT_LAYER_REQUIREMENTS.items():
-        if not (project / path).exists():
-            (project / path).parent.mkdir(parents=True, exist_ok=True)
-            (project / path).write_text(text)
+    for path, text in layer_requirements(runtime).items():
+        file = project / path
+        if not file.exists() or file.read_text().startswith(GENERATED_MARK):
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_text(text)
 
 
 def write(plan: Plan, project: Path, template: str = DEFAULT_TEMPLATE) -> list[Path]:
@@ -53,5 +56,5 @@ def write(plan: Plan, project: Path, template: str = DEFAULT_TEMPLATE) -> list[P
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
         written.append(target)
-    stage_layers(project)
+    stage_layers(project, plan.runtime)
     return written

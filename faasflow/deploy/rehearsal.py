@@ -135,10 +135,11 @@ def find_image_python() -> tuple[str, bool]:
     return sys.executable, False
 
 
-def image_env(kind: str, python: str | None = None, name: str | None = None) -> Path:
+def image_env(kind: str, python: str | None = None, name: str | None = None,
+              runtime: str = images.IMAGE_RUNTIME) -> Path:
     """``.tools/image-<kind>``: a virtual env with exactly the image's requirements, on the
     images' Python version (or on ``python``, in ``.tools/<name>``)."""
-    requirements = images.requirements_text(kind)
+    requirements = images.requirements_text(kind, runtime)
     exact = True
     if python is None:
         python, exact = find_image_python()

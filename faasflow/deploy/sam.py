@@ -54,13 +54,25 @@ def sam_command() -> list[str]:
     return [str(sam_executable())]
 
 
-def _environment(sam: str, endpoint_url: str | None, region: str) -> dict[str, str]:
+RUNTIME_PATTERN = re.compile(r"^\s*-?\s*Runtime:\s*(python3\.\d+)\s*$", re.MULTILINE)
+
+
+def template_runtimes(template_text: str) -> list[str]:
+    """The Lambda Python runtimes a template's functions and layers name."""
+    return sorted(set(RUNTIME_PATTERN.findall(template_text)) | set(re.findall(r"BuildMethod:\s*(python3\.\d+)",
+                                                                               template_text)))
+
+
+def _environment(sam: str, endpoint_url: str | None, region: str, runtimes: Sequence[str] = ()) -> dict[str, str]:
     env = dict(os.environ)
     env.update(SAM_CLI_TELEMETRY="0", AWS_DEFAULT_REGION=region, AWS_REGION=region)
-    # `sam build` looks for the runtime's interpreter (python3.11) on PATH. A pyenv
-    # shim for a version that is not selected is found but fails, so put the SAM
-    # venv's own bin first: its python3.11 is real and has pip.
-    env["PATH"] = os.pathsep.join([str(Path(sam).parent), env.get("PATH", "")])
+    # `sam build` looks for each runtime's interpreter (python3.13) on PATH and installs the
+    # layers with its pip. A pyenv shim for a version that is not selected is found but
+    # fails, so the real interpreters' folders go first.
+    from faasflow.deploy.tools import runtime_bin_dir
+
+    interpreters = [str(runtime_bin_dir(runtime)) for runtime in runtimes]
+    env["PATH"] = os.pathsep.join([str(Path(sam).parent), *interpreters, env.get("PATH", "")])
     if endpoint_url:
         for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
             env.pop(key, None)
@@ -130,7 +142,9 @@ def build(
     env: Mapping[str, str] | None = None,
 ) -> str:
     """``sam build`` of ``template``, cached; retried once from scratch, as a stale cache can break it."""
-    env = env or _environment(sam_command()[0], None, DEFAULT_REGION)
+    if env is None:
+        runtimes = template_runtimes((Path(project_dir) / template).read_text())
+        env = _environment(sam_command()[0], None, DEFAULT_REGION, runtimes)
     target = build_dir(template)
     cache = target.replace("/build", "/cache", 1)
     args = ["build", "--template-file", template, "--build-dir", target, "--cache-dir", cache, "--parallel"]
@@ -170,7 +184,8 @@ def deploy(
     (``faasflow.deploy.stand_ins``).
     """
     project_dir = Path(project_dir).resolve()
-    env = _environment(sam_command()[0], endpoint_url, region)
+    runtimes = template_runtimes((project_dir / template).read_text())
+    env = _environment(sam_command()[0], endpoint_url, region, runtimes)
     if emulate_images:
         if not endpoint_url:
             raise ValueError("emulate_images is for an emulator (give endpoint_url): AWS runs the images themselves")

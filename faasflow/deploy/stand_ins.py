@@ -32,15 +32,16 @@ from faasflow.compiler import images
 from faasflow.compiler.layout import DEFAULT_TEMPLATE
 from faasflow.deploy.rehearsal import BASE_ENTRYPOINT, image_env, rehearse, site_packages
 from faasflow.deploy.tools import ministack_executable
+from faasflow.runtimes import DEFAULT_RUNTIME
 
 EMULATED_DIR = ".faasflow/emulated"
 PATH_PROPERTIES = ("CodeUri", "ContentUri", "DefinitionUri")  # relative to the template's folder
 IMAGE_ONLY_PROPERTIES = ("PackageType", "ImageUri", "ImageConfig")
 
 
-def emulator_python() -> str:
-    """The interpreter MiniStack runs Python handlers on: its own (``.tools/ministack``)."""
-    return str(ministack_executable().with_name("python"))
+def emulator_python(runtime: str = DEFAULT_RUNTIME) -> str:
+    """The interpreter MiniStack runs ``runtime``'s Python handlers on: its own."""
+    return str(ministack_executable(runtime).with_name("python"))
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class StandIn:
     environment: dict[str, str]
 
 
-def lay_out(dockerfile: Path, context: Path, folder: Path, python: str) -> StandIn:
+def lay_out(dockerfile: Path, context: Path, folder: Path, python: str, runtime: str = DEFAULT_RUNTIME) -> StandIn:
     """Rehearse the image into ``folder`` and install its requirements for ``python``."""
     rehearsal = rehearse(dockerfile, context, folder)
     if rehearsal.base != images.LAMBDA_BASE:
@@ -60,7 +61,7 @@ def lay_out(dockerfile: Path, context: Path, folder: Path, python: str) -> Stand
     if rehearsal.entrypoint != BASE_ENTRYPOINT[images.LAMBDA_BASE] or len(rehearsal.cmd) != 1:
         raise ValueError(f"{dockerfile}: a Lambda image's command is one handler, got {rehearsal.cmd}")
     environment = {k: v for k, v in rehearsal.env.items() if k != "LAMBDA_TASK_ROOT"}
-    venv = image_env("lambda", python, "image-lambda-emulated")
+    venv = image_env("lambda", python, "image-lambda-emulated", runtime)
     environment["PYTHONPATH"] = str(site_packages(venv))
     return StandIn(str(rehearsal.path("/var/task")), rehearsal.cmd[0], environment)
 
@@ -89,14 +90,14 @@ def stand_in_template(project: Path, template: str = DEFAULT_TEMPLATE, python: s
     root = project / EMULATED_DIR / Path(template).stem
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
-    python = python or emulator_python()
+    python = python or emulator_python(runtime)
     stand_ins: dict[Path, StandIn] = {}  # one per Dockerfile: it serves all the executor's shards
     for logical_id in image_ids:
         resource = resources[logical_id]
         dockerfile = project / resource["Metadata"]["Dockerfile"]
         if dockerfile not in stand_ins:
             context = project / resource["Metadata"].get("DockerContext", ".")
-            stand_ins[dockerfile] = lay_out(dockerfile, context, root / dockerfile.stem, python)
+            stand_ins[dockerfile] = lay_out(dockerfile, context, root / dockerfile.stem, python, runtime)
         stand_in = stand_ins[dockerfile]
         properties = {k: v for k, v in resource["Properties"].items() if k not in IMAGE_ONLY_PROPERTIES}
         properties.update(CodeUri=stand_in.code_uri, Handler=stand_in.handler, Runtime=runtime)

@@ -50,7 +50,11 @@ class MiniStack:
         startup_timeout_s: float = 60.0,
         log_level: str = "INFO",
         extra_env: dict[str, str] | None = None,
+        runtime: str | None = None,
     ) -> None:
+        from faasflow.runtimes import DEFAULT_RUNTIME, check_runtime
+
+        self.runtime = check_runtime(runtime or DEFAULT_RUNTIME)  # the Lambda runtime its handlers run on
         self._executable = executable
         self._log_dir = log_dir
         self._owns_dir = log_dir is None
@@ -92,7 +96,7 @@ class MiniStack:
         if executable is None:
             from faasflow.deploy.tools import ministack_executable
 
-            executable = ministack_executable()
+            executable = ministack_executable(self.runtime)
         self._workdir = self._log_dir or Path(tempfile.mkdtemp(prefix="faasflow-ministack-"))
         self._workdir.mkdir(parents=True, exist_ok=True)
         # A port picked here can be taken before the emulator binds it; pick again then.

@@ -65,8 +65,8 @@ def test_an_image_executor_is_an_image_function(project: Path):
     assert env["FAASFLOW_USES"] == ENCODER and json.loads(env["FAASFLOW_USES_WITH"]) == {"model": TINY}
     # an image function must not inherit a Runtime: it moved onto each zip function
     assert "Runtime" not in template["Globals"]["Function"]
-    assert template["Resources"]["DbShard0Function"]["Properties"]["Runtime"] == "python3.11"
-    assert template["Resources"]["GatewayFunction"]["Properties"]["Runtime"] == "python3.11"
+    assert template["Resources"]["DbShard0Function"]["Properties"]["Runtime"] == "python3.13"
+    assert template["Resources"]["GatewayFunction"]["Properties"]["Runtime"] == "python3.13"
 
 
 def test_a_gpu_executor_is_a_sagemaker_endpoint_per_shard(project: Path):

@@ -99,12 +99,12 @@ def test_an_image_only_executor_in_a_zip_function_is_refused():
 
 def test_rendering_follows_the_model():
     zipped = render_sam(decide(reference().plan, ROOT, ASL))
-    assert "Parameters" not in zipped and zipped["Globals"]["Function"]["Runtime"] == "python3.11"
+    assert "Parameters" not in zipped and zipped["Globals"]["Function"]["Runtime"] == "python3.13"
     template = render_sam(decide(images().plan, ROOT, ASL))
     assert list(template)[:4] == ["AWSTemplateFormatVersion", "Transform", "Description", "Parameters"]
     assert "Runtime" not in template["Globals"]["Function"]
     resources = template["Resources"]
-    assert resources["DbShard0Function"]["Properties"]["Runtime"] == "python3.11"
+    assert resources["DbShard0Function"]["Properties"]["Runtime"] == "python3.13"
     assert "Runtime" not in resources["EncoderFunction"]["Properties"]
     kinds = [r["Type"] for r in resources.values()]
     assert kinds.count("AWS::SageMaker::Endpoint") == 2 and kinds.count("AWS::SageMaker::Model") == 2

@@ -25,7 +25,7 @@ Description: faasflow emulator smoke test
 
 Globals:
   Function:
-    Runtime: python3.11
+    Runtime: python3.13
     Architectures: [x86_64]
     Timeout: 30
     MemorySize: 256
@@ -36,7 +36,7 @@ Resources:
     Properties:
       LayerName: faasflow-smoke-lib
       ContentUri: layer/
-      CompatibleRuntimes: [python3.11]
+      CompatibleRuntimes: [python3.13]
 
   DataBucket:
     Type: AWS::S3::Bucket

@@ -56,7 +56,7 @@ def test_stop_leaves_no_process_behind(emulator_tools: None) -> None:
         lam = emulator.client("lambda")
         lam.create_function(
             FunctionName="pid-probe",
-            Runtime="python3.11",
+            Runtime="python3.13",
             Role="arn:aws:iam::000000000000:role/probe",
             Handler="app.handler",
             Code={"ZipFile": zipped(HANDLER)},
