@@ -28,6 +28,6 @@ def run(args: argparse.Namespace) -> int:
         try:
             paths = ensure_tools(runtime)
         except ToolsUnavailable as exc:
-            return fail(str(exc))
+            return fail(str(exc), 1)
         print(f"sam: {paths['sam']}\nministack ({runtime}): {paths['ministack']}")
     return 0

@@ -37,9 +37,10 @@ MINISTACK_REQUIREMENTS: tuple[str, ...] = (
     "boto3==1.43.106",  # handlers run on this interpreter and import boto3
     "botocore==1.43.106",
 )
+# The emulator first: it needs the runtime's Python, so a missing one is reported before SAM is installed.
 TOOLS: dict[str, tuple[tuple[str, ...], str]] = {
-    "sam": (SAM_REQUIREMENTS, "sam"),
     "ministack": (MINISTACK_REQUIREMENTS, "ministack"),
+    "sam": (SAM_REQUIREMENTS, "sam"),
 }
 STAMP_NAME = ".faasflow-tools-stamp"
 PYTHON_OVERRIDE_ENV = "FAASFLOW_TOOLS_PYTHON"  # a pythonX.Y to use for that version's environments
