@@ -14,7 +14,7 @@ from pathlib import Path
 from faasflow import codec
 from faasflow.compiler import endpoints
 from faasflow.compiler.asl import gateway_inline_limit
-from faasflow.compiler.images import IMAGE_MEMORY, dockerfile_path, image_kind
+from faasflow.compiler.images import IMAGE_MEMORY, dockerfile_path, image_kind, layer_models
 from faasflow.compiler.intrinsics import Intrinsic, get_att, sub
 from faasflow.compiler.layout import (
     FAASFLOW_LAYER_DIR,
@@ -23,6 +23,7 @@ from faasflow.compiler.layout import (
     batch_asl_file_name,
     code_location,
     gateway_code_dir,
+    models_layer_dir,
 )
 from faasflow.compiler.model import (
     ApiRoute,
@@ -42,6 +43,7 @@ from faasflow.compiler.naming import camel, function_id
 from faasflow.compiler.routes import OTHER_ENDPOINTS, Route, plan_routes
 from faasflow.errors import FlowConfigError
 from faasflow.plan import ExecutorSpec, Plan
+from faasflow.runtimes import AMAZON_LINUX_2
 from faasflow.wire import GatewayConfig
 
 DEFAULT_MEMORY = 512
@@ -58,6 +60,7 @@ BATCH_MACHINE_NAME = "${AWS::StackName}-batch"  # the batch machine starts its o
 
 BUCKET_ID, BUCKET_POLICY_ID = "FlowBucket", "FlowBucketPolicy"
 RUNTIME_LAYER, FAASFLOW_LAYER, GATEWAY_LAYER = "RuntimeLayer", "FaasflowLayer", "GatewayLayer"
+ONNX_LAYER = "OnnxLayer"  # the runtime layer's pins plus ONNX Runtime: zip functions of ONNX executors
 MACHINE_ID, BATCH_MACHINE_ID = "FlowStateMachine", "BatchStateMachine"
 API_ID, GATEWAY_ID = "FlowApi", "GatewayFunction"
 IDEMPOTENCY_TABLE_ID = "IdempotencyTable"
@@ -113,13 +116,38 @@ def executor_environment(spec: ExecutorSpec, shard: int, location: CodeLocation)
     }
 
 
-def executor_shards(spec: ExecutorSpec, location: CodeLocation, shared: Environment) -> list[ExecutorResource]:
+def onnx_in_zip(spec: ExecutorSpec, runtime: str) -> bool:
+    """Whether the executor runs ONNX Runtime from a zip function (its layers, not an image).
+
+    Amazon Linux 2 (python3.11) has too old a glibc for onnxruntime: there it takes an image."""
+    if image_kind(spec) is not None or not getattr(spec.cls, "needs_onnx_runtime", False):
+        return False
+    if runtime in AMAZON_LINUX_2:
+        raise FlowConfigError(
+            f"needs package='image' (or gpu=True) on the {runtime} runtime: ONNX Runtime needs a newer glibc than "
+            "Amazon Linux 2 has; or set the Flow's runtime to python3.12 or python3.13 for a zip function",
+            executor=spec.name, field="package")
+    return True
+
+
+def models_layer_id(executor: str) -> str:
+    return f"{camel(executor)}ModelsLayer"
+
+
+def executor_layers(spec: ExecutorSpec, runtime: str) -> tuple[str, ...]:
+    """A zip function's layers: the runtime and faasflow; for an ONNX executor, the runtime
+    with ONNX Runtime in one layer (numpy once) and its models."""
+    if onnx_in_zip(spec, runtime):
+        layer_models(spec)  # a model file path is refused here, before anything is built
+        return (ONNX_LAYER, FAASFLOW_LAYER, models_layer_id(spec.name))
+    return EXECUTOR_LAYERS
+
+
+def executor_shards(spec: ExecutorSpec, location: CodeLocation, shared: Environment,
+                    runtime: str) -> list[ExecutorResource]:
     """One resource per shard: a zip function, an image function or a GPU endpoint."""
     kind = image_kind(spec)
-    if kind is None and getattr(spec.cls, "needs_image", False):
-        raise FlowConfigError(
-            "needs package='image' (or gpu=True) on AWS: ONNX Runtime and its model are packaged as a container "
-            "image", executor=spec.name, field="package")
+    function_layers = executor_layers(spec, runtime) if kind is None else ()
     made: list[ExecutorResource] = []
     for shard in range(spec.shards):
         environment = executor_environment(spec, shard, location)
@@ -147,16 +175,28 @@ def executor_shards(spec: ExecutorSpec, location: CodeLocation, shared: Environm
             executor=spec.name, shard=shard, shards=spec.shards, environment=environment,
             state_prefix=state_prefix, logical_id=logical_id, description=description,
             memory=spec.memory or DEFAULT_MEMORY, timeout=timeout, code_uri=location.code_uri,
-            handler=EXECUTOR_HANDLER, layers=EXECUTOR_LAYERS))
+            handler=EXECUTOR_HANDLER, layers=function_layers))
     return made
 
 
-def layers() -> tuple[Layer, ...]:
-    return (
+def layers(onnx_executors: Sequence[str] = ()) -> tuple[Layer, ...]:
+    """The layers every Flow has, plus the ONNX layer and a models layer per zip-packaged
+    ONNX executor when it has any."""
+    made = [
         Layer(RUNTIME_LAYER, "numpy, orjson, PyYAML: what executors need at run time", "layers/runtime/", True),
         Layer(FAASFLOW_LAYER, "the faasflow package (staged by faasflow build)", f"{FAASFLOW_LAYER_DIR}/", False),
         Layer(GATEWAY_LAYER, "FastAPI and Mangum: the gateway function only", "layers/gateway/", True),
-    )
+    ]
+    if onnx_executors:
+        made.append(Layer(ONNX_LAYER, "the runtime layer plus ONNX Runtime and tokenizers", "layers/onnx/", True))
+    made += [Layer(models_layer_id(name), f"the models of executor {name} (staged by faasflow build)",
+                   f"{models_layer_dir(name)}/", False) for name in onnx_executors]
+    return tuple(made)
+
+
+def zip_onnx_executors(plan: Plan) -> list[ExecutorSpec]:
+    """The executors (helpers included) that run ONNX Runtime from a zip function."""
+    return [one for spec in plan.executors for one in (spec, *spec.helpers) if onnx_in_zip(one, plan.runtime)]
 
 
 def api_routes(plan: Plan) -> tuple[ApiRoute, ...]:
@@ -174,7 +214,8 @@ def decide(plan: Plan, project: Path, asl_path: str, routes: Sequence[Route] | N
     specs = [one for spec in plan.executors for one in (spec, *spec.helpers)]
     locations = {spec.name: code_location(spec, project) for spec in specs}  # a bad `uses` first
     shared = shared_environment(plan)
-    executors = tuple(made for spec in specs for made in executor_shards(spec, locations[spec.name], shared))
+    executors = tuple(made for spec in specs
+                      for made in executor_shards(spec, locations[spec.name], shared, plan.runtime))
     lambda_shards = [e for e in executors if not isinstance(e, GpuEndpoint)]
     gpu_endpoints = [e for e in executors if isinstance(e, GpuEndpoint)]
     functions = tuple(f.logical_id for f in lambda_shards)
@@ -190,7 +231,7 @@ def decide(plan: Plan, project: Path, asl_path: str, routes: Sequence[Route] | N
         tracing=plan.tracing,
         environment=shared,
         bucket=Bucket(BUCKET_ID, BUCKET_NAME, PAYLOAD_DAYS, BUCKET_POLICY_ID),
-        layers=layers(),
+        layers=layers([spec.name for spec in zip_onnx_executors(plan)]),
         executors=executors,
         machine=StateMachine(MACHINE_ID, "EXPRESS", asl_path, substitutions, functions, endpoint_ids,
                              tracing=plan.tracing),

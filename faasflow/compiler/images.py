@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from faasflow.compiler.layout import code_location
-from faasflow.compiler.pins import runtime_pins
+from faasflow.compiler.pins import ONNX_PINS, runtime_pins
 from faasflow.errors import FlowConfigError
 from faasflow.plan import ExecutorSpec, Plan
 
@@ -35,7 +35,6 @@ HANDLER = "faasflow.runtime.handler.handle"
 FAASFLOW_PACKAGE_DIR = ".faasflow/build/layers/faasflow/python/faasflow"  # staged by `faasflow build`
 MODEL_CACHE = ".faasflow/models"
 
-ONNX_PINS = ("onnxruntime==1.31.1", "tokenizers==0.23.3")
 GPU_ONNX_PINS = ("onnxruntime-gpu==1.31.1", "tokenizers==0.23.3")
 GPU_EXTRA_PINS = ("boto3==1.43.106",)  # Lambda's base image has boto3 (S3 state, payloads); CUDA's has not
 KINDS = ("lambda", "gpu")
@@ -92,6 +91,21 @@ def baked_models(spec: ExecutorSpec) -> list[tuple[str, str]]:
         else:
             copies.append((str(path), str(path)))
     return copies
+
+
+def layer_models(spec: ExecutorSpec) -> list[str]:
+    """The models a zip function of the executor gets in its models layer: by name, from
+    the model cache (a model file path is for an image, where it keeps its place)."""
+    named = getattr(spec.cls, "image_models", None)
+    names = []
+    for model in named(spec.uses_with) if named is not None else []:
+        path = PurePosixPath(str(model))
+        if len(path.parts) != 1 or path.suffix == ".onnx" or path.name in (".", ".."):
+            raise FlowConfigError(f"a zip function takes models by name from the model cache ({MODEL_CACHE}), "
+                                  f"not {model!r}; package: image bakes a model file", executor=spec.name,
+                                  field="uses_with")
+        names.append(path.name)
+    return names
 
 
 def _copies(spec: ExecutorSpec, code_uri: str, code_root: str) -> list[str]:

@@ -15,6 +15,14 @@ FAASFLOW_LAYER_DIR = ".faasflow/build/layers/faasflow"
 # Functions whose code is all in the faasflow layer (the gateway, ingest, faasflow's own
 # executors) package this folder, which holds only a note.
 LAYER_ONLY_CODE_DIR = ".faasflow/build/layer-only"
+# A zip-packaged ONNX executor's models: a layer of their own, ``python/faasflow_models/<name>``
+# in it, which Lambda (and an emulator) put on the import path: the encoder finds them there.
+MODELS_LAYER_ROOT = ".faasflow/build/layers/models"
+MODELS_IN_LAYER = "python/faasflow_models"
+
+
+def models_layer_dir(executor: str) -> str:
+    return f"{MODELS_LAYER_ROOT}/{re.sub(r'[^0-9A-Za-z_.-]+', '-', executor)}"
 
 
 def asl_file_name(flow_name: str) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 
 from faasflow.aws import DUMMY_CREDENTIALS
 from faasflow.compiler.layout import DEFAULT_TEMPLATE
+from faasflow.errors import FaasflowError
 
 DEFAULT_REGION = "us-east-1"
 CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND")
@@ -157,6 +158,59 @@ def build(
         return _run(args, project_dir, env, timeout_s, echo)
 
 
+LAMBDA_UNZIPPED_LIMIT = 262_144_000  # 250 MB: a zip function's code and all its layers, unzipped
+
+
+class PackageTooLarge(FaasflowError):
+    """A zip function with its layers is over Lambda's unzipped limit: found after ``sam build``,
+    before anything is deployed."""
+
+    def __init__(self, function: str, total: int, parts: Mapping[str, int]) -> None:
+        biggest = ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in sorted(parts.items(), key=lambda p: -p[1]))
+        super().__init__(f"function {function} is {total / 1e6:.1f} MB unzipped with its layers ({biggest}), over "
+                         f"Lambda's limit of {LAMBDA_UNZIPPED_LIMIT / 1e6:.1f} MB; package its executor as an image "
+                         "(package: image) or make it smaller (a smaller model, fewer dependencies)")
+        self.function, self.total, self.parts = function, total, dict(parts)
+
+
+def _tree_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def zip_package_sizes(project_dir: Path, template: str, built_template: str | None = None) -> dict[str, dict[str, int]]:
+    """Each zip function of ``template``: the unzipped size of its built code and of each of
+    its layers (``built_template``: the template ``sam build`` built, when it stood in for it)."""
+    import yaml
+
+    project_dir = Path(project_dir)
+    resources = yaml.safe_load((project_dir / template).read_text())["Resources"]
+    built = project_dir / build_dir(built_template or template)
+    sizes: dict[str, dict[str, int]] = {}
+    for logical_id, resource in resources.items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] != "AWS::Serverless::Function" or properties.get("PackageType") == "Image":
+            continue
+        parts = {logical_id: _tree_size(built / logical_id)}
+        for layer in properties.get("Layers", []):
+            layer_id = layer.get("Ref") if isinstance(layer, dict) else None
+            if layer_id is None:
+                continue  # a layer of another stack, by ARN: not ours to measure
+            content = built / layer_id
+            if not content.is_dir():  # not built by `sam build`: packaged as it lies
+                content = project_dir / resources[layer_id]["Properties"]["ContentUri"]
+            parts[layer_id] = _tree_size(content)
+        sizes[logical_id] = parts
+    return sizes
+
+
+def check_package_sizes(project_dir: Path, template: str, built_template: str | None = None) -> None:
+    """Refuse, naming the function and what fills it, a zip function over the unzipped limit."""
+    for function, parts in zip_package_sizes(project_dir, template, built_template).items():
+        total = sum(parts.values())
+        if total > LAMBDA_UNZIPPED_LIMIT:
+            raise PackageTooLarge(function, total, parts)
+
+
 def stack_outputs(stack_name: str, endpoint_url: str | None = None, region: str = DEFAULT_REGION) -> dict[str, str]:
     """The stack's Outputs as ``{OutputKey: OutputValue}``."""
     stack = _cloudformation(endpoint_url, region).describe_stacks(StackName=stack_name)["Stacks"][0]
@@ -186,6 +240,7 @@ def deploy(
     project_dir = Path(project_dir).resolve()
     runtimes = template_runtimes((project_dir / template).read_text())
     env = _environment(sam_command()[0], endpoint_url, region, runtimes)
+    source_template = template
     if emulate_images:
         if not endpoint_url:
             raise ValueError("emulate_images is for an emulator (give endpoint_url): AWS runs the images themselves")
@@ -193,6 +248,7 @@ def deploy(
 
         template = stand_in_template(project_dir, template)
     build(project_dir, template=template, timeout_s=timeout_s, echo=echo, env=env)
+    check_package_sizes(project_dir, source_template, template)
     args = [
         "deploy",
         "--template-file", f"{build_dir(template)}/template.yaml",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ MANIFEST = "faasflow-model.json"
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 CACHE_DIR = Path(".faasflow") / "models"
+LAYER_MODELS_DIR = "faasflow_models"  # in a zip function's models layer, on the import path
 
 
 class ModelNotFoundError(FaasflowError):
@@ -42,9 +44,12 @@ class ModelFiles:
 
 def model_roots() -> list[Path]:
     """Folders searched for a model by name: ``$FAASFLOW_MODEL_DIR`` (``os.pathsep``
-    separated), then ``.faasflow/models`` in the current directory and in the checkout
-    this package runs from."""
+    separated), a models layer's ``faasflow_models`` on the import path (a zip function on
+    Lambda, or its emulator), then ``.faasflow/models`` in the current directory and in the
+    checkout this package runs from."""
     roots = [Path(p) for p in os.environ.get(MODEL_DIR_ENV, "").split(os.pathsep) if p]
+    roots += [Path(entry) / LAYER_MODELS_DIR for entry in sys.path
+              if entry and os.path.isdir(os.path.join(entry, LAYER_MODELS_DIR))]
     roots.append(Path.cwd() / CACHE_DIR)
     checkout = Path(__file__).resolve().parents[2]
     if (checkout / "pyproject.toml").is_file():

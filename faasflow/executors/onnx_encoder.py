@@ -98,7 +98,8 @@ class OnnxEncoder(Executor):
     and which output is the embedding (default: the first of each).
     """
 
-    needs_image = True  # on AWS: onnxruntime and a model do not fit a zip function (`faasflow build` says so)
+    # On AWS: a zip function gets ONNX Runtime and the model as layers (python3.12+), or package: image.
+    needs_onnx_runtime = True
 
     def __init__(
         self,

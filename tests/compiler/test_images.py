@@ -163,7 +163,7 @@ def test_sam_validate_lint_passes_on_an_image_and_gpu_template(project: Path):
     assert "is a valid SAM Template" in output
 
 
-def test_an_onnx_encoder_in_a_zip_function_is_refused_at_build(project: Path):
-    flow = Flow(name="x").add(uses=ENCODER, name="enc")
-    with pytest.raises(FlowConfigError, match="executor 'enc', field 'package'.*needs package='image'"):
+def test_an_onnx_encoder_in_a_zip_function_is_refused_on_amazon_linux_2(project: Path):
+    flow = Flow(name="x", runtime="python3.11").add(uses=ENCODER, name="enc", uses_with={"model": TINY})
+    with pytest.raises(FlowConfigError, match="executor 'enc', field 'package'.*needs package='image'.*python3.11"):
         artefacts(flow.plan, project)

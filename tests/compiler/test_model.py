@@ -92,9 +92,9 @@ def test_the_deployment_is_frozen():
         deployment.name = "other"  # type: ignore[misc]
 
 
-def test_an_image_only_executor_in_a_zip_function_is_refused():
+def test_an_onnx_executor_in_a_zip_function_is_refused_on_amazon_linux_2():
     with pytest.raises(FlowConfigError, match="executor 'enc', field 'package'"):
-        decide(Flow(name="x").add(uses=ENCODER, name="enc").plan, ROOT, ASL)
+        decide(Flow(name="x", runtime="python3.11").add(uses=ENCODER, name="enc").plan, ROOT, ASL)
 
 
 def test_rendering_follows_the_model():
