@@ -26,8 +26,11 @@ def aws_client(
     ``dummy_credentials`` is for an emulator, which accepts any; without it the usual
     credential chain applies (a Lambda function's role, a profile, the environment).
     """
-    import boto3
-    from botocore.config import Config
+    from faasflow.extras import needs
+
+    with needs(f"an AWS {service} client", "aws"):
+        import boto3
+        from botocore.config import Config
 
     endpoint = (
         endpoint_url

@@ -180,7 +180,10 @@ class Flow(JinaShortcuts):
         return self
 
     def _start_server(self) -> None:
-        from faasflow.serve import start_background_server
+        from faasflow.extras import SERVER_MODULES, needs
+
+        with needs("Flow(protocol='http')", "serve", SERVER_MODULES):
+            from faasflow.serve import start_background_server
 
         self._server = start_background_server(EmbeddedBackend(self), host=self.host, port=self.port)
 

@@ -76,10 +76,12 @@ class Client(JinaShortcuts):
         default AWS credentials, for a Flow deployed with ``auth: iam``; the region is
         ``aws_region``, else the API URL's, else the AWS configuration's. ``asyncio=True``
         makes this an ``AsyncClient`` (as Jina's does): its ``post`` is an async generator."""
-        import httpx
+        from faasflow.extras import CLIENT_MODULES, needs
 
-        from faasflow.client.sigv4 import check_auth
+        with needs("the HTTP Client", "serve", CLIENT_MODULES):
+            import httpx
 
+            from faasflow.client.sigv4 import check_auth  # httpx too, at its import
         check_auth(auth)
         check_client_options(_jina_options)
         if asyncio and not isinstance(self, AsyncPostMixin):

@@ -2,7 +2,8 @@
 signature (service ``execute-api``) made with the caller's AWS credentials, found the way
 boto3 finds them (environment, profile, SSO, instance or function role).
 
-botocore is imported when a signing Client is made, never with the Client itself.
+boto3 is imported when a signing Client is made, never with the Client itself; without
+it (the aws extra) that Client names the extra to install.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from collections.abc import Generator
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from faasflow.errors import FaasflowError
+from faasflow.extras import CLIENT_MODULES, needs
+
+with needs("the HTTP Client", "serve", CLIENT_MODULES):
+    import httpx
 
 SERVICE = "execute-api"
+IAM_FEATURE = "Client(auth='iam')"
 AUTH_MODES = ("iam",)
 # https://{api-id}.execute-api.{region}.amazonaws.com[.cn]/{stage}
 _EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
@@ -36,12 +40,17 @@ def region_of(url: str, given: str | None = None) -> str:
     found = _EXECUTE_API_HOST.match(urlsplit(url).hostname or "")
     if found:
         return found.group(1)
-    import boto3
-
-    region = boto3.session.Session().region_name
+    region = _boto3().session.Session().region_name
     if not region:
         raise FaasflowError(f"auth='iam': cannot tell the region of {url}; pass aws_region= or set AWS_REGION")
     return str(region)
+
+
+def _boto3() -> Any:
+    """boto3, which finds the caller's credentials and region the way the AWS CLI does."""
+    with needs(IAM_FEATURE, "aws"):
+        import boto3
+    return boto3
 
 
 class SigV4(httpx.Auth):
@@ -51,9 +60,7 @@ class SigV4(httpx.Auth):
 
     def __init__(self, region: str, credentials: Any = None, service: str = SERVICE):
         if credentials is None:
-            import boto3
-
-            credentials = boto3.session.Session().get_credentials()
+            credentials = _boto3().session.Session().get_credentials()
             if credentials is None:
                 raise FaasflowError("auth='iam': no AWS credentials found (environment, profile, SSO or role); "
                                     "configure them as for the AWS CLI")

@@ -1,14 +1,12 @@
 """What several commands share: loading a Flow file with errors a person can act on,
 argparse types that refuse bad numbers up front, and the checks that turn a file the user
-named, or an extra that is not installed, into one line rather than a traceback."""
+named into one line rather than a traceback (a missing extra: ``faasflow.extras``)."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,10 +17,6 @@ if TYPE_CHECKING:
 
 ORCHESTRATOR = "orchestrator"
 STDIO = "-"
-# What each extra brings that a command imports; a missing one names the extra to install.
-SERVE_EXTRA = ("fastapi", "starlette", "pydantic", "uvicorn", "prometheus_client")
-CLIENT_MODULES = ("httpx",)  # `faasflow ping`: part of the serve extra
-AWS_EXTRA = ("boto3", "botocore")
 
 
 def import_roots(flow_file: Path) -> list[Path]:
@@ -131,35 +125,3 @@ positive_int = int_in_range(1, what="a positive integer")
 MAX_PORT = 65535
 port_number = int_in_range(0, MAX_PORT, what="a port number")  # 0: the system picks a free one
 
-
-def _is_extra(exc: ModuleNotFoundError, modules: tuple[str, ...]) -> bool:
-    return (exc.name or "").partition(".")[0] in modules
-
-
-def _extra_missing(command: str, extra: str) -> FaasflowError:
-    return FaasflowError(f"'faasflow {command}' needs the {extra} extra: pip install 'faasflow[{extra}]'")
-
-
-def require_extra(command: str, extra: str, modules: tuple[str, ...]) -> None:
-    """Import ``modules`` now, so that a missing one names the extra to install before any
-    work is done, rather than as a ModuleNotFoundError halfway through."""
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if not _is_extra(exc, modules):
-                raise
-            raise _extra_missing(command, extra) from exc
-
-
-@contextmanager
-def needs_extra(command: str, extra: str, modules: tuple[str, ...]) -> Iterator[None]:
-    """``require_extra``, and the same message if the body (the command's own imports)
-    fails on one of ``modules``."""
-    require_extra(command, extra, modules)
-    try:
-        yield
-    except ModuleNotFoundError as exc:
-        if not _is_extra(exc, modules):
-            raise
-        raise _extra_missing(command, extra) from exc

@@ -30,10 +30,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faasflow.commands.common import AWS_EXTRA, fail, load_flow, needs_extra, warn_if_open
+    from faasflow.commands.common import fail, load_flow, warn_if_open
     from faasflow.deploy.layers import write
+    from faasflow.extras import needs
 
-    with needs_extra("deploy", "aws", AWS_EXTRA):  # checked now: the stack's outputs are read with boto3
+    with needs("faasflow deploy", "aws"):  # checked now: the stack's outputs are read with boto3
         from faasflow.deploy.sam import DeployError, deploy
         from faasflow.deploy.tools import ToolsUnavailable
 

@@ -31,9 +31,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 def open_path(path: str) -> Any:
     """The storage at ``path``: a workspace folder, or an S3 prefix (the aws extra)."""
     if path.startswith("s3://"):
-        from faasflow.commands.common import AWS_EXTRA, require_extra
+        from faasflow.extras import require
 
-        require_extra("fsck", "aws", AWS_EXTRA)
+        require("faasflow fsck", "aws")
         from faasflow.storage import open_storage
 
         try:

@@ -30,10 +30,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faasflow.commands.common import CLIENT_MODULES, fail, needs_extra
+    from faasflow.commands.common import fail
+    from faasflow.extras import CLIENT_MODULES, needs, require
 
-    with needs_extra("ping", "serve", CLIENT_MODULES):
+    with needs("faasflow ping", "serve", CLIENT_MODULES):
         from faasflow.client import Client, GatewayError
+    if args.auth == "iam":  # signing finds the AWS credentials with boto3
+        require("faasflow ping --auth iam", "aws")
 
     try:
         with Client(args.url, api_key=args.api_key, timeout=args.timeout, auth=args.auth,

@@ -33,11 +33,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faasflow.commands.common import MAX_PORT, SERVE_EXTRA, load_flow, needs_extra
+    from faasflow.commands.common import MAX_PORT, load_flow
     from faasflow.embedded import EmbeddedBackend
     from faasflow.errors import FlowConfigError
+    from faasflow.extras import SERVER_MODULES, needs
 
-    with needs_extra("serve", "serve", SERVE_EXTRA):
+    with needs("faasflow serve", "serve", SERVER_MODULES):  # checked now: uvicorn is imported once the Flow runs
         from faasflow.serve import DEFAULT_MAX_BODY_BYTES, create_app, run_server
         from faasflow.serve.app import DEFAULT_BODY_TIMEOUT_S, DEFAULT_MAX_RESPONSE_BYTES
 

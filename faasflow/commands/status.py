@@ -52,9 +52,9 @@ def recent_runs(stack: str, endpoint_url: str | None, region: str, limit: int) -
 
 
 def run(args: argparse.Namespace) -> int:
-    from faasflow.commands.common import AWS_EXTRA, require_extra
+    from faasflow.extras import require
 
-    require_extra("status", "aws", AWS_EXTRA)
+    require("faasflow status", "aws")
     runs = recent_runs(args.stack_name, args.endpoint_url, args.region, args.limit)
     if args.json:
         print(json.dumps(runs, indent=2))

@@ -30,6 +30,7 @@ from faasflow.errors import BadRequest
 from faasflow.executor import Executor, requests
 from faasflow.executors import ENCODE_PARAMETERS, onnx_sessions
 from faasflow.executors.model_files import DEFAULT_MODEL, ModelFiles, resolve_model
+from faasflow.extras import require
 
 MODES = ("text", "tensor")
 POOLINGS = ("mean", "cls", "none")
@@ -51,7 +52,10 @@ def load_tokenizer(path: str, max_length: int) -> Any:
         with _tokenizer_lock:
             tokenizer = _tokenizers.get(key)
             if tokenizer is None:
-                from tokenizers import Tokenizer
+                from faasflow.extras import needs
+
+                with needs("OnnxEncoder", "onnx", ("tokenizers",)):
+                    from tokenizers import Tokenizer
 
                 tokenizer = Tokenizer.from_file(path)
                 padding = tokenizer.padding or {}
@@ -116,6 +120,7 @@ class OnnxEncoder(Executor):
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        require("OnnxEncoder", "onnx")  # before the model is looked for: the extra is the first thing missing
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if pooling is not None and pooling not in POOLINGS:

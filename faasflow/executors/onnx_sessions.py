@@ -77,7 +77,10 @@ def load(path: Path, device: str = "auto", threads: int | None = None) -> Loaded
 
 
 def _create(path: str, device: str, threads: int | None) -> LoadedModel:
-    import onnxruntime
+    from faasflow.extras import needs
+
+    with needs("OnnxEncoder", "onnx", ("onnxruntime",)):  # OnnxEncoder's sessions: what a user made
+        import onnxruntime
 
     providers = choose_providers(device, onnxruntime.get_available_providers())
     options = onnxruntime.SessionOptions()

@@ -155,7 +155,7 @@ def test_a_missing_extra_names_it(tmp_path: Path, hidden: str, args: tuple[str, 
     argv = [arg.replace("{tmp}", str(tmp_path)) for arg in args]
     done = main_with(f"sys.modules[{hidden!r}] = None", *argv)
     line = assert_one_line_error(done)
-    assert line == (f"faasflow: error: 'faasflow {argv[0]}' needs the {extra} extra: "
+    assert line == (f"faasflow: error: faasflow {argv[0]} needs the '{extra}' extra: "
                     f"pip install 'faasflow[{extra}]'")
     assert not list(tmp_path.iterdir()), "nothing is written before the check"
 

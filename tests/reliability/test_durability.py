@@ -305,7 +305,7 @@ def test_fsck_of_s3_without_boto3_names_the_extra():
     code = "import sys\nsys.modules['boto3'] = None\nfrom faasflow.cli import main\nsys.exit(main(['fsck', 's3://b/p/']))\n"
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout) == (2, "")
-    assert done.stderr == "faasflow: error: 'faasflow fsck' needs the aws extra: pip install 'faasflow[aws]'\n"
+    assert done.stderr == "faasflow: error: faasflow fsck needs the 'aws' extra: pip install 'faasflow[aws]'\n"
 
 
 # --- garbage stays bounded ---------------------------------------------------------------
