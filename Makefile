@@ -11,7 +11,7 @@ EXPORT_STAMP := $(EXPORT)/.installed-stamp
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,serve,aws,onnx]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,serve,aws,onnx,testing]'
 	touch $(STAMP)
 
 install: $(STAMP)

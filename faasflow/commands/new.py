@@ -1,4 +1,4 @@
-"""``faasflow new NAME``: scaffold a project with a working Flow and its test."""
+"""``faasflow new NAME``: scaffold a project in faasflow's layout, built and tested from the start."""
 
 from __future__ import annotations
 
@@ -8,12 +8,23 @@ from pathlib import Path
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "new", help="scaffold a project: executors, a sharded Flow, a test",
-        description="Create NAME/ with executors in functions/, the Flow in orchestrator/flow.yml and a "
-                    "test in tests/ that passes right away (cd NAME && python -m pytest).")
+        "new", help="scaffold a project: executors, a sharded Flow, tests, its SAM template",
+        description="Create NAME/ in faasflow's layout: executors in functions/, the Flow in "
+                    "orchestrator/flow.yml, tests in tests/ (in-process, and against a local AWS emulator), "
+                    "and what `faasflow build` makes of the Flow (template.yaml, the state machines, "
+                    "layers/, infra/). Then: cd NAME && python -m pytest; faasflow deploy orchestrator/flow.yml.")
     parser.add_argument("name", help="the project's name (and folder)")
     parser.add_argument("--directory", default=".", help="where to create it (default: here)")
     parser.set_defaults(handler=run)
+
+
+def next_steps(root: Path) -> str:
+    return (f"created {root}/ — next:\n"
+            f"  cd {root}\n"
+            "  python -m pip install -e '.[dev]'\n"
+            "  python -m pytest\n"
+            "  faasflow serve orchestrator/flow.yml\n"
+            "  faasflow deploy orchestrator/flow.yml   # to AWS; --endpoint-url URL for an emulator")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,6 +35,5 @@ def run(args: argparse.Namespace) -> int:
         root = scaffold(args.name, Path(args.directory))
     except (ValueError, FileExistsError) as exc:
         return fail(str(exc))
-    print(f"created {root}/ — next:\n  cd {root}\n  python -m pytest\n  faasflow show orchestrator/flow.yml\n"
-          f"  faasflow serve orchestrator/flow.yml")
+    print(next_steps(root))
     return 0

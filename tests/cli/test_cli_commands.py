@@ -1,10 +1,9 @@
 """The ``faasflow`` command line, end to end: help, show, run, serve + ping (real
-processes, real HTTP), and new followed by the scaffold's own test."""
+processes, real HTTP). ``faasflow new`` has its own module, test_new_project_layout."""
 
 from __future__ import annotations
 
 import json
-import os
 import queue
 import re
 import signal
@@ -157,25 +156,6 @@ def test_ping_without_a_server_fails_clearly():
     done = faasflow("ping", "http://127.0.0.1:9", "--timeout", "2")
     assert done.returncode == 2
     assert "no answer from http://127.0.0.1:9" in done.stderr
-
-
-def test_new_scaffolds_a_project_whose_own_test_passes(tmp_path, capsys):
-    assert main(["new", "demo-search", "--directory", str(tmp_path)]) == 0
-    project = tmp_path / "demo-search"
-    for path in ("pyproject.toml", "README.md", "functions/tokenizer.py", "functions/keyword_index.py",
-                 "orchestrator/flow.yml", "tests/test_flow.py"):
-        assert (project / path).is_file(), path
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project,
-                          capture_output=True, text=True, timeout=300, env=env, stdin=subprocess.DEVNULL)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "3 passed" in done.stdout
-    shown = faasflow("show", "orchestrator/flow.yml", cwd=project)
-    assert shown.returncode == 0 and "Flow 'demo-search'" in shown.stdout
-
-    assert main(["new", "demo-search", "--directory", str(tmp_path)]) == 2
-    assert main(["new", "9lives", "--directory", str(tmp_path)]) == 2
-    assert "already exists" in capsys.readouterr().err
 
 
 def _announced_url(server: subprocess.Popen, timeout: float = 60) -> str:
