@@ -6,8 +6,9 @@ the CLI and a Lambda cold start) does not pay for numpy until a Document is touc
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from faasflow.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from faasflow.array import DocumentArray
@@ -62,16 +63,4 @@ __all__ = [
     "requests",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    """Import a public name's module on first access and cache the name here."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 
 
@@ -35,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from faasflow.extras import needs
 
     with needs("faasflow deploy", "aws"):  # checked now: the stack's outputs are read with boto3
-        from faasflow.deploy.sam import DeployError, deploy
+        from faasflow.deploy.sam import DeployError, deploy, stack_name_for
         from faasflow.deploy.tools import ToolsUnavailable
 
     flow = load_flow(args.flow)
@@ -44,8 +43,7 @@ def run(args: argparse.Namespace) -> int:
         return fail("--emulate-images needs --endpoint-url: it stands in for images on an emulator, not on AWS")
     warn_if_open(flow, to_aws=not args.endpoint_url)  # an emulator on this machine is not exposed
     write(flow.plan, project, args.template)
-    # lower case: the stack name is part of the Flow's bucket name
-    stack = (args.stack_name or re.sub(r"[^A-Za-z0-9-]+", "-", flow.name).strip("-") or "faasflow").lower()
+    stack = args.stack_name or stack_name_for(flow.name)
     try:
         outputs = deploy(project, stack, endpoint_url=args.endpoint_url, region=args.region, template=args.template,
                          emulate_images=args.emulate_images, echo=not args.json)

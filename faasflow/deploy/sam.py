@@ -125,6 +125,11 @@ def _run(
     return output
 
 
+def stack_name_for(flow_name: str) -> str:
+    """The stack name a Flow deploys as by default: lower case, as it is part of the bucket's name."""
+    return (re.sub(r"[^A-Za-z0-9-]+", "-", flow_name).strip("-") or "faasflow").lower()
+
+
 def build_dir(template: str) -> str:
     """Where ``sam build`` puts a template's build: one folder per template, so a project's
     Flows (and an emulator's stand-in template) do not overwrite each other's builds."""

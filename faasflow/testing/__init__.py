@@ -7,8 +7,9 @@ deployment's modules.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from faasflow.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from faasflow.testing.batch_runs import BatchRunError
@@ -51,15 +52,4 @@ __all__ = [
     "ResetUnsupported",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'faasflow.testing' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

@@ -30,8 +30,6 @@ if TYPE_CHECKING:
     from faasflow.client.retry import BackoffSpec
     from faasflow.flow import Flow
 
-DEFAULT_TEMPLATE = "template.yaml"
-ORCHESTRATOR = "orchestrator"
 STACK_TAG = "pytest"  # in the name of every stack a --faasflow-aws session makes: a leftover says what it is
 UNUSABLE_STACK = re.compile(r"(_IN_PROGRESS|_FAILED|^ROLLBACK_COMPLETE)$")
 
@@ -44,13 +42,10 @@ def one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
-def stack_base_name(flow_name: str) -> str:
-    """The stack name ``faasflow deploy`` gives a Flow: lower case, as it is part of the bucket's name."""
-    return (re.sub(r"[^A-Za-z0-9-]+", "-", flow_name).strip("-") or "faasflow").lower()
-
-
 def project_of(flow_file: Path, base_dir: Path) -> Path:
     """The project a Flow file belongs to: the folder above ``orchestrator/``, else ``base_dir``."""
+    from faasflow.commands.common import ORCHESTRATOR
+
     return flow_file.parent.parent if flow_file.parent.name == ORCHESTRATOR else base_dir
 
 
@@ -254,7 +249,10 @@ class Deployments:
         """Template and stack name for ``flow_file``: the project's default Flow gets the
         project's ``template.yaml`` (as ``faasflow deploy`` would), any other its own."""
         project = project_of(flow_file, self.base_dir)
-        base = stack_base_name(flow.name)
+        from faasflow.compiler.layout import DEFAULT_TEMPLATE
+        from faasflow.deploy.sam import stack_name_for
+
+        base = stack_name_for(flow.name)
         template = DEFAULT_TEMPLATE if flow_file == self.default_flow else f"template-{base}.yaml"
         name = base
         if self.emulator.kind == KIND_AWS:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from faasflow.deploy.tools import tools_dir
-from tests.emulator.test_new_project import FLOW, JOIN, STATS
+from tests.support.user_project import FLOW, JOIN, STATS
 
 pytestmark = pytest.mark.emulator
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from faasflow.testing.deployed import stack_base_name, unusable_stack_report
+from faasflow.deploy.sam import stack_name_for
+from faasflow.testing.deployed import unusable_stack_report
 
 pytest_plugins = ["pytester"]
 
@@ -167,4 +168,4 @@ def test_other_errors_are_not_taken_for_a_missing_stack():
 
 @pytest.mark.parametrize(("flow_name", "stack"), [("tiny", "tiny"), ("My Flow_v2", "my-flow-v2"), ("__", "faasflow")])
 def test_stack_names_are_the_flows_name_in_lower_case(flow_name: str, stack: str):
-    assert stack_base_name(flow_name) == stack
+    assert stack_name_for(flow_name) == stack
