@@ -98,3 +98,15 @@ def test_a_function_over_the_unzipped_limit_is_refused_naming_what_fills_it(proj
                                               r"package its executor as an image") as refused:
         check_package_sizes(project, "template.yaml")
     assert refused.value.total == LAMBDA_UNZIPPED_LIMIT + 1 and refused.value.function == "EncoderFunction"
+
+
+def test_a_hand_written_template_with_short_form_intrinsics_is_measured(tmp_path: Path) -> None:
+    (tmp_path / "template.yaml").write_text(
+        "Resources:\n"
+        "  Deps:\n    Type: AWS::Serverless::LayerVersion\n    Properties: {ContentUri: deps/}\n"
+        "  Fn:\n    Type: AWS::Serverless::Function\n"
+        "    Properties:\n      CodeUri: src/\n"
+        "      Layers: [!Ref Deps, !Sub 'arn:aws:lambda:${AWS::Region}:1:layer:x:1']\n"
+        "      Environment: {Variables: {A: !GetAtt Deps.Arn}}\n")
+    fake_build(tmp_path, {"Fn": 10, "Deps": 20})
+    assert zip_package_sizes(tmp_path, "template.yaml") == {"Fn": {"Fn": 10, "Deps": 20}}
