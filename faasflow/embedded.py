@@ -6,7 +6,8 @@ protocol, so it never imports the Flow, and the Flow hands it this backend to se
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from faasflow.array import DocumentArray
 from faasflow.engine import LocalEngine, StageObserver
@@ -14,6 +15,9 @@ from faasflow.parameters import ParameterSchemas, parameter_schemas
 from faasflow.plan import Plan
 from faasflow.request import Response
 from faasflow.topology import describe
+
+if TYPE_CHECKING:
+    from faasflow.executors.drift import DriftReading
 
 
 class RunningFlow(Protocol):
@@ -80,3 +84,18 @@ class EmbeddedBackend:
         if engine is not None:
             engine.add_observer(observer)
             engine.one_request_per_executor()
+        watch: Callable[[Callable[[], Iterable[DriftReading]]], None] | None = getattr(observer, "watch_drift", None)
+        if watch is not None:  # the gateway's metrics: drift gauges read from the instances when scraped
+            watch(self.drift_readings)
+
+    def drift_readings(self) -> list[DriftReading]:
+        """Each in-process shard's embedding drift (executors with a ``drift`` monitor, as
+        ``VectorIndexer``), as of now; none while the Flow is not running."""
+        engine = self.flow._engine
+        if engine is None:
+            return []
+        from faasflow.executors.drift import DriftMonitor
+
+        monitors = (getattr(instance, "drift", None) for instances in list(engine.instances.values())
+                    for instance in list(instances))
+        return [monitor.reading() for monitor in monitors if isinstance(monitor, DriftMonitor)]

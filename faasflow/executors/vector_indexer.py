@@ -5,11 +5,13 @@ AWS) as immutable segments plus a manifest swapped by conditional writes, so any
 containers can write and read one shard, a cold one loads it in parallel ranged reads, and
 a warm one loads only what is new. Searches are exact (numpy/BLAS, blocked with a running
 top-k); with ``polling={'/search': 'ALL', '/index': 'ANY', ...}`` the engine merges the
-shards' matches into the global top-k.
+shards' matches into the global top-k. Each search batch is also measured for embedding
+drift against the shard's centroid (``faasflow.executors.drift``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -22,6 +24,7 @@ from faasflow.document import Document, NamedScore
 from faasflow.errors import BadRequest, FlowConfigError
 from faasflow.executor import Executor, requests
 from faasflow.executors import SEARCH_PARAMETERS
+from faasflow.executors.drift import DriftMonitor
 from faasflow.index.shard import ShardIndex
 from faasflow.search import METRICS
 from faasflow.storage import Storage
@@ -39,6 +42,7 @@ write to any shard, so that every shard (an empty one too) refuses the same dime
 _Default = TypeVar("_Default", int, None)
 _PLAIN_FIELDS = frozenset({"id", "text", "uri", "mime_type", "tags"})
 _REAL_KINDS = frozenset("iuf")
+logger = logging.getLogger("faasflow.executors.vector_indexer")
 _KIND_NAMES = {"b": "booleans", "c": "complex numbers", "U": "strings", "S": "byte strings", "O": "Python objects",
                "V": "structured records", "M": "dates", "m": "time spans"}
 
@@ -69,6 +73,12 @@ class VectorIndexer(Executor):
     time, default 8), ``return_embeddings`` (hits carry their embeddings; default False,
     which keeps answers small), ``max_staleness_s`` (a warm shard re-reads the manifest at
     most this often; default 0: before every request, so every write anywhere is seen).
+
+    ``status()`` reports embedding drift once this process has searched: ``query_similarity``
+    (the mean cosine similarity of the queries to the shard's centroid, averaged over the
+    last ``drift.RECENT_BATCHES`` batches), ``index_similarity`` (the indexed embeddings'
+    own) and ``query_batches``; ``drift_note`` says why a figure is missing. In Lambda each
+    batch is also an EMF record (``drift.QUERY_SIMILARITY_METRIC``, ``INDEX_SIMILARITY_METRIC``).
     """
 
     def __init__(
@@ -96,6 +106,7 @@ class VectorIndexer(Executor):
             merge_factor=int(merge_factor),
             max_staleness_s=float(max_staleness_s),
         )
+        self.drift = DriftMonitor(self.runtime_args.name, self.runtime_args.shard_id)
 
     def check_request(self, endpoint: str, docs: DocumentArray, parameters: dict[str, Any]) -> None:
         """Refuse the whole request before any shard writes: the embeddings of ``/index``,
@@ -129,6 +140,23 @@ class VectorIndexer(Executor):
             raise _dimension_refused(exc, docs[0].id, "query embedding") from None
         for doc, hits in zip(docs, found):
             doc.matches = DocumentArray._wrap([self._hit(seg, row, value, metric) for seg, row, value in hits])
+        self._measure_drift(queries)
+
+    def _measure_drift(self, queries: np.ndarray) -> None:
+        """Drift of this batch against the view the search just used (no read); a failure
+        is logged, never the search's."""
+        try:
+            self.drift.observe(queries, self.shard_index.loaded_stats())
+        except Exception:  # noqa: BLE001 - a measurement must not fail the search it measures
+            logger.exception("embedding drift of shard %s not measured", self.runtime_args.shard_id)
+
+    def status(self) -> dict[str, Any]:
+        """Embedding drift (see the class), as of the data the last search saw: nothing
+        before this process's first search, and no read, so a status check never loads
+        (or waits on) a shard."""
+        if not self.drift.seen:
+            return {}
+        return self.drift.reading(self.shard_index.loaded_stats()).report()
 
     def _hit(self, seg: Any, row: int, value: float, metric: str) -> Document:
         data = seg.doc_dict(row)

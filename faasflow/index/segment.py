@@ -14,6 +14,11 @@ The header gives the row count, the dimension and each section's ``[offset, leng
                   filters read this one section, not every document;
 * ``deleted``     JSON list of ids this segment deletes (tombstones) from older segments.
 
+The header may also hold ``stats``: the sums of the rows' embeddings (``faasflow.index.stats``),
+so that a shard's centroid is known on load without a pass over every vector. It is a header
+key, not a section, so readers that predate it still read the segment; a segment without it
+(written before, or of a very wide dimension) has its sums computed from its vectors.
+
 A segment both shadows older ones and adds rows: reading the manifest's segments oldest to
 newest, a segment first removes its ``deleted`` ids and its own ids, then adds its rows.
 Large segments are read as parallel ranged reads, each part of the matrix copied into its
@@ -34,6 +39,7 @@ import orjson
 
 from faasflow.codec import dumps
 from faasflow.columns import EmbeddingColumn
+from faasflow.index.stats import EmbeddingStats
 from faasflow.storage.base import Storage, StorageError
 
 MAGIC = b"FFSEG01\n"
@@ -47,6 +53,9 @@ PART_BYTES = 16 << 20
 byte-range fetches is 8 to 16 MB)."""
 
 _SECTIONS = ("ids", "embeddings", "doc_offsets", "docs", "tags", "deleted")
+STATS_MAX_DIM = 16384
+"""Wider embeddings keep no sums in the header (about 21 bytes a dimension), which must fit
+in the first read; their sums are computed from the vectors on load."""
 
 
 class SegmentMissing(StorageError):
@@ -78,9 +87,11 @@ def encode_sections(
     doc_lengths: np.ndarray,
     tags: Sequence[Mapping[str, Any]] | None = None,
     deleted: Sequence[str] = (),
+    stats: EmbeddingStats | None = None,
 ) -> bytes:
     """One segment file from the rows' documents already joined (``doc_lengths`` bytes each):
-    a compaction copies whole sections of the segments it merges."""
+    a compaction copies whole sections of the segments it merges (and passes the sums of
+    their rows as ``stats``, which are otherwise computed from ``embeddings``)."""
     rows = len(ids)
     matrix = np.ascontiguousarray(embeddings, dtype=DTYPE)
     if rows and (matrix.ndim != 2 or len(matrix) != rows):
@@ -88,6 +99,9 @@ def encode_sections(
     if len(doc_lengths) != rows or (tags is not None and len(tags) != rows):
         raise ValueError("ids, docs and tags must have one entry per row")
     dim = int(matrix.shape[1]) if rows else 0
+    recorded = None
+    if rows and dim <= STATS_MAX_DIM:
+        recorded = (stats if stats is not None else EmbeddingStats.of(matrix)).to_header()
     offsets = np.zeros(rows + 1, dtype="<u8")
     np.cumsum(np.asarray(doc_lengths, dtype=np.uint64), out=offsets[1:])
     if int(offsets[-1]) != len(docs):
@@ -103,9 +117,9 @@ def encode_sections(
     # the header holds the sections' offsets, which depend on the header's own length:
     # reserve room for the widest offsets, then pad the header to it
     sizes = {name: len(memoryview(payloads[name]).cast("B")) for name in _SECTIONS}
-    header = _header(rows, dim, sizes, start=0)
+    header = _header(rows, dim, sizes, 0, recorded)
     start = _aligned(_PREFIX.size + len(header) + 32)
-    header = _header(rows, dim, sizes, start)
+    header = _header(rows, dim, sizes, start, recorded)
     assert len(header) <= start - _PREFIX.size, "segment header outgrew its reserved room"
     header = header.ljust(start - _PREFIX.size, b" ")
     parts: list[Any] = [_PREFIX.pack(MAGIC, len(header)), header]
@@ -122,25 +136,27 @@ def _aligned(position: int) -> int:
     return (position + ALIGN - 1) // ALIGN * ALIGN
 
 
-def _header(rows: int, dim: int, sizes: Mapping[str, int], start: int) -> bytes:
+def _header(rows: int, dim: int, sizes: Mapping[str, int], start: int, stats: dict[str, Any] | None) -> bytes:
     sections = {}
     position = start
     for name in _SECTIONS:
         position = _aligned(position)
         sections[name] = [position, sizes[name]]
         position += sizes[name]
-    return orjson.dumps({"format": 1, "rows": rows, "dim": dim, "dtype": DTYPE.str, "size": position,
-                         "sections": sections})
+    header = {"format": 1, "rows": rows, "dim": dim, "dtype": DTYPE.str, "size": position, "sections": sections}
+    if stats is not None:
+        header["stats"] = stats
+    return orjson.dumps(header)
 
 
 class Segment:
     """A loaded segment: ids, the matrix (in row-aligned parts), documents decoded on demand."""
 
     __slots__ = ("key", "ids", "dim", "parts", "part_starts", "doc_offsets", "docs", "deleted",
-                 "_tags_raw", "_tags", "_columns", "_filters", "_lock")
+                 "_tags_raw", "_tags", "_columns", "_filters", "_lock", "_stats")
 
     def __init__(self, key: str, ids: list[str], dim: int, parts: list[np.ndarray], doc_offsets: np.ndarray,
-                 docs: bytes, tags_raw: bytes, deleted: list[str]):
+                 docs: bytes, tags_raw: bytes, deleted: list[str], stats: EmbeddingStats | None = None):
         self.key = key
         self.ids = ids
         self.dim = dim
@@ -154,10 +170,22 @@ class Segment:
         self._columns: list[EmbeddingColumn | None] = [None] * len(parts)
         self._filters: dict[bytes, np.ndarray] = {}
         self._lock = threading.Lock()
+        self._stats = stats
 
     @property
     def rows(self) -> int:
         return len(self.ids)
+
+    @property
+    def stats(self) -> EmbeddingStats:
+        """The sums of all its rows' embeddings: from the header, else computed once."""
+        stats = self._stats
+        if stats is None:
+            stats = EmbeddingStats.empty(self.dim)
+            for part in self.parts:
+                stats = stats + EmbeddingStats.of(part)
+            self._stats = stats
+        return stats
 
     def column(self, part: int) -> EmbeddingColumn:
         """The part's matrix with its derived statistics (norms), computed once."""
@@ -278,6 +306,7 @@ def _sections(
         raw = section("embeddings")
         parts = [np.frombuffer(raw, dtype=DTYPE, count=rows * dim).reshape(rows, dim)] if rows else []
     offsets = np.frombuffer(section("doc_offsets"), dtype="<u8", count=rows + 1)
+    stats = EmbeddingStats.from_header(header.get("stats"), rows, dim) if rows else None
     return Segment(
         key,
         ids,
@@ -287,6 +316,7 @@ def _sections(
         bytes(section("docs")),
         bytes(section("tags")),
         orjson.loads(section("deleted")),
+        stats,
     )
 
 

@@ -6,6 +6,9 @@ swaps it in. A process keeps every segment it has loaded (they are immutable) an
 *view* of one manifest version (which rows of those segments are live); when the manifest
 changes it loads only the new segments, and when segments were only appended (the common
 case) it updates the view by the new rows alone.
+
+A view also knows the sums of its live rows' embeddings (``stats``: their centroid, for
+drift): each segment's own sums less those of its rows that newer segments replaced or deleted.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 from faasflow.index import segment as segment_file
 from faasflow.index.compaction import plan_merge
 from faasflow.index.segment import DTYPE, PART_BYTES, Segment, SegmentFormatError, SegmentMissing
+from faasflow.index.stats import EmbeddingStats
 from faasflow.search import Block, search_blocks
 from faasflow.storage.base import Storage
 from faasflow.storage.segments import (
@@ -62,6 +66,7 @@ class View:
         masks: list[np.ndarray | None],
         live: int,
         id_map: dict[str, int] | None = None,
+        stats: EmbeddingStats | None = None,
     ):
         self.version = manifest.version
         self.generation = manifest.generation
@@ -76,6 +81,7 @@ class View:
         self._id_map = id_map
         self._blocks: list[Block] | None = None
         self._lock = threading.Lock()
+        self._stats = stats
 
     @classmethod
     def build(cls, manifest: Manifest, segments: list[Segment]) -> View:
@@ -116,6 +122,10 @@ class View:
             starts.append(start + seg.rows)
             live += seg.rows
         masks = list(self.masks) + [None] * len(new)
+        stats = self._stats  # known here: carried on by the new rows and the killed ones alone
+        if stats is not None:
+            for seg in new:
+                stats = stats + seg.stats
         if killed:
             positions = np.asarray(killed, dtype=np.int64)
             owners = np.searchsorted(np.asarray(starts), positions, side="right") - 1
@@ -124,8 +134,10 @@ class View:
                 mask = np.ones(segments[owner].rows, dtype=bool) if masks[owner] is None else masks[owner].copy()
                 mask[rows] = False
                 masks[owner] = mask
+                if stats is not None:
+                    stats = stats - EmbeddingStats.of(segments[owner].embeddings(rows))
             live -= len(killed)
-        return View(manifest, segments, masks, live, id_map)
+        return View(manifest, segments, masks, live, id_map, stats)
 
     @property
     def dim(self) -> int | None:
@@ -134,6 +146,21 @@ class View:
         if self.recorded_dim is not None:
             return self.recorded_dim
         return next((seg.dim for seg in self.segments if seg.rows), None)
+
+    def stats(self) -> EmbeddingStats:
+        """The sums of the live rows' embeddings: the segments' (from their headers) less
+        their dead rows'; worked out on first use, then carried on to newer views."""
+        stats = self._stats
+        if stats is None:
+            stats = EmbeddingStats.empty(self.dim or 0)
+            for seg, mask in zip(self.segments, self.masks):
+                if not seg.rows:
+                    continue
+                stats = stats + seg.stats
+                if mask is not None:
+                    stats = stats - EmbeddingStats.of(seg.embeddings(np.flatnonzero(~mask)))
+            self._stats = stats
+        return stats
 
     def locate(self, position: int) -> tuple[Segment, int]:
         number = bisect.bisect_right(self.starts, position) - 1
@@ -283,6 +310,16 @@ class ShardIndex:
 
     def count(self) -> int:
         return self.view().live
+
+    def stats(self) -> EmbeddingStats:
+        """The sums of the live embeddings, as of the current manifest (``View.stats``)."""
+        return self.view().stats()
+
+    def loaded_stats(self) -> EmbeddingStats | None:
+        """The sums of the view this process loaded last, without a read (a search just
+        loaded the current one); None before anything was loaded."""
+        view = self._view
+        return None if view is None else view.stats()
 
     def dim(self) -> int | None:
         """The shard's dimension (None before its first write): from the manifest, or
@@ -463,6 +500,7 @@ def _merge(view: View, start: int, stop: int) -> tuple[bytes | None, int]:
     docs: list[bytes] = []
     lengths: list[np.ndarray] = []
     tags: list[Any] = []
+    stats = EmbeddingStats.empty()
     with_tags = False
     deleted: set[str] = set()
     for number in range(start, stop):
@@ -477,10 +515,12 @@ def _merge(view: View, start: int, stop: int) -> tuple[bytes | None, int]:
             docs.append(seg.docs)
             lengths.append(seg_lengths)
             seg_tags = seg.tags if seg.has_tags else None
+            stats = stats + seg.stats
         else:
             rows = np.flatnonzero(mask).tolist()
             ids.extend([seg.ids[row] for row in rows])
             matrices.append(seg.embeddings(np.asarray(rows)))
+            stats = stats + EmbeddingStats.of(matrices[-1])
             docs.append(np.frombuffer(seg.docs, dtype=np.uint8)[np.repeat(mask, seg_lengths)].tobytes())
             lengths.append(seg_lengths[mask])
             seg_tags = [seg.tags[row] for row in rows] if seg.has_tags else None
@@ -496,5 +536,6 @@ def _merge(view: View, start: int, stop: int) -> tuple[bytes | None, int]:
     matrix = np.concatenate(matrices) if matrices else np.empty((0, dim), np.float32)
     all_lengths = np.concatenate(lengths) if lengths else np.empty(0, np.uint64)
     return segment_file.encode_sections(
-        ids, matrix, b"".join(docs), all_lengths, tags if with_tags else None, deleted=tombstones
+        ids, matrix, b"".join(docs), all_lengths, tags if with_tags else None, deleted=tombstones,
+        stats=stats if ids else None,
     ), len(ids)

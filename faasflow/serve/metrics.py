@@ -5,15 +5,74 @@ Each app has its own registry, so that several apps in one process (tests, a not
 never collide. Only the Flow's named endpoints become label values: unknown endpoints share
 one, and so do the endpoints a default binding serves, so that a scan of random paths
 cannot grow the label set.
+
+Embedding drift (``faasflow.executors.drift``) is read from the running executors when
+``/metrics`` is scraped (``watch_drift``): the gauges ``faasflow_embedding_query_similarity``
+(the recent batches' mean) and ``faasflow_embedding_index_similarity``, and the counter
+``faasflow_embedding_query_batches_total``, labelled by executor and shard.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 UNKNOWN_ENDPOINT_LABEL = "(unknown)"
 OTHER_ENDPOINT_LABEL = "(other)"
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+QUERY_SIMILARITY_GAUGE = "faasflow_embedding_query_similarity"
+INDEX_SIMILARITY_GAUGE = "faasflow_embedding_index_similarity"
+QUERY_BATCHES_COUNTER = "faasflow_embedding_query_batches"
+
+
+class DriftSample(Protocol):
+    """One shard's drift figures (``faasflow.executors.drift.DriftReading`` is one)."""
+
+    @property
+    def executor(self) -> str: ...
+    @property
+    def shard(self) -> int: ...
+    @property
+    def query_similarity(self) -> float | None: ...
+    @property
+    def index_similarity(self) -> float | None: ...
+    @property
+    def query_batches(self) -> int: ...
+
+
+class DriftCollector:
+    """The drift families, read from ``samples()`` at each scrape: the executors keep the
+    figures, so nothing is copied on the request path. A missing figure has no sample."""
+
+    def __init__(self, samples: Callable[[], Iterable[DriftSample]]) -> None:
+        self.samples = samples
+
+    @staticmethod
+    def _families() -> tuple[Any, Any, Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        labels = ["executor", "shard"]
+        return (
+            GaugeMetricFamily(QUERY_SIMILARITY_GAUGE, "Mean cosine similarity of the recent query batches to the "
+                              "shard's embedding centroid", labels=labels),
+            GaugeMetricFamily(INDEX_SIMILARITY_GAUGE, "Mean cosine similarity of the shard's indexed embeddings "
+                              "to their centroid", labels=labels),
+            CounterMetricFamily(QUERY_BATCHES_COUNTER, "Query batches measured for embedding drift", labels=labels),
+        )
+
+    def describe(self) -> list[Any]:
+        return list(self._families())  # the names alone: registering reads no executor
+
+    def collect(self) -> list[Any]:
+        query, index, batches = self._families()
+        for sample in self.samples():
+            labels = [sample.executor, str(sample.shard)]
+            if sample.query_similarity is not None:
+                query.add_metric(labels, sample.query_similarity)
+            if sample.index_similarity is not None:
+                index.add_metric(labels, sample.index_similarity)
+            batches.add_metric(labels, sample.query_batches)
+        return [query, index, batches]
 
 
 class GatewayMetrics:
@@ -38,6 +97,11 @@ class GatewayMetrics:
                                           ["executor", "endpoint"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self._children: dict[tuple[Any, ...], Any] = {}
         self._endpoints = frozenset(endpoints)
+
+    def watch_drift(self, samples: Callable[[], Iterable[DriftSample]]) -> None:
+        """Show the embedding drift ``samples()`` returns at each scrape (a backend whose
+        executors run in this process calls it)."""
+        self.registry.register(DriftCollector(samples))
 
     def endpoint_label(self, endpoint: str | None) -> str:
         if endpoint is None:
