@@ -46,7 +46,7 @@ class Flow(JinaShortcuts):
     def __init__(self, name: str = "flow", protocol: str | None = None, port: int | None = None,
                  host: str = "127.0.0.1", workspace: str | None = None, auth: str | None = None,
                  tracing: bool = False, idempotency_ttl_s: int = DEFAULT_IDEMPOTENCY_TTL_S, asyncio: bool = False,
-                 runtime: str = DEFAULT_RUNTIME, **jina_options: Any):
+                 runtime: str = DEFAULT_RUNTIME, deploy: Any = None, monitoring: bool = True, **jina_options: Any):
         """``asyncio=True`` makes this an ``AsyncFlow`` (as Jina's does): its ``post`` is an
         async generator."""
         unknown = sorted(set(jina_options) - JINA_IGNORED - JINA_FLOW_IGNORED)
@@ -63,6 +63,8 @@ class Flow(JinaShortcuts):
         self.tracing = tracing
         self.idempotency_ttl_s = idempotency_ttl_s
         self.runtime = runtime  # deployed: the functions' Lambda Python runtime
+        self.deploy = deploy  # deployed: all at once (None) or a canary / linear shift (faasflow.rollout)
+        self.monitoring = monitoring  # deployed: alarms and a dashboard (Jina's monitoring= is Prometheus)
         self.base_dir: Path | None = None
         self._executors: list[dict[str, Any]] = []
         self._plan: Plan | None = None
@@ -120,7 +122,8 @@ class Flow(JinaShortcuts):
         """The validated, immutable Plan (compiled on first use)."""
         if self._plan is None:
             self._plan = compile_plan(self.name, self._executors, self.base_dir, auth=self.auth, tracing=self.tracing,
-                                      idempotency_ttl_s=self.idempotency_ttl_s, runtime=self.runtime)
+                                      idempotency_ttl_s=self.idempotency_ttl_s, runtime=self.runtime,
+                                      deploy=self.deploy, monitoring=self.monitoring)
         return self._plan
 
     def build(self) -> Flow:

@@ -43,7 +43,8 @@ JINA_IGNORED = JINA_DEPLOYMENT_OPTIONS | frozenset(JINA_REFUSED)
 # options) means nothing here and is ignored, like JINA_IGNORED.
 TOP_LEVEL_KEYS = ("jtype", "version", "with", "executors")
 JINA_TOP_LEVEL_IGNORED = frozenset({"gateway"})
-FLOW_FIELDS = ("name", "protocol", "port", "host", "workspace", "auth", "tracing", "idempotency_ttl_s", "runtime")
+FLOW_FIELDS = ("name", "protocol", "port", "host", "workspace", "auth", "tracing", "idempotency_ttl_s", "runtime",
+               "deploy", "monitoring")
 # Jina Flow() options about the gateway: those that only describe it are warned about, as
 # deployment options are; those that change what it does are refused when set.
 JINA_GATEWAY_DESCRIPTIVE = frozenset({"title", "no_debug_endpoints"})

@@ -153,6 +153,10 @@ def config_to_dict(options: Mapping[str, Any], plan: Plan) -> dict[str, Any]:
         written["idempotency_ttl_s"] = plan.idempotency_ttl_s
     if plan.runtime != DEFAULT_RUNTIME:
         written["runtime"] = plan.runtime
+    if plan.rollout is not None:
+        written["deploy"] = plan.rollout.as_option()
+    if not plan.monitoring:
+        written["monitoring"] = False
     executors = []
     for spec in plan.executors:
         entry: dict[str, Any] = {"name": spec.name}

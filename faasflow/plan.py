@@ -15,6 +15,7 @@ from typing import Any
 from faasflow.errors import FlowConfigError
 from faasflow.executor import PASS_THROUGH_NAMES, Executor, PassThrough, with_requests
 from faasflow.loader import config_class, import_py_modules, is_executor_config, read_executor_config, resolve_uses
+from faasflow.rollout import Rollout, parse_rollout
 from faasflow.runtimes import DEFAULT_RUNTIME, check_runtime
 
 GATEWAY = "gateway"
@@ -153,6 +154,8 @@ class Plan:
     # how long the gateway keeps an answer for a repeat of its Idempotency-Key (0: not at all)
     idempotency_ttl_s: int = DEFAULT_IDEMPOTENCY_TTL_S
     runtime: str = DEFAULT_RUNTIME  # the Lambda Python runtime of the deployed functions
+    rollout: Rollout | None = None  # deployed: a gradual traffic shift per executor (None: all at once)
+    monitoring: bool = True  # deployed: alarms, their SNS topic and a dashboard
 
     def executor(self, name: str) -> ExecutorSpec:
         for spec in self.executors:
@@ -345,7 +348,8 @@ AUTH_MODES = ("api_key", "iam")
 
 def compile_plan(name: str, raw_executors: list[Mapping[str, Any]], base_dir: Path | None = None, *,
                  auth: str | None = None, tracing: bool = False,
-                 idempotency_ttl_s: int = DEFAULT_IDEMPOTENCY_TTL_S, runtime: str = DEFAULT_RUNTIME) -> Plan:
+                 idempotency_ttl_s: int = DEFAULT_IDEMPOTENCY_TTL_S, runtime: str = DEFAULT_RUNTIME,
+                 deploy: object = None, monitoring: bool = True) -> Plan:
     """Validate every executor and the graph they form; raise FlowConfigError on the first problem."""
     if auth is not None and auth not in AUTH_MODES:
         raise FlowConfigError(f"auth must be 'api_key', 'iam' or absent, got {auth!r}", field="auth")
@@ -359,6 +363,9 @@ def compile_plan(name: str, raw_executors: list[Mapping[str, Any]], base_dir: Pa
         check_runtime(runtime)
     except ValueError as exc:
         raise FlowConfigError(str(exc), field="runtime") from None
+    rollout = parse_rollout(deploy)
+    if not isinstance(monitoring, bool):
+        raise FlowConfigError(f"monitoring must be true or false, got {monitoring!r}", field="monitoring")
     specs: list[ExecutorSpec] = []
     previous = GATEWAY
     for position, raw in enumerate(raw_executors):
@@ -383,7 +390,7 @@ def compile_plan(name: str, raw_executors: list[Mapping[str, Any]], base_dir: Pa
     # a Flow of the gateway alone (Jina's ``Flow()``) answers with the request's docs
     sinks = tuple(s.name for s in ordered if s.name not in needed) or (GATEWAY,)
     return Plan(name=name, executors=tuple(ordered), sinks=sinks, auth=auth, tracing=tracing,
-                idempotency_ttl_s=idempotency_ttl_s, runtime=runtime)
+                idempotency_ttl_s=idempotency_ttl_s, runtime=runtime, rollout=rollout, monitoring=monitoring)
 
 
 def _topological_order(specs: list[ExecutorSpec]) -> list[ExecutorSpec]:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
+
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+")  # the template's AlarmEmail pattern, checked before anything is built
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -24,6 +27,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--emulate-images", action="store_true",
                         help="with --endpoint-url of an emulator without Docker that runs handlers on this machine "
                         "(MiniStack): deploy each container-image function as a zip function standing in for it")
+    parser.add_argument("--alarm-email", metavar="EMAIL",
+                        help="subscribe this address to the Flow's alarm topic (SNS asks it to confirm)")
     parser.add_argument("--json", action="store_true", help="print the stack outputs as JSON")
     parser.set_defaults(handler=run)
 
@@ -41,12 +46,17 @@ def run(args: argparse.Namespace) -> int:
     project = Path(args.out)
     if args.emulate_images and not args.endpoint_url:
         return fail("--emulate-images needs --endpoint-url: it stands in for images on an emulator, not on AWS")
+    if args.alarm_email is not None and not flow.plan.monitoring:
+        return fail("--alarm-email needs the Flow's alarms, and it has monitoring: false")
+    if args.alarm_email is not None and not EMAIL.fullmatch(args.alarm_email):
+        return fail(f"--alarm-email must be an email address, got {args.alarm_email!r}")
     warn_if_open(flow, to_aws=not args.endpoint_url)  # an emulator on this machine is not exposed
     write(flow.plan, project, args.template)
     stack = args.stack_name or stack_name_for(flow.name)
     try:
         outputs = deploy(project, stack, endpoint_url=args.endpoint_url, region=args.region, template=args.template,
-                         emulate_images=args.emulate_images, echo=not args.json)
+                         emulate_images=args.emulate_images, echo=not args.json,
+                         parameters={"AlarmEmail": args.alarm_email} if args.alarm_email else None)
     except (DeployError, ToolsUnavailable, FileNotFoundError) as exc:  # a missing model: `make model`
         return fail(str(exc))
     if args.json:

@@ -15,7 +15,7 @@ from faasflow import codec
 from faasflow.compiler import endpoints
 from faasflow.compiler.asl import gateway_inline_limit
 from faasflow.compiler.images import IMAGE_MEMORY, dockerfile_path, image_kind, layer_models
-from faasflow.compiler.intrinsics import Intrinsic, get_att, sub
+from faasflow.compiler.intrinsics import Intrinsic, get_att, ref, sub
 from faasflow.compiler.layout import (
     FAASFLOW_LAYER_DIR,
     LAYER_ONLY_CODE_DIR,
@@ -220,7 +220,10 @@ def decide(plan: Plan, project: Path, asl_path: str, routes: Sequence[Route] | N
     gpu_endpoints = [e for e in executors if isinstance(e, GpuEndpoint)]
     functions = tuple(f.logical_id for f in lambda_shards)
     endpoint_ids = tuple(e.logical_id for e in gpu_endpoints)
-    substitutions: dict[str, Intrinsic] = {f"{f}Arn": get_att(f, "Arn") for f in functions}
+    # with a rollout, the machines invoke each function's alias (``Ref: <id>.Alias`` is its
+    # ARN), so that CodeDeploy's traffic shift is what every request sees
+    substitutions: dict[str, Intrinsic] = {
+        f"{f}Arn": ref(f"{f}.Alias") if plan.rollout is not None else get_att(f, "Arn") for f in functions}
     substitutions.update({e.name_substitution: get_att(e.logical_id, "EndpointName") for e in gpu_endpoints})
     executor_functions: dict[str, tuple[str, ...]] = {}
     for function in lambda_shards:
@@ -270,4 +273,14 @@ def decide(plan: Plan, project: Path, asl_path: str, routes: Sequence[Route] | N
             {**substitutions, f"{WORKER_ID}Arn": get_att(WORKER_ID, "Arn")}, (*functions, WORKER_ID), endpoint_ids,
             name=BATCH_MACHINE_NAME),
         routes=routes,
+        rollout=plan.rollout,
+        monitoring=plan.monitoring,
+        drift_executors=tuple(spec.name for spec in specs if emits_embedding_drift(spec)),
     )
+
+
+def emits_embedding_drift(spec: ExecutorSpec) -> bool:
+    """A VectorIndexer (or a subclass) emits the query-to-centroid similarity its alarm watches."""
+    from faasflow.executors.vector_indexer import VectorIndexer
+
+    return isinstance(spec.cls, type) and issubclass(spec.cls, VectorIndexer)

@@ -17,6 +17,8 @@ class Ref(TypedDict):
 # "Fn::..." is no identifier: these keys need the functional syntax
 GetAtt = TypedDict("GetAtt", {"Fn::GetAtt": list[str]})
 Sub = TypedDict("Sub", {"Fn::Sub": str})
+Equals = TypedDict("Equals", {"Fn::Equals": list[object]})
+Not = TypedDict("Not", {"Fn::Not": list[Equals]})
 Intrinsic = Ref | GetAtt | Sub
 
 
@@ -28,6 +30,16 @@ def ref(logical_id: str) -> Ref:
 def get_att(logical_id: str, attribute: str) -> GetAtt:
     """One attribute of a resource: ``get_att("DbFunction", "Arn")``."""
     return {"Fn::GetAtt": [logical_id, attribute]}
+
+
+def equals(left: object, right: object) -> Equals:
+    """A condition: whether two values (a parameter's and a literal, say) are equal."""
+    return {"Fn::Equals": [left, right]}
+
+
+def not_(condition: Equals) -> Not:
+    """A condition's negation."""
+    return {"Fn::Not": [condition]}
 
 
 def sub(text: str) -> Sub:

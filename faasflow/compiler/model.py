@@ -14,6 +14,7 @@ from typing import Literal
 
 from faasflow.compiler.intrinsics import Intrinsic
 from faasflow.compiler.routes import Route
+from faasflow.rollout import Rollout
 from faasflow.wire import GatewayConfig
 
 Environment = Mapping[str, str | Intrinsic]
@@ -173,6 +174,9 @@ class Deployment:
     batch: BatchIngest
     batch_machine: StateMachine
     routes: tuple[Route, ...]
+    rollout: Rollout | None = None  # executor functions publish versions behind an alias, shifted gradually
+    monitoring: bool = True  # alarms, their SNS topic and a dashboard (faasflow.compiler.monitoring)
+    drift_executors: tuple[str, ...] = ()  # executors that emit the embedding-drift metrics
 
     @property
     def functions(self) -> tuple[ZipFunction | ImageFunction, ...]:

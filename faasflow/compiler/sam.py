@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from faasflow import codec
-from faasflow.compiler import endpoints
+from faasflow.compiler import endpoints, monitoring
 from faasflow.compiler.intrinsics import Sub, get_att, ref, sub
 from faasflow.compiler.model import (
     BatchIngest,
@@ -25,6 +25,7 @@ from faasflow.compiler.model import (
     StateMachine,
     ZipFunction,
 )
+from faasflow.rollout import ALIAS, Rollout
 from faasflow.wire import IDEMPOTENCY_TABLE_ENV
 
 Resource = dict[str, Any]
@@ -32,6 +33,7 @@ Statement = dict[str, Any]
 FUNCTION = "AWS::Serverless::Function"
 ARCHITECTURE = "x86_64"
 POLICY_VERSION = "2012-10-17"
+TRAFFIC_CONFIG_ID = "TrafficShiftConfig"
 
 
 # --- IAM ---
@@ -59,8 +61,14 @@ def executor_statements(bucket: Bucket, state_prefix: str) -> list[Statement]:
     ]
 
 
-def invoke_functions(functions: Iterable[str]) -> Statement:
-    return {"Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": [get_att(f, "Arn") for f in functions]}
+def invoke_functions(functions: Iterable[str], versions: bool = False) -> Statement:
+    """``versions``: its versions and aliases too (``<arn>:<qualifier>``), as a rollout's machine invokes them."""
+    resources: list[Any] = []
+    for function in functions:
+        resources.append(get_att(function, "Arn"))
+        if versions:
+            resources.append(sub(f"${{{function}.Arn}}:*"))
+    return {"Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": resources}
 
 
 def invoke_endpoints(endpoint_ids: tuple[str, ...]) -> Statement:
@@ -146,6 +154,30 @@ def render_layer(layer: Layer, runtime: str) -> Resource:
     return resource
 
 
+def _published(function: ZipFunction | ImageFunction, deployment: Deployment) -> Resource:
+    """With a rollout: a version per deploy behind the alias, shifted by CodeDeploy, rolled
+    back when the function's errors or throttles alarm fires."""
+    if deployment.rollout is None:
+        return {}
+    return {
+        "AutoPublishAlias": ALIAS,
+        "DeploymentPreference": {"Type": ref(TRAFFIC_CONFIG_ID),
+                                 "Alarms": monitoring.rollback_alarms(function.logical_id)},
+    }
+
+
+def render_traffic_config(rollout: Rollout) -> Resource:
+    """CodeDeploy's time-based canary or linear shift, as the Flow's ``deploy:`` names it."""
+    if rollout.strategy == "canary":
+        routing = {"Type": "TimeBasedCanary",
+                   "TimeBasedCanary": {"CanaryPercentage": rollout.percent, "CanaryInterval": rollout.minutes}}
+    else:
+        routing = {"Type": "TimeBasedLinear",
+                   "TimeBasedLinear": {"LinearPercentage": rollout.percent, "LinearInterval": rollout.minutes}}
+    return {"Type": "AWS::CodeDeploy::DeploymentConfig",
+            "Properties": {"ComputePlatform": "Lambda", "TrafficRoutingConfig": routing}}
+
+
 def render_zip_function(function: ZipFunction, deployment: Deployment) -> Resource:
     return {
         "Type": FUNCTION,
@@ -159,6 +191,7 @@ def render_zip_function(function: ZipFunction, deployment: Deployment) -> Resour
             "Environment": {"Variables": dict(function.environment)},
             "Policies": [{"Statement": executor_statements(deployment.bucket, function.state_prefix)}],
             **_runtime(deployment),
+            **_published(function, deployment),
         },
     }
 
@@ -174,6 +207,7 @@ def render_image_function(function: ImageFunction, deployment: Deployment) -> Re
             "Environment": {"Variables": dict(function.environment)},
             "Policies": [{"Statement": executor_statements(deployment.bucket, function.state_prefix)}],
             "PackageType": "Image",
+            **_published(function, deployment),
         },
         "Metadata": {"Dockerfile": function.dockerfile, "DockerContext": ".", "DockerTag": "latest"},
     }
@@ -228,7 +262,7 @@ def render_gpu_endpoint(endpoint: GpuEndpoint, deployment: Deployment) -> dict[s
 
 
 def render_state_machine(machine: StateMachine, deployment: Deployment) -> Resource:
-    statements = [invoke_functions(machine.functions)]
+    statements = [invoke_functions(machine.functions, versions=deployment.rollout is not None)]
     if machine.type == "STANDARD":  # Distributed Map: it reads the run's splits and starts its own children
         region_account = "${AWS::Region}:${AWS::AccountId}"
         arn = f"arn:${{AWS::Partition}}:states:{region_account}:stateMachine:{machine.name}"
@@ -258,7 +292,9 @@ def render_state_machine(machine: StateMachine, deployment: Deployment) -> Resou
 
 def render_gateway(gateway: Gateway, deployment: Deployment) -> dict[str, Resource]:
     """The REST API, and the function that serves it by starting the Express machine."""
-    api: Resource = {"Type": "AWS::Serverless::Api", "Properties": {"StageName": "Prod"}}
+    # named after the stack, so that its alarms and dashboard can name it (ApiName)
+    api: Resource = {"Type": "AWS::Serverless::Api",
+                     "Properties": {"Name": sub("${AWS::StackName}"), "StageName": monitoring.API_STAGE}}
     if gateway.api_key:
         api["Properties"]["Auth"] = {"ApiKeyRequired": True, "UsagePlan": {"CreateUsagePlan": "PER_API"}}
     if gateway.iam:  # every route: callers sign with SigV4 and need execute-api:Invoke on it
@@ -417,16 +453,21 @@ def resources(deployment: Deployment) -> Iterator[tuple[str, Resource]]:
             yield function.logical_id, render_image_function(function, deployment)
         else:
             yield function.logical_id, render_zip_function(function, deployment)
+    if deployment.rollout is not None:
+        yield TRAFFIC_CONFIG_ID, render_traffic_config(deployment.rollout)
     for endpoint in deployment.endpoints:
         yield from render_gpu_endpoint(endpoint, deployment).items()
     yield deployment.machine.logical_id, render_state_machine(deployment.machine, deployment)
     yield from render_gateway(deployment.gateway, deployment).items()
     yield from render_batch(deployment.batch, deployment).items()
+    yield from monitoring.monitoring_resources(deployment)
 
 
 def parameters(deployment: Deployment) -> dict[str, Any]:
-    """The template parameters: each GPU executor's image and instance type."""
+    """The template parameters: the alarms' email, each GPU executor's image and instance type."""
     rendered: dict[str, Any] = {}
+    if deployment.monitoring:
+        rendered[monitoring.EMAIL_PARAMETER] = monitoring.email_parameter()
     for endpoint in deployment.endpoints:  # its shards share them
         executor = endpoint.executor
         rendered[endpoint.image_parameter] = {
@@ -458,6 +499,10 @@ def outputs(deployment: Deployment) -> dict[str, Any]:
     }
     if gateway.idempotency_table_id is not None:
         rendered["IdempotencyTableName"] = {"Value": ref(gateway.idempotency_table_id)}
+    if deployment.monitoring:
+        rendered["AlarmTopicArn"] = {"Description": "The SNS topic every alarm notifies",
+                                     "Value": ref(monitoring.TOPIC_ID)}
+        rendered["DashboardName"] = {"Value": ref(monitoring.DASHBOARD_ID)}
     for function in deployment.functions:
         rendered[f"{function.logical_id}Name"] = {"Value": ref(function.logical_id)}
     for endpoint in deployment.endpoints:
@@ -472,8 +517,11 @@ def render_sam(deployment: Deployment) -> dict[str, Any]:
         "Transform": "AWS::Serverless-2016-10-31",
         "Description": f"faasflow Flow {deployment.name} (generated by `faasflow build`: edit the Flow, not this file)",
     }
-    if deployment.endpoints:
-        template["Parameters"] = parameters(deployment)
+    template_parameters = parameters(deployment)
+    if template_parameters:
+        template["Parameters"] = template_parameters
+    if deployment.monitoring:
+        template["Conditions"] = {monitoring.EMAIL_CONDITION: monitoring.email_condition()}
     runtime = {} if deployment.has_images else {"Runtime": deployment.runtime}
     template["Globals"] = {
         "Function": {

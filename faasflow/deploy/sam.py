@@ -266,6 +266,10 @@ def deploy(
     runtimes = template_runtimes((project_dir / template).read_text())
     env = _environment(sam_command()[0], endpoint_url, region, runtimes)
     source_template = template
+    if endpoint_url:  # an emulator: MiniStack has no CodeDeploy
+        from faasflow.deploy.no_codedeploy import without_traffic_shifting
+
+        template = without_traffic_shifting(project_dir, template)
     if emulate_images:
         if not endpoint_url:
             raise ValueError("emulate_images is for an emulator (give endpoint_url): AWS runs the images themselves")

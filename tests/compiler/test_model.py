@@ -99,7 +99,7 @@ def test_an_onnx_executor_in_a_zip_function_is_refused_on_amazon_linux_2():
 
 def test_rendering_follows_the_model():
     zipped = render_sam(decide(reference().plan, ROOT, ASL))
-    assert "Parameters" not in zipped and zipped["Globals"]["Function"]["Runtime"] == "python3.13"
+    assert list(zipped["Parameters"]) == ["AlarmEmail"] and zipped["Globals"]["Function"]["Runtime"] == "python3.13"
     template = render_sam(decide(images().plan, ROOT, ASL))
     assert list(template)[:4] == ["AWSTemplateFormatVersion", "Transform", "Description", "Parameters"]
     assert "Runtime" not in template["Globals"]["Function"]
