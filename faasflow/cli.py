@@ -1,5 +1,5 @@
 """The ``faasflow`` command line: ``new``, ``run``, ``index``, ``serve``, ``show``, ``ping``,
-``build``, ``deploy``, ``status``, ``fsck``, ``tools``.
+``build``, ``cost``, ``deploy``, ``status``, ``fsck``, ``tools``.
 
 Only commands that work are listed; each lives in ``faasflow.commands``.
 
@@ -15,11 +15,11 @@ import sys
 import traceback
 
 from faasflow import __version__
-from faasflow.commands import build, deploy, fsck, index, new, ping, run, serve, show, status, tools
+from faasflow.commands import build, cost, deploy, fsck, index, new, ping, run, serve, show, status, tools
 from faasflow.commands.common import fail
 from faasflow.errors import FaasflowError
 
-COMMANDS = (new, run, index, serve, show, ping, build, deploy, status, fsck, tools)
+COMMANDS = (new, run, index, serve, show, ping, build, cost, deploy, status, fsck, tools)
 DEBUG_ENV = "FAASFLOW_DEBUG"
 USAGE_ERROR = 2  # argparse's exit code for a command line it refuses; ours for what the user named
 FAILED = 1

@@ -27,7 +27,7 @@ from faasflow.plan import ExecutorSpec, Plan
 from faasflow.runtimes import DEFAULT_RUNTIME
 
 # What of the faasflow package never runs in a function.
-NOT_IN_LAYER = ("compiler", "deploy", "commands", "testing", "cli.py", "__main__.py", "scaffold.py")
+NOT_IN_LAYER = ("compiler", "deploy", "commands", "testing", "cost", "cli.py", "__main__.py", "scaffold.py")
 
 
 def stage_layers(project: Path, runtime: str = DEFAULT_RUNTIME, onnx: bool = False) -> None:

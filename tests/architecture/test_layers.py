@@ -18,6 +18,7 @@ BUILD_TIME = (
     "faasflow.deploy",
     "faasflow.commands",
     "faasflow.testing",
+    "faasflow.cost",
     "faasflow.cli",
     "faasflow.scaffold",
     "faasflow.__main__",
