@@ -29,6 +29,7 @@ from faasflow.executors.drift import (
     DRIFT_NAMESPACE,
     INDEX_SIMILARITY_METRIC,
     QUERY_SIMILARITY_METRIC,
+    SIMILARITY_RATIO_METRIC,
 )
 
 Resource = dict[str, Any]
@@ -139,20 +140,13 @@ def drift_dimensions(deployment: Deployment, executor: str, shard: int) -> list[
 
 def drift_alarm(deployment: Deployment, function: ZipFunction | ImageFunction) -> Resource:
     """Queries no longer look like the index: their similarity to the centroid, over the indexed data's."""
-    dimensions = drift_dimensions(deployment, function.executor, function.shard)
-
-    def metric(metric_id: str, name: str) -> dict[str, Any]:
-        return {"Id": metric_id, "ReturnData": False, "MetricStat": {
-            "Metric": {"Namespace": DRIFT_NAMESPACE, "MetricName": name, "Dimensions": dimensions},
-            "Period": 5 * MINUTE, "Stat": "Average"}}
-
     return _alarm(
         f"executor {function.executor} shard {function.shard}: queries' similarity to the indexed centroid under "
         f"{DRIFT_RATIO:.0%} of the indexed data's own for {DRIFT_PERIODS * 5} minutes (embedding drift)", True,
-        Metrics=[metric("query", QUERY_SIMILARITY_METRIC), metric("indexed", INDEX_SIMILARITY_METRIC),
-                 {"Id": "ratio", "Expression": "query / indexed", "Label": "query / indexed similarity",
-                  "ReturnData": True}],
-        EvaluationPeriods=DRIFT_PERIODS, Threshold=DRIFT_RATIO, ComparisonOperator="LessThanThreshold")
+        Namespace=DRIFT_NAMESPACE, MetricName=SIMILARITY_RATIO_METRIC,
+        Dimensions=drift_dimensions(deployment, function.executor, function.shard), Statistic="Average",
+        Period=5 * MINUTE, EvaluationPeriods=DRIFT_PERIODS, Threshold=DRIFT_RATIO,
+        ComparisonOperator="LessThanThreshold")
 
 
 def notification_resources() -> Iterator[tuple[str, Resource]]:
@@ -232,7 +226,8 @@ def dashboard_widgets(deployment: Deployment) -> list[dict[str, Any]]:
         if executor in deployment.drift_executors:
             drift = [[DRIFT_NAMESPACE, name, "service", sub_literal(deployment.name), "executor", title,
                       "shard", str(f.shard)]
-                     for f in functions for name in (QUERY_SIMILARITY_METRIC, INDEX_SIMILARITY_METRIC)]
+                     for f in functions
+                     for name in (QUERY_SIMILARITY_METRIC, INDEX_SIMILARITY_METRIC, SIMILARITY_RATIO_METRIC)]
             widgets.append(_widget(f"{title}: query vs indexed similarity to the centroid", drift, 0,
                                    y + 6, WIDTH, stat="Average"))
     return widgets

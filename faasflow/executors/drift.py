@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 DRIFT_NAMESPACE = NAMESPACE
 QUERY_SIMILARITY_METRIC = "QueryCentroidSimilarity"
 INDEX_SIMILARITY_METRIC = "IndexCentroidSimilarity"
+# query / index of the same batch: what the template's drift alarm watches, as a plain metric
+# (a metric-math alarm would do the division, but emulators refuse those)
+SIMILARITY_RATIO_METRIC = "QueryToIndexSimilarity"
 RECENT_BATCHES = 20
 """``query_similarity`` in a status is the plain mean of the last this-many measured batches'
 values (each batch counts once, as each is one EMF datapoint for CloudWatch's average)."""
@@ -146,6 +149,8 @@ class DriftMonitor:
             metrics.add_dimension(name="shard", value=str(self.shard))
             metrics.add_metric(name=QUERY_SIMILARITY_METRIC, unit=MetricUnit.NoUnit, value=query)
             metrics.add_metric(name=INDEX_SIMILARITY_METRIC, unit=MetricUnit.NoUnit, value=index)
+            if index > 0:  # a ratio to a non-positive similarity says nothing
+                metrics.add_metric(name=SIMILARITY_RATIO_METRIC, unit=MetricUnit.NoUnit, value=query / index)
             metrics.flush_metrics()
         except ImportError:
             self.emit = False  # no Powertools in this function: nothing to emit with

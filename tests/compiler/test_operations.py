@@ -16,7 +16,7 @@ import yaml
 
 from faasflow import Flow, FlowConfigError
 from faasflow.compiler.artefacts import artefacts
-from faasflow.executors.drift import DRIFT_NAMESPACE, INDEX_SIMILARITY_METRIC, QUERY_SIMILARITY_METRIC
+from faasflow.executors.drift import DRIFT_NAMESPACE, SIMILARITY_RATIO_METRIC
 from faasflow.flow_yaml import read_flow_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -197,14 +197,10 @@ def test_a_vector_index_gets_a_drift_alarm_per_shard_on_the_metrics_it_emits():
     template = template_of(indexer_flow())
     for shard in (0, 1):
         alarm = template["Resources"][f"IndexShard{shard}FunctionDriftAlarm"]["Properties"]
-        query, indexed, ratio = alarm["Metrics"]
-        for part, name in ((query, QUERY_SIMILARITY_METRIC), (indexed, INDEX_SIMILARITY_METRIC)):
-            metric = part["MetricStat"]["Metric"]
-            assert (metric["Namespace"], metric["MetricName"]) == (DRIFT_NAMESPACE, name)
-            assert metric["Dimensions"] == [{"Name": "service", "Value": "vectors"},
-                                            {"Name": "executor", "Value": "index"},
-                                            {"Name": "shard", "Value": str(shard)}]
-        assert ratio["Expression"] == "query / indexed" and ratio["ReturnData"] is True
+        assert (alarm["Namespace"], alarm["MetricName"]) == (DRIFT_NAMESPACE, SIMILARITY_RATIO_METRIC)
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": "vectors"}, {"Name": "executor", "Value": "index"},
+                                       {"Name": "shard", "Value": str(shard)}]
+        assert (alarm["Statistic"], alarm["EvaluationPeriods"], alarm["Period"]) == ("Average", 3, 300)
         assert alarm["ComparisonOperator"] == "LessThanThreshold" and alarm["Threshold"] == 0.8
     body = dashboard_body(template)
     assert any("similarity to the centroid" in w["properties"]["title"] for w in body["widgets"])

@@ -23,6 +23,7 @@ from faasflow.executors.drift import (
     INDEX_SIMILARITY_METRIC,
     NOT_YET,
     QUERY_SIMILARITY_METRIC,
+    SIMILARITY_RATIO_METRIC,
     DriftMonitor,
 )
 from faasflow.executors.vector_indexer import VectorIndexer
@@ -306,12 +307,14 @@ def test_a_lambda_shard_emits_both_similarities_in_one_emf_record(tmp_path: Path
     (directive,) = record["_aws"]["CloudWatchMetrics"]
     assert directive["Namespace"] == DRIFT_NAMESPACE == "faasflow"
     assert [sorted(d) for d in directive["Dimensions"]] == [["executor", "service", "shard"]]
-    assert {m["Name"]: m["Unit"] for m in directive["Metrics"]} == {QUERY_SIMILARITY_METRIC: "None",
-                                                                    INDEX_SIMILARITY_METRIC: "None"}
+    assert {m["Name"]: m["Unit"] for m in directive["Metrics"]} == {
+        QUERY_SIMILARITY_METRIC: "None", INDEX_SIMILARITY_METRIC: "None", SIMILARITY_RATIO_METRIC: "None"}
     assert (record["service"], record["executor"], record["shard"]) == ("drift-demo", "vectors", "1")
     value = lambda v: v[0] if isinstance(v, list) else v  # noqa: E731
     assert value(record[QUERY_SIMILARITY_METRIC]) == pytest.approx(query_value(queries, data), abs=1e-6)
     assert value(record[INDEX_SIMILARITY_METRIC]) == pytest.approx(expected(data)[1], abs=1e-6)
+    assert value(record[SIMILARITY_RATIO_METRIC]) == pytest.approx(
+        value(record[QUERY_SIMILARITY_METRIC]) / value(record[INDEX_SIMILARITY_METRIC]), rel=1e-9)
     report = shard.status()  # what the gateway's /status?runtime=true gets from this function
     assert report["shard"] == 1 and report["query_batches"] == 1
     assert "only zero vectors" in report["drift_note"]
