@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -96,22 +97,41 @@ class EmbeddingStats:
     def direction(self) -> np.ndarray:
         """The centroid as a unit vector (the cosine only needs its direction); NoCentroid
         names why there is none: no rows, non-finite rows, only zero rows, rows that cancel."""
-        if self.count <= 0:
-            raise NoCentroid("the shard is empty: it has no centroid")
-        if not self.finite:
-            raise NoCentroid("a stored embedding holds NaN or infinity: the centroid is undefined")
-        if self.nonzero <= 0:
-            raise NoCentroid("every indexed embedding is the zero vector: the cosine is undefined")
-        length = float(np.linalg.norm(self.total))
-        if not length > CANCELLED * self.norm_sum / self.count:
-            raise NoCentroid("the indexed embeddings cancel out: their centroid is the zero vector")
-        return self.total / length
+        found = self._direction
+        if isinstance(found, str):
+            raise NoCentroid(found)
+        return found
 
     def similarity(self) -> float:
         """The mean cosine similarity of the (non-zero) rows to their centroid."""
-        value = float(self.unit_total @ self.direction()) / self.nonzero
+        found = self._similarity
+        if isinstance(found, str):
+            raise NoCentroid(found)
+        return found
+
+    # Worked out once per set of sums (they are frozen): every query batch of a warm shard asks.
+    @cached_property
+    def _direction(self) -> np.ndarray | str:
+        if self.count <= 0:
+            return "the shard is empty: it has no centroid"
+        if not self.finite:
+            return "a stored embedding holds NaN or infinity: the centroid is undefined"
+        if self.nonzero <= 0:
+            return "every indexed embedding is the zero vector: the cosine is undefined"
+        length = float(np.linalg.norm(self.total))
+        if not length > CANCELLED * self.norm_sum / self.count:
+            return "the indexed embeddings cancel out: their centroid is the zero vector"
+        direction: np.ndarray = self.total / length
+        return direction
+
+    @cached_property
+    def _similarity(self) -> float | str:
+        direction = self._direction
+        if isinstance(direction, str):
+            return direction
+        value = float(self.unit_total @ direction) / self.nonzero
         if not np.isfinite(value):
-            raise NoCentroid("the mean similarity to the centroid is not a finite number")
+            return "the mean similarity to the centroid is not a finite number"
         return min(max(value, -1.0), 1.0)  # the sums' rounding must not step outside the cosine's range
 
     # --- in a segment's header ---
@@ -151,9 +171,12 @@ def mean_cosine(matrix: np.ndarray, direction: np.ndarray) -> float:
         if not np.isfinite(norms).all():
             raise NoCentroid("a query holds NaN or infinity: the batch is not measured")
         keep = norms > 0
-        if not keep.any():
+        kept = int(np.count_nonzero(keep))
+        if not kept:
             raise NoCentroid("the query batch holds only zero vectors: the cosine is undefined")
-        value = float(np.mean((rows[keep] @ direction) / norms[keep]))
+        if kept < len(norms):  # the usual batch has no zero row: no copy
+            rows, norms = rows[keep], norms[keep]
+        value = float(((rows @ direction) / norms).sum()) / kept
     if not np.isfinite(value):
         raise NoCentroid("the query batch's similarity is not a finite number (NaN or infinity in a query)")
     return min(max(value, -1.0), 1.0)
