@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 EXPORT := .tools/export
 EXPORT_STAMP := $(EXPORT)/.installed-stamp
 
-.PHONY: install tools model demo demo-jaccard test typecheck bench bench-http bench-onnx lint clean
+.PHONY: install tools model browser demo demo-jaccard test typecheck bench bench-http bench-onnx lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,18 @@ $(EXPORT_STAMP): scripts/export-requirements.txt
 model: install $(EXPORT_STAMP)
 	$(EXPORT)/bin/python scripts/export_model.py
 
+# Debian's Chromium and its chromedriver, for the gateway page's browser test: installed with
+# apt-get when missing and running as root; otherwise this step says why it did nothing.
+BROWSER_PACKAGES := chromium chromium-driver
+
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "make: not root, so not installing $(BROWSER_PACKAGES)" >&2; exit 1; fi; \
+	if ! command -v apt-get >/dev/null; then echo "make: no apt-get to install $(BROWSER_PACKAGES)" >&2; exit 1; fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES) >/dev/null 2>&1 \
+	  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES) >/dev/null; }
+
 # The main job: the semantic sharded search (ONNX encoder -> 3-shard vector index -> ranker).
 demo: install
 	@$(MAKE) --no-print-directory model
@@ -44,6 +56,7 @@ demo-jaccard: install
 test: install
 	@$(MAKE) --no-print-directory tools || echo 'make: no tool environments; emulator tests will be skipped' >&2
 	@$(MAKE) --no-print-directory model || echo 'make: no ONNX model; the real-model tests will be skipped' >&2
+	@$(MAKE) --no-print-directory browser || echo 'make: no Chromium; the browser test will be skipped' >&2
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 

@@ -1,9 +1,10 @@
 """The gateway: a FastAPI app over a Backend.
 
 ``POST /{endpoint}`` per endpoint the Flow serves (Jina's REST shape), ``GET /status``,
-``GET /metrics``, OpenAPI at ``/openapi.json`` and ``/docs``. The same app runs under
-uvicorn here and under Mangum in Lambda, so creating it is cheap (on every cold start):
-routes only, the OpenAPI schema is built when first asked for.
+``GET /metrics``, OpenAPI at ``/openapi.json`` and ``/docs``, and at ``GET /`` a page that
+draws the Flow with its executors' figures. The same app runs under uvicorn here and under
+Mangum in Lambda, so creating it is cheap (on every cold start): routes only, the OpenAPI
+schema is built when first asked for.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ DEFAULT_BODY_TIMEOUT_S = 30.0
 JSON = "application/json"
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-RESERVED_PATHS = frozenset({"/status", "/metrics", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
+RESERVED_PATHS = frozenset({"/", "/favicon.ico", "/status", "/metrics", "/docs", "/openapi.json",
+                            "/docs/oauth2-redirect"})
 _STATUS_REASONS = {404: "not_found", 405: "method_not_allowed"}
 
 
@@ -179,6 +181,19 @@ class Gateway:
         invocation per shard: not for health checks); running embedded ones always are."""
         return Response(codec.dumps(await run_in_threadpool(self.backend.status, runtime)), media_type=JSON)
 
+    async def page(self, request: Request) -> Response:
+        """The Flow drawn, with each executor's figures read from ``/metrics`` by the page;
+        the page module is imported on the first visit, not on a cold start."""
+        from faasflow.serve.page import HEADERS, render_page
+
+        described = await run_in_threadpool(self.backend.status, False)
+        return Response(render_page(described), media_type="text/html", headers=HEADERS)
+
+    async def icon(self, request: Request) -> Response:
+        from faasflow.serve.page import ICON, ICON_TYPE
+
+        return Response(ICON, media_type=ICON_TYPE, headers={"Cache-Control": "max-age=86400"})
+
     async def render_metrics(self) -> Response:
         """Prometheus metrics, text exposition format."""
         body, content_type = self.metrics.render()
@@ -259,6 +274,10 @@ def create_app(backend: Backend, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
                       summary="Prometheus metrics", operation_id="get_metrics",
                       responses={200: {"description": "text exposition format",
                                        "content": {"text/plain": {"schema": {"type": "string"}}}}})
+    # HTML for people, not part of the API (GET and HEAD; a POST / is a Flow request only
+    # where an executor serves "/", as for the other reserved paths)
+    app.router.add_route("/", gateway.page, methods=["GET"], include_in_schema=False)
+    app.router.add_route("/favicon.ico", gateway.icon, methods=["GET"], include_in_schema=False)
     app.router.add_route("/{path:path}", gateway.post_any, methods=["POST"], include_in_schema=False)
     app.add_exception_handler(HTTPException, gateway.http_error)
     app.add_exception_handler(Exception, gateway.unexpected_error)
