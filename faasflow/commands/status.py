@@ -14,6 +14,8 @@ from faasflow.commands.common import int_in_range, positive_float
 from faasflow.errors import FaasflowError
 
 INDEXER = "VectorIndexer"
+DEFAULT_REGION, DEFAULT_LIMIT = "us-east-1", 10
+STACK_ONLY = (("--endpoint-url", "endpoint_url"), ("--region", "region"), ("--limit", "limit"))
 NOT_YET = "no query batch seen yet by the process that answered"
 
 
@@ -30,9 +32,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--url", help="a Flow's gateway, e.g. http://127.0.0.1:8080 or an API Gateway stage URL")
     parser.add_argument("--stack-name", help="the CloudFormation stack of a deployed Flow")
     parser.add_argument("--endpoint-url", help="an emulator's endpoint, e.g. http://127.0.0.1:4566")
-    parser.add_argument("--region", default="us-east-1")
-    parser.add_argument("--limit", type=int_in_range(1, 1000, what="an integer from 1 to 1000"), default=10,
-                        help="how many runs to list (default 10; Step Functions lists at most 1000 a call)")
+    parser.add_argument("--region", help=f"with --stack-name: its region (default {DEFAULT_REGION})")
+    parser.add_argument("--limit", type=int_in_range(1, 1000, what="an integer from 1 to 1000"),
+                        help=f"with --stack-name: how many runs to list (default {DEFAULT_LIMIT}; Step Functions "
+                        "lists at most 1000 a call)")
     parser.add_argument("--api-key", default=os.environ.get("FAASFLOW_API_KEY"),
                         help="API Gateway key, sent as x-api-key (default: $FAASFLOW_API_KEY)")
     parser.add_argument("--timeout", type=positive_float, default=30.0,
@@ -144,6 +147,9 @@ def run(args: argparse.Namespace) -> int:
                             "(a deployed Flow's stack)")
     if args.stack_name:
         return _run_stack(args)
+    given = [option for option, name in STACK_ONLY if getattr(args, name) is not None]
+    if given:  # they would be ignored: they say where a stack is, and --url says where the Flow is
+        raise FaasflowError(f"{', '.join(given)} only mean(s) something with --stack-name")
     status = flow_status(args.url, args.api_key, args.timeout)
     rows = drift_rows(status)
     if args.json:
@@ -160,8 +166,9 @@ def _run_stack(args: argparse.Namespace) -> int:
     require("faasflow status", "aws")
     from faasflow.deploy.sam import stack_outputs
 
-    outputs = stack_outputs(args.stack_name, args.endpoint_url, args.region)
-    runs = recent_runs(args.stack_name, args.endpoint_url, args.region, args.limit, outputs)
+    region, limit = args.region or DEFAULT_REGION, args.limit or DEFAULT_LIMIT
+    outputs = stack_outputs(args.stack_name, args.endpoint_url, region)
+    runs = recent_runs(args.stack_name, args.endpoint_url, region, limit, outputs)
     url = args.url or api_url(outputs, args.endpoint_url)
     rows: list[dict[str, Any]] | None = None
     unavailable = None if url else "the stack has no ApiUrl output"

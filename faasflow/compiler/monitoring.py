@@ -31,6 +31,7 @@ from faasflow.executors.drift import (
     QUERY_SIMILARITY_METRIC,
     SIMILARITY_RATIO_METRIC,
 )
+from faasflow.metric_names import NAMESPACE, SHARD_ERRORS_METRIC
 
 Resource = dict[str, Any]
 TOPIC_ID = "AlarmTopic"
@@ -57,9 +58,15 @@ def throttles_alarm_id(function_id: str) -> str:
     return f"{function_id}ThrottlesAlarm"
 
 
+def executor_errors_alarm_id(function_id: str) -> str:
+    return f"{function_id}ExecutorErrorsAlarm"
+
+
 def rollback_alarms(function_id: str) -> list[Ref]:
-    """The alarms CodeDeploy watches while it shifts this function's alias."""
-    return [ref(errors_alarm_id(function_id)), ref(throttles_alarm_id(function_id))]
+    """The alarms CodeDeploy watches while it shifts this function's alias: a failed or
+    throttled invocation, and an executor that raised (an invocation that succeeds)."""
+    return [ref(errors_alarm_id(function_id)), ref(throttles_alarm_id(function_id)),
+            ref(executor_errors_alarm_id(function_id))]
 
 
 def sub_literal(text: str) -> str:
@@ -87,15 +94,19 @@ def _count_alarm(description: str, actions: bool, namespace: str, metric: str, d
                   ComparisonOperator="GreaterThanOrEqualToThreshold")
 
 
-def function_alarms(function: ZipFunction | ImageFunction, actions: bool,
+def function_alarms(deployment: Deployment, function: ZipFunction | ImageFunction, actions: bool,
                     duration: bool) -> Iterator[tuple[str, Resource]]:
-    """Errors and throttles (the rollback alarms), and p99 duration against the timeout."""
+    """Failed and throttled invocations and executor errors (the rollback alarms), and p99
+    duration against the timeout."""
     name = function.executor + (f" shard {function.shard}" if function.shards > 1 else "")
     dimensions = [{"Name": "FunctionName", "Value": ref(function.logical_id)}]
     yield errors_alarm_id(function.logical_id), _count_alarm(
         f"executor {name}: a Lambda invocation failed", actions, "AWS/Lambda", "Errors", dimensions)
     yield throttles_alarm_id(function.logical_id), _count_alarm(
         f"executor {name}: Lambda throttled an invocation", actions, "AWS/Lambda", "Throttles", dimensions)
+    yield executor_errors_alarm_id(function.logical_id), _count_alarm(
+        f"executor {name}: the executor raised on a request (not a caller's mistake)", actions, NAMESPACE,
+        SHARD_ERRORS_METRIC, shard_dimensions(deployment, function.executor, function.shard))
     if duration:
         threshold_ms = round(function.timeout * 1000 * DURATION_SHARE)
         yield f"{function.logical_id}DurationAlarm", _alarm(
@@ -132,8 +143,8 @@ def api_alarms() -> Iterator[tuple[str, Resource]]:
         ComparisonOperator="GreaterThanOrEqualToThreshold")
 
 
-def drift_dimensions(deployment: Deployment, executor: str, shard: int) -> list[dict[str, str]]:
-    """The EMF dimensions a VectorIndexer shard emits its similarities under."""
+def shard_dimensions(deployment: Deployment, executor: str, shard: int) -> list[dict[str, str]]:
+    """The EMF dimensions of one shard's own metrics (its errors; a VectorIndexer's similarities)."""
     return [{"Name": "service", "Value": deployment.name}, {"Name": "executor", "Value": executor},
             {"Name": "shard", "Value": str(shard)}]
 
@@ -144,7 +155,7 @@ def drift_alarm(deployment: Deployment, function: ZipFunction | ImageFunction) -
         f"executor {function.executor} shard {function.shard}: queries' similarity to the indexed centroid under "
         f"{DRIFT_RATIO:.0%} of the indexed data's own for {DRIFT_PERIODS * 5} minutes (embedding drift)", True,
         Namespace=DRIFT_NAMESPACE, MetricName=SIMILARITY_RATIO_METRIC,
-        Dimensions=drift_dimensions(deployment, function.executor, function.shard), Statistic="Average",
+        Dimensions=shard_dimensions(deployment, function.executor, function.shard), Statistic="Average",
         Period=5 * MINUTE, EvaluationPeriods=DRIFT_PERIODS, Threshold=DRIFT_RATIO,
         ComparisonOperator="LessThanThreshold")
 
@@ -163,7 +174,7 @@ def alarm_resources(deployment: Deployment) -> Iterator[tuple[str, Resource]]:
     monitored = deployment.monitoring
     for function in deployment.functions:
         if monitored or deployment.rollout is not None:
-            yield from function_alarms(function, actions=monitored, duration=monitored)
+            yield from function_alarms(deployment, function, actions=monitored, duration=monitored)
     if not monitored:
         return
     yield from machine_alarms(deployment.machine)
@@ -179,10 +190,15 @@ def alarm_resources(deployment: Deployment) -> Iterator[tuple[str, Resource]]:
 WIDTH = 24
 
 
+def search_term(text: str) -> str:
+    """A name inside a SEARCH expression's quoted term, itself inside the expression's single
+    quotes: backslash-escaped, so that a quote in an executor's name cannot end either."""
+    return sub_literal(text.replace("\\", "\\\\").replace('"', '\\"').replace("'", "\\'"))
+
+
 def _search(deployment: Deployment, metric: str, executor: str, stat: str, label: str) -> dict[str, Any]:
-    # the hops' EMF metrics share the drift metrics' namespace (faasflow.runtime.observe.NAMESPACE)
-    query = (f"{{{DRIFT_NAMESPACE},endpoint,executor,service}} MetricName=\"{metric}\" "
-             f"executor=\"{sub_literal(executor)}\" service=\"{sub_literal(deployment.name)}\"")
+    query = (f"{{{NAMESPACE},endpoint,executor,service}} MetricName=\"{metric}\" "
+             f"executor=\"{search_term(executor)}\" service=\"{search_term(deployment.name)}\"")
     return {"expression": f"SEARCH('{query}', '{stat}', 60)", "label": label}
 
 

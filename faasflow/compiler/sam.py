@@ -313,10 +313,14 @@ def render_gateway(gateway: Gateway, deployment: Deployment) -> dict[str, Resour
     if gateway.idempotency_table_id is not None:
         statements.append(idempotency_statement(gateway.idempotency_table_id))
         idempotency = {IDEMPOTENCY_TABLE_ENV: ref(gateway.idempotency_table_id)}
+    published = deployment.rollout is not None
     if gateway.executor_functions:  # GET /status?runtime=true asks each executor shard to report itself
-        statements.append(invoke_functions([f for ids in gateway.executor_functions.values() for f in ids]))
-    # names, not ARNs: Lambda allows 4 KB of environment, and names are at most 64 characters
-    names = {name: [f"${{{f}}}" for f in ids] for name, ids in gateway.executor_functions.items()}
+        statements.append(invoke_functions([f for ids in gateway.executor_functions.values() for f in ids],
+                                           versions=published))
+    # names, not ARNs: Lambda allows 4 KB of environment, and names are at most 64 characters; with a
+    # rollout, the alias the state machines invoke, so that the containers that serve requests report
+    qualifier = f":{ALIAS}" if published else ""
+    names = {name: [f"${{{f}}}{qualifier}" for f in ids] for name, ids in gateway.executor_functions.items()}
     function = {
         "Type": FUNCTION,
         "Properties": {

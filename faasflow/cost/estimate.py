@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from faasflow.cost.measure import Sample
     from faasflow.plan import Plan
 
-INDEX = "/index"
+INDEX, DELETE = "/index", "/delete"
 BATCH_REQUESTS = 10  # splits measured for the batch alternative
 
 
@@ -53,10 +53,12 @@ def _entry_limit(batch: BatchPath) -> int:
 def _measured(plan: Plan, paths: Sequence[RunPath], batch: BatchPath | None, memories: Memories, sample: Sample,
               docs: int, assumed: Assumptions) -> tuple[dict[str, RunProfile], RunProfile | None]:
     """Every path measured on the sample, ``/index`` first (so that reads have data), then
-    a batch split; a path whose executor failed falls back to the assumptions, saying why."""
+    a batch split, then reads and ``/update``, and ``/delete`` last (so that nothing is
+    measured on an emptied index); a path whose executor failed falls back to the
+    assumptions, saying why."""
     from faasflow.cost.measure import measure, requests_of
 
-    ordered = sorted(paths, key=lambda path: path.endpoint != INDEX)
+    ordered = sorted(paths, key=lambda path: (path.endpoint != INDEX, path.endpoint == DELETE))
     runs: list[tuple[RunPath, Sequence[Any], int]] = [
         (path, requests_of(sample.docs, docs), memories.gateway_inline_limit) for path in ordered]
     if batch is not None:

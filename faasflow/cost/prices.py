@@ -165,6 +165,9 @@ def _price(name: str, entry: Any, path: str, default: Price | None) -> Price:
         per, unit = _number(entry, "per", path, where, positive=True), _text(entry, "unit", path, where)
     else:
         per, unit = default.per, default.unit
+    if not math.isfinite(value / per):  # each finite, their quotient not: 1e308 per 1e-308
+        raise PriceFileError(path, f"value / per must be a finite price of one {unit}, got {value!r} / {per!r}",
+                             f"{where}.value")
     return Price(name, value, per, unit, _text(entry, "source", path, where))
 
 

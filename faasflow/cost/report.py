@@ -16,7 +16,7 @@ SERVICES = ("API Gateway", "Lambda", "Step Functions Express", "Step Functions S
 def to_json(estimate: Estimate) -> str:
     data: dict[str, Any] = dataclasses.asdict(estimate)
     data["prices"] = estimate.prices.to_dict()
-    return json.dumps(data, indent=2)
+    return json.dumps(data, indent=2, allow_nan=False)  # standard JSON: a non-finite figure is a bug
 
 
 def money(dollars: float) -> str:
@@ -37,8 +37,13 @@ def render(estimate: Estimate) -> str:
     lines = [*_heading(estimate), "", *_summary(estimate)]
     for cost in estimate.endpoints:
         lines += ["", *_endpoint(cost)]
-    lines += ["", *_batch(estimate)]
+    lines += ["", *_batch(estimate), "", NOT_PRICED]
     return "\n".join(lines)
+
+
+# What the figures leave out, said where they are read rather than only in the docs.
+NOT_PRICED = ("not priced: CloudWatch Logs and metrics (each hop writes a log line and an EMF record, "
+              "about 0.7 KB), free tiers, data transfer, and API Gateway's lower rates past 333M requests")
 
 
 def _heading(estimate: Estimate) -> list[str]:

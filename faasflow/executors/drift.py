@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from faasflow.runtime.observe import NAMESPACE
+from faasflow.metric_names import NAMESPACE
 
 if TYPE_CHECKING:
     import numpy as np

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-NAMESPACE = "faasflow"
+from faasflow.metric_names import NAMESPACE, SHARD_ERRORS_METRIC
 
 
 def docs_count(envelope: Mapping[str, Any]) -> int:
@@ -62,4 +62,9 @@ class HopObserver:
             metrics.add_metric(name="HopLatency", unit=MetricUnit.Milliseconds, value=fields["latency_ms"])
             metrics.add_metric(name="ExecutorErrors", unit=MetricUnit.Count, value=1 if error and not refused else 0)
             metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1 if refused else 0)
+            metrics.flush_metrics()
+            # a second record, per shard and not per endpoint, so that one alarm per function can watch it
+            metrics.add_dimension(name="executor", value=self.executor)
+            metrics.add_dimension(name="shard", value=str(self.shard))
+            metrics.add_metric(name=SHARD_ERRORS_METRIC, unit=MetricUnit.Count, value=1 if error and not refused else 0)
             metrics.flush_metrics()

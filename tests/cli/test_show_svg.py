@@ -109,3 +109,22 @@ def test_help_names_the_diagrams(option, capsys):
     with pytest.raises(SystemExit):
         main(["show", "--help"])
     assert option in capsys.readouterr().out
+
+
+def test_dash_writes_only_the_diagram_to_stdout(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["show", FLOW, "--svg", "-"]) == 0
+    out = capsys.readouterr().out
+    parse(out)  # nothing but the SVG on stdout: it parses as one document
+    assert not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--svg", ""], "--svg needs a file name (or '-' for stdout), got ''"),
+    (["--mermaid", "same.txt", "--svg", "same.txt"], "--mermaid and --svg name the same file (same.txt)"),
+])
+def test_an_output_that_cannot_be_honoured_is_one_line(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(["show", FLOW, *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and not (tmp_path / "same.txt").exists()

@@ -110,8 +110,10 @@ def faasflow(*args: str) -> subprocess.CompletedProcess[str]:
     [
         ((), "faasflow status needs --url URL"),
         (("--url", "http://127.0.0.1:9", "--timeout", "2"), "no answer from http://127.0.0.1:9"),
+        (("--url", "http://127.0.0.1:9", "--limit", "5", "--region", "eu-west-1"),
+         "--region, --limit only mean(s) something with --stack-name"),
     ],
-    ids=["neither-url-nor-stack", "unreachable-url"],
+    ids=["neither-url-nor-stack", "unreachable-url", "stack-options-without-a-stack"],
 )
 def test_bad_input_is_one_line(args: tuple[str, ...], says: str):
     done = faasflow("status", *args)

@@ -73,7 +73,8 @@ def test_a_rollout_publishes_every_executor_behind_an_alias_that_both_machines_i
         assert properties["AutoPublishAlias"] == "live"
         assert properties["DeploymentPreference"] == {
             "Type": {"Ref": config_id},
-            "Alarms": [{"Ref": f"{function_id}ErrorsAlarm"}, {"Ref": f"{function_id}ThrottlesAlarm"}]}
+            "Alarms": [{"Ref": f"{function_id}ErrorsAlarm"}, {"Ref": f"{function_id}ThrottlesAlarm"},
+                       {"Ref": f"{function_id}ExecutorErrorsAlarm"}]}
         for machine in ("FlowStateMachine", "BatchStateMachine"):
             machine_properties = template["Resources"][machine]["Properties"]
             assert machine_properties["DefinitionSubstitutions"][f"{function_id}Arn"] == {"Ref": f"{function_id}.Alias"}
@@ -81,6 +82,12 @@ def test_a_rollout_publishes_every_executor_behind_an_alias_that_both_machines_i
             assert {"Fn::Sub": f"${{{function_id}.Arn}}:*"} in invoke["Resource"]  # the alias is a qualified ARN
     for function_id in ("GatewayFunction", "IngestFunction", "BatchWorkerFunction"):  # not executors: as they were
         assert "AutoPublishAlias" not in template["Resources"][function_id]["Properties"]
+    # GET /status?runtime=true asks the containers behind the alias, the ones that serve requests
+    gateway = template["Resources"]["GatewayFunction"]["Properties"]
+    names = json.loads(gateway["Environment"]["Variables"]["FAASFLOW_EXECUTOR_FUNCTIONS"]["Fn::Sub"])
+    assert names["db"] == ["${DbShard0Function}:live", "${DbShard1Function}:live", "${DbShard2Function}:live"]
+    invoke = next(s for s in gateway["Policies"][0]["Statement"] if s["Action"] == ["lambda:InvokeFunction"])
+    assert {"Fn::Sub": "${DbShard0Function.Arn}:*"} in invoke["Resource"]
 
 
 def test_a_rollout_reaches_image_functions_too(tmp_path: Path):
@@ -143,6 +150,9 @@ def test_every_function_machine_and_the_api_has_its_alarms_notifying_one_topic()
         errors, throttles = alarms[f"{function_id}ErrorsAlarm"], alarms[f"{function_id}ThrottlesAlarm"]
         assert (errors["Properties"]["MetricName"], throttles["Properties"]["MetricName"]) == ("Errors", "Throttles")
         assert errors["Properties"]["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function_id}}]
+        executor_errors = alarms[f"{function_id}ExecutorErrorsAlarm"]["Properties"]  # the envelope's errors
+        assert (executor_errors["Namespace"], executor_errors["MetricName"]) == ("faasflow", "ShardErrors")
+        assert [d["Name"] for d in executor_errors["Dimensions"]] == ["service", "executor", "shard"]
         duration = alarms[f"{function_id}DurationAlarm"]["Properties"]
         timeout = template["Resources"][function_id]["Properties"]["Timeout"]
         assert duration["ExtendedStatistic"] == "p99" and duration["Threshold"] == timeout * 1000 * 0.8
@@ -188,9 +198,13 @@ def test_the_dashboard_has_the_api_on_top_and_one_row_per_stage_from_the_hop_met
 
 
 def test_names_from_the_flow_stay_literal_in_the_dashboard():
-    flow = Flow(name="odd").add(name="${AWS::AccountId}-stage")
+    flow = Flow(name="odd").add(name="${AWS::AccountId}-stage").add(name="it's \"db\"")
     body = dashboard_body(template_of(flow))
     assert any(w["properties"]["title"].startswith("${AWS::AccountId}-stage:") for w in body["widgets"])
+    searches = [m[0]["expression"] for w in body["widgets"] for m in w["properties"]["metrics"]
+                if isinstance(m[0], dict) and "DocsProcessed" in m[0]["expression"]]
+    # a quote in a name is backslash-escaped: neither the term nor the expression ends early
+    assert """executor="it\\'s \\"db\\"" service="odd"', 'Sum', 60)""" in searches[-1]
 
 
 def test_a_vector_index_gets_a_drift_alarm_per_shard_on_the_metrics_it_emits():
@@ -217,7 +231,8 @@ def test_monitoring_false_leaves_out_the_topic_dashboard_and_alarms():
 def test_a_rollout_without_monitoring_keeps_the_rollback_alarms_only():
     template = template_of(reference(monitoring=False, deploy="canary"))
     alarms = resources_of_type(template, "AWS::CloudWatch::Alarm")
-    assert sorted(alarms) == sorted(f"{f}{kind}Alarm" for f in EXECUTOR_FUNCTIONS for kind in ("Errors", "Throttles"))
+    assert sorted(alarms) == sorted(f"{f}{kind}Alarm" for f in EXECUTOR_FUNCTIONS
+                                    for kind in ("Errors", "Throttles", "ExecutorErrors"))
     assert all("AlarmActions" not in alarm["Properties"] for alarm in alarms.values())
 
 

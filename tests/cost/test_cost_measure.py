@@ -132,3 +132,18 @@ def test_storage_requests_are_counted_as_s3_bills_them(tmp_path):
     assert counts.take() == (1, 3)
     storage.get("a")  # after the block: not counted
     assert counts.take() == (0, 0)
+
+
+def test_update_is_measured_before_delete_empties_the_index(tmp_path, capsys):
+    """/update and the reads run on the indexed sample; /delete runs last."""
+    flow = tmp_path / "flow.yml"
+    flow.write_text("jtype: Flow\nwith: {name: vectors}\nexecutors:\n"
+                    "  - {name: index, uses: faasflow.executors.vector_indexer.VectorIndexer, shards: 2}\n")
+    sample = tmp_path / "vectors.jsonl"
+    rows = ({"id": f"d{n}", "embedding": [((n * 7 + k) % 11) / 10 + 0.1 for k in range(8)]} for n in range(60))
+    sample.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    costs = by_endpoint(cost_json(capsys, str(flow), "--sample", str(sample), "--docs-per-request", "10"))
+    index_hop = {name: next(h for h in costs[name]["hops"] if h["name"] == "index") for name in costs}
+    assert index_hop["/update"]["state_puts"] > 0, "an /update of indexed docs writes a segment on its shard"
+    assert index_hop["/delete"]["state_puts"] > 0
+    assert all(costs[name]["measured"] for name in ("/index", "/update", "/delete", "/search"))

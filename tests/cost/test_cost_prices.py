@@ -73,6 +73,9 @@ GOOD_PRICE = {"value": 0.2, "source": "x"}
      "prices.lambda_requests.unit", "missing"),
     (json.dumps({"date": "2027-01-01", "prices": {"lambda_requests": {**GOOD_PRICE, "cost": 1}}}),
      "prices.lambda_requests.cost", "unknown field"),
+    (json.dumps({"date": "2027-01-01", "prices": {"lambda_requests": {"value": 1e308, "per": 1e-308, "unit": "x",
+                                                                      "source": "x"}}}),
+     "prices.lambda_requests.value", "value / per must be a finite price"),
 ])
 def test_a_bad_price_file_is_refused_naming_file_and_field(tmp_path, capsys, content, field, problem):
     bad = tmp_path / "bad-prices.json"

@@ -85,7 +85,8 @@ def test_the_template_asks_codedeploy_for_the_canary(project: Path, deployment: 
     config = template["Resources"]["TrafficShiftConfig"]["Properties"]["TrafficRoutingConfig"]
     assert config == {"Type": "TimeBasedCanary", "TimeBasedCanary": {"CanaryPercentage": 10, "CanaryInterval": 5}}
     preference = template["Resources"]["DbShard1Function"]["Properties"]["DeploymentPreference"]
-    assert preference["Alarms"] == [{"Ref": "DbShard1FunctionErrorsAlarm"}, {"Ref": "DbShard1FunctionThrottlesAlarm"}]
+    assert preference["Alarms"] == [{"Ref": "DbShard1FunctionErrorsAlarm"}, {"Ref": "DbShard1FunctionThrottlesAlarm"},
+                                    {"Ref": "DbShard1FunctionExecutorErrorsAlarm"}]
 
 
 def test_the_deploy_says_the_emulator_has_no_codedeploy(deployment: tuple[dict, list[str]]):
@@ -137,3 +138,13 @@ def test_a_new_deploy_publishes_a_new_version_behind_the_alias(ministack: MiniSt
     assert after != before and int(after) > int(before)
     with Client(again["ApiUrlLocal"], timeout=120) as client:
         assert len(client.post("/query", Document(id="q", text="canary search number 3"))) > 0
+
+
+def test_runtime_status_asks_the_containers_behind_the_alias(deployment: tuple[dict, list[str]]):
+    import httpx
+
+    outputs, _ = deployment
+    answer = httpx.get(f"{outputs['ApiUrlLocal']}/status", params={"runtime": "true"}, timeout=120)
+    assert answer.status_code == 200, answer.text
+    status = answer.json()
+    assert status["ready"] and [e["name"] for e in status["executors"]] == ["featurizer", "db", "ranker"]

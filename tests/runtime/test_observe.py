@@ -55,6 +55,11 @@ def test_hop_logs_and_metrics(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     emf = next(line for line in out if "_aws" in line)
     assert emf["DocsProcessed"] == [2.0] or emf["DocsProcessed"] == 2.0
     assert emf["executor"] == "upper" and "HopLatency" in emf
+    shard = next(line for line in out if "_aws" in line and "ShardErrors" in line)
+    dimensions = shard["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+    assert [sorted(d) for d in dimensions] == [["executor", "service", "shard"]]
+    assert (shard["service"], shard["executor"], shard["shard"], shard["ShardErrors"]) in (
+        ("demo", "upper", "0", 0.0), ("demo", "upper", "0", [0.0]))
 
 
 def test_failed_hop_logs_the_error(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
@@ -64,3 +69,6 @@ def test_failed_hop_logs_the_error(tmp_path: Path, capsys: pytest.CaptureFixture
     out = lines(capsys.readouterr().out)
     log = next(line for line in out if line.get("message") == "executor failed")
     assert log["error"]["message"] == "nope" and log["level"] == "ERROR"
+    # the invocation succeeded (the error is in the envelope): the shard's own error metric counts it
+    shard = next(line for line in out if "_aws" in line and "ShardErrors" in line)
+    assert shard["ShardErrors"] in (1.0, [1.0]) and shard["executor"] == "upper" and shard["shard"] == "0"
