@@ -144,6 +144,7 @@ __pycache__/
 .pytest_cache/
 .faasflow/
 .aws-sam/
+*.no-codedeploy.yaml
 *.egg-info/
 .venv/
 """,

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from faasflow.deploy.template_file import read_template
+
 logger = logging.getLogger("faasflow.deploy")
 SUFFIX = ".no-codedeploy.yaml"
 CODEDEPLOY_TYPES = frozenset({"AWS::CodeDeploy::DeploymentConfig", "AWS::CodeDeploy::Application",
@@ -25,8 +27,6 @@ NOTE = ("faasflow: note: the emulator has no CodeDeploy: {count} executor functi
 def without_traffic_shifting(project: Path, template: str) -> str:
     """``template``, or a copy of it without CodeDeploy's parts when it has any; returns the
     template to deploy, relative to ``project``."""
-    from faasflow.deploy.sam import read_template
-
     source = Path(project) / template
     data = read_template(source.read_text())
     resources = data.get("Resources") or {}

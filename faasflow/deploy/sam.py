@@ -24,6 +24,7 @@ from typing import Any
 
 from faasflow.aws import DUMMY_CREDENTIALS
 from faasflow.compiler.layout import DEFAULT_TEMPLATE
+from faasflow.deploy.template_file import read_template
 from faasflow.errors import FaasflowError
 
 DEFAULT_REGION = "us-east-1"
@@ -180,28 +181,6 @@ class PackageTooLarge(FaasflowError):
 
 def _tree_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
-
-
-def read_template(text: str) -> dict[str, Any]:
-    """A SAM/CloudFormation template as data, its short-form intrinsics (``!Ref X``,
-    ``!Sub ...``) read as their long form (``{"Ref": "X"}``), as a hand-written template has them."""
-    import yaml
-
-    class TemplateLoader(yaml.SafeLoader):
-        pass
-
-    def intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-        if isinstance(node, yaml.ScalarNode):
-            value: Any = loader.construct_scalar(node)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-        return {"Ref": value} if suffix == "Ref" else {f"Fn::{suffix}": value}
-
-    TemplateLoader.add_multi_constructor("!", intrinsic)
-    data: dict[str, Any] = yaml.load(text, Loader=TemplateLoader)  # noqa: S506 - a SafeLoader subclass
-    return data
 
 
 def zip_package_sizes(project_dir: Path, template: str, built_template: str | None = None) -> dict[str, dict[str, int]]:

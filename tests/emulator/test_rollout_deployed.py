@@ -79,7 +79,7 @@ def deployment(ministack: MiniStack, project: Path) -> Iterator[tuple[dict, list
 
 
 def test_the_template_asks_codedeploy_for_the_canary(project: Path, deployment: tuple[dict, list[str]]):
-    from faasflow.deploy.sam import read_template
+    from faasflow.deploy.template_file import read_template
 
     template = read_template((project / "template.yaml").read_text())
     config = template["Resources"]["TrafficShiftConfig"]["Properties"]["TrafficRoutingConfig"]
