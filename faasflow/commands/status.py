@@ -79,11 +79,24 @@ def flow_status(url: str, api_key: str | None, timeout: float) -> dict[str, Any]
 
     with needs("faasflow status --url", "serve", CLIENT_MODULES):
         from faasflow.client import Client, GatewayError
+    from pydantic import ValidationError
+
+    from faasflow.serve.schema import FlowStatus
+
     try:
         with Client(url, api_key=api_key, timeout=timeout) as client:
-            return client.status(runtime=True)
+            status = client.status(runtime=True)
     except GatewayError as exc:
         raise FaasflowError(str(exc)) from None
+    except ValueError as exc:  # a URL httpx cannot parse
+        raise FaasflowError(f"--url {url!r} is not a URL this can reach: {exc}") from None
+    try:  # the shape the rows below read: anything else is not a faasflow gateway's answer
+        FlowStatus.model_validate(status)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise FaasflowError(f"{url}/status did not answer a Flow's status: {where}: {first['msg']}") from None
+    return status
 
 
 def drift_rows(status: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -112,8 +112,9 @@ def faasflow(*args: str) -> subprocess.CompletedProcess[str]:
         (("--url", "http://127.0.0.1:9", "--timeout", "2"), "no answer from http://127.0.0.1:9"),
         (("--url", "http://127.0.0.1:9", "--limit", "5", "--region", "eu-west-1"),
          "--region, --limit only mean(s) something with --stack-name"),
+        (("--url", "http://[::1"), "--url 'http://[::1' is not a URL this can reach"),
     ],
-    ids=["neither-url-nor-stack", "unreachable-url", "stack-options-without-a-stack"],
+    ids=["neither-url-nor-stack", "unreachable-url", "stack-options-without-a-stack", "not-a-url"],
 )
 def test_bad_input_is_one_line(args: tuple[str, ...], says: str):
     done = faasflow("status", *args)
@@ -121,3 +122,33 @@ def test_bad_input_is_one_line(args: tuple[str, ...], says: str):
     assert done.stdout == ""
     (line,) = done.stderr.splitlines()
     assert line.startswith("faasflow: error: ") and says in line
+
+
+def test_an_answer_that_is_not_a_flows_status_is_one_line():
+    """Something else answering at the URL (another service, a proxy's page) is named, not a traceback."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    body = json.dumps({"executors": 5}).encode()
+
+    class NotAFlow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotAFlow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        done = faasflow("status", "--url", f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+    assert done.returncode == 2 and done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("faasflow: error: ") and "did not answer a Flow's status" in line
