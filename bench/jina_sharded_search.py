@@ -1,7 +1,7 @@
 """The sharded-search workload on a real Jina Flow, for comparison with faasflow.
 
     python bench/jina_sharded_search.py --corpus PATH --docs N --queries Q \\
-        [--request-size 100] --json-out PATH
+        [--request-size 100] [--variant plain|jina-style] --json-out PATH
 
 Run it with the python of the Jina venv (``bench.jina_env.ensure_jina_python()``), never the
 project's: Jina is not a faasflow dependency.
@@ -16,6 +16,12 @@ Workload, the same as the faasflow side's: the first N corpus lines are indexed 
 one warm-up query, Q single-document queries are posted one at a time, their texts being the
 corpus lines at ``random.Random(0).sample(range(N), Q)``. Latency percentiles are numpy's
 (linear interpolation).
+
+``--variant jina-style`` runs bench/jina_style.py's executors instead, as written there (only
+the imports differ): an ``async`` featurizer, a store keeping a DocumentArray that writes each
+/index request as a segment and builds 20 match Documents per shard on the query doc, and a
+ranker sorting the query doc's matches, which Jina's ALL reduce has concatenated. Its
+``top_ids`` are the query doc's match ids (20 per shard, so 60).
 
 ``top_ids`` holds each answer's ids as ranked (3 per shard, so 9). Jaccard ties are common, and
 Jina's ANY polling deals /index requests to the shards by availability, so past rank 1 the ids
@@ -126,8 +132,79 @@ class Ranker(Executor):
         return DocumentArray(ranked[: int(limit)] if limit is not None else ranked)
 
 
-def build_flow(state_dir: str, protocol: str = "grpc") -> Flow:
-    """orchestrator/flow.yml's topology, as a Jina Flow."""
+# --- the jina-style variant: bench/jina_style.py's executors, on Jina -------------------------
+
+LIMIT = 20  # matches each shard builds per query
+
+
+class JinaStyleFeaturizer(Executor):
+    @requests
+    async def featurize(self, docs: DocumentArray, **kwargs: Any) -> None:
+        for doc in docs:
+            doc.embedding = feature_hashing(doc, n_dim=N_DIM)
+
+
+class JinaStyleStore(Executor):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._docs = DocumentArray()
+        self._column: EmbeddingColumn | None = None  # the stacked embeddings, kept between queries
+        self._log = SegmentLog(LocalStorage(Path(self.workspace) / "segments"))
+
+    @requests(on="/index")
+    def index(self, docs: DocumentArray, **kwargs: Any) -> None:
+        if len(docs):
+            self._log.append(docs.to_bytes())
+        self._docs.extend(docs)
+        self._column = None
+
+    def _embeddings(self) -> EmbeddingColumn:
+        if self._column is None:
+            self._column = EmbeddingColumn(np.asarray(self._docs.embeddings))
+        return self._column
+
+    @requests(on="/query")
+    def query(self, docs: DocumentArray, parameters: dict[str, Any], **kwargs: Any) -> None:
+        self._log.manifest()  # has another writer added a segment?
+        if not len(self._docs):
+            return
+        limit = int(parameters.get("limit", LIMIT))
+        column = self._embeddings()
+        for doc in docs:
+            scores = score_matrix(doc.embedding, column, METRIC)
+            indices, values = top_k(scores, limit, METRIC)
+            for position, value in zip(indices[0].tolist(), values[0].tolist()):
+                stored = self._docs[position]
+                match = Document(id=stored.id, text=stored.text)
+                match.scores[METRIC].value = value
+                doc.matches.append(match)
+
+
+class JinaStyleRanker(Executor):
+    @requests(on="/query")
+    def rank(self, docs: DocumentArray, parameters: dict[str, Any], **kwargs: Any) -> None:
+        limit = parameters.get("limit")
+        for doc in docs:
+            ranked = sorted(doc.matches, key=lambda m: m.scores[METRIC].value)
+            doc.matches = ranked[: int(limit)] if limit is not None else ranked
+
+
+def build_jina_style_flow(state_dir: str, protocol: str = "grpc") -> Flow:
+    """bench/jina_style.py's Flow, on Jina."""
+    return (
+        Flow(protocol=protocol)
+        .add(name="featurizer", uses=JinaStyleFeaturizer)
+        .add(name="db", uses=JinaStyleStore, workspace=state_dir, shards=3,
+             polling={"/query": "ALL", "/index": "ANY"})
+        .add(name="ranker", uses=JinaStyleRanker)
+    )
+
+
+def build_flow(state_dir: str, protocol: str = "grpc", variant: str = "plain") -> Flow:
+    """orchestrator/flow.yml's topology, as a Jina Flow (``variant='jina-style'``: with
+    bench/jina_style.py's executors)."""
+    if variant == "jina-style":
+        return build_jina_style_flow(state_dir, protocol)
     return (
         Flow(protocol=protocol)
         .add(name="featurizer", uses=Featurizer)
@@ -144,7 +221,15 @@ def load_corpus(path: Path, count: int) -> list[Document]:
     return [Document(id=f"line-{number}", text=line) for number, line in enumerate(lines, start=1)]
 
 
-def run(corpus: Path, n_docs: int, n_queries: int, request_size: int, protocol: str = "grpc") -> dict[str, Any]:
+def answer_hits(answer: DocumentArray, variant: str) -> DocumentArray:
+    """The ranked results: the answer's docs (plain), or its query doc's matches."""
+    if variant == "jina-style":
+        return answer[0].matches if len(answer) else DocumentArray()
+    return answer
+
+
+def run(corpus: Path, n_docs: int, n_queries: int, request_size: int, protocol: str = "grpc",
+        variant: str = "plain") -> dict[str, Any]:
     docs = load_corpus(corpus, n_docs)
     picks = random.Random(0).sample(range(n_docs), n_queries)
     latencies_ms: list[float] = []
@@ -152,7 +237,7 @@ def run(corpus: Path, n_docs: int, n_queries: int, request_size: int, protocol: 
     exact = 0  # queries whose best answer is the queried line itself, at distance 0
     scratch = ROOT / ".faasflow" / "bench"
     scratch.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=scratch) as state_dir, build_flow(state_dir, protocol) as flow:
+    with tempfile.TemporaryDirectory(dir=scratch) as state_dir, build_flow(state_dir, protocol, variant) as flow:
         started = time.perf_counter()
         flow.post("/index", DocumentArray(docs), request_size=request_size)
         index_s = time.perf_counter() - started
@@ -163,8 +248,9 @@ def run(corpus: Path, n_docs: int, n_queries: int, request_size: int, protocol: 
             started = time.perf_counter()
             answer = flow.post("/query", query)
             latencies_ms.append((time.perf_counter() - started) * 1000)
-            top_ids.append([d.id for d in answer])
-            exact += bool(answer) and answer[0].id == docs[pick].id and answer[0].scores[METRIC].value == 0
+            hits = answer_hits(answer, variant)
+            top_ids.append([d.id for d in hits])
+            exact += bool(hits) and hits[0].id == docs[pick].id and hits[0].scores[METRIC].value == 0
 
     print(f"[jina] top-1 is the queried line at distance 0 for {exact}/{n_queries} queries", file=sys.stderr)
     p50, p95 = np.percentile(latencies_ms, [50, 95])
@@ -172,6 +258,7 @@ def run(corpus: Path, n_docs: int, n_queries: int, request_size: int, protocol: 
         "engine": "jina",
         "jina_version": jina.__version__,
         "protocol": protocol,
+        "variant": variant,
         "docs": n_docs,
         "queries": n_queries,
         "request_size": request_size,
@@ -190,16 +277,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--queries", type=int, default=200, help="timed single-doc queries (default 200)")
     parser.add_argument("--request-size", type=int, default=100, help="docs per /index request (default 100)")
     parser.add_argument("--protocol", default="grpc", choices=("grpc", "http", "websocket"))
+    parser.add_argument("--variant", default="plain", choices=("plain", "jina-style"),
+                        help="the reference app's executors, or bench/jina_style.py's (default plain)")
     parser.add_argument("--json-out", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.queries > args.docs:
         parser.error("--queries cannot exceed --docs: queries are distinct indexed lines")
 
-    result = run(args.corpus, args.docs, args.queries, args.request_size, args.protocol)
+    result = run(args.corpus, args.docs, args.queries, args.request_size, args.protocol, args.variant)
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps(result) + "\n")
     print(
-        f"[jina] indexed {result['index_docs_per_s']:,.0f} docs/s; "
+        f"[jina {args.variant}] indexed {result['index_docs_per_s']:,.0f} docs/s; "
         f"query p50 {result['query_p50_ms']:.2f} ms, p95 {result['query_p95_ms']:.2f} ms",
         file=sys.stderr,
     )

@@ -1,15 +1,25 @@
 """Sharded search: index 10,000 docs, then 200 single-doc queries, three ways in one run.
 
-* faasflow — the reference app's Flow (orchestrator/flow.yml), embedded;
-* floor    — the same executors' methods called directly in a plain loop, shards one
-             after another, no framework: what the work itself costs;
+* faasflow — the Flow, embedded;
+* floor    — the same featurize and search code called directly in a plain loop, shards
+             one after another, no framework: what the work itself costs;
 * jina     — (with ``--vs-jina``) the same topology and the same featurizer and search
              code on Jina 3, installed into its own virtual env by this script.
 
-Prints index docs/s and query p50/p95 ms for each, the ratios, and whether every engine
-returned the same top results.
+Two variants of the executors, each run all three ways (``--variant``, default both):
 
-    python bench/sharded_search.py [--docs 10000] [--queries 200] [--vs-jina]
+* plain      — the reference app (orchestrator/flow.yml, functions/): a durable
+               VectorIndexer per shard returning 3 hits each, a ranker sorting the hits;
+               its floor calls the executors' own methods;
+* jina-style — executors written the way Jina users write them (bench/jina_style.py): an
+               ``async`` featurizer, a store that builds 20 match Documents per shard on
+               the query doc, a ranker that sorts the merged matches; its floor calls the
+               same featurize, write and search code on tuples.
+
+Both: 3 shards, /index ANY, /query ALL. Prints, per variant, index docs/s and query p50/p95
+ms for each engine, the ratios, and whether the engines returned the same top results.
+
+    python bench/sharded_search.py [--docs 10000] [--queries 200] [--variant both] [--vs-jina]
 """
 
 from __future__ import annotations
@@ -81,6 +91,10 @@ class FaasflowEngine:
     def query(self, text: str) -> DocumentArray:
         return self.flow.post("/query", Document(text=text))
 
+    @staticmethod
+    def top_ids(answer: DocumentArray) -> list[str]:
+        return answer.ids
+
 
 class FloorEngine:
     """The executors' own methods in a plain loop: no Flow, no threads, no copies."""
@@ -115,6 +129,10 @@ class FloorEngine:
             answers.extend(store.query(docs=request, parameters={}))
         return self.ranker.rank(docs=answers, parameters={})
 
+    @staticmethod
+    def top_ids(answer: DocumentArray) -> list[str]:
+        return answer.ids
+
 
 def run_side_by_side(engines: list, docs: list[Document], queries: list[str]) -> list[dict]:
     """Index on each engine, then send every query to every engine in turn (the order
@@ -133,14 +151,14 @@ def run_side_by_side(engines: list, docs: list[Document], queries: list[str]) ->
             started = time.perf_counter()
             answer = engines[position].query(text)
             latencies[position].append(time.perf_counter() - started)
-            top_ids[position].append(answer.ids)
+            top_ids[position].append(engines[position].top_ids(answer))
     return [
         summarise(engine.name, len(docs), seconds, lat, ids)
         for engine, seconds, lat, ids in zip(engines, index_seconds, latencies, top_ids)
     ]
 
 
-def run_jina(corpus: Path, count: int, queries: int) -> dict:
+def run_jina(corpus: Path, count: int, queries: int, variant: str) -> dict:
     from bench.jina_env import ensure_jina_python
 
     python = ensure_jina_python()
@@ -157,6 +175,8 @@ def run_jina(corpus: Path, count: int, queries: int) -> dict:
                 str(queries),
                 "--request-size",
                 "100",
+                "--variant",
+                variant,
                 "--json-out",
                 out.name,
             ],
@@ -167,35 +187,44 @@ def run_jina(corpus: Path, count: int, queries: int) -> dict:
 
 
 def same_top(a: dict, b: dict) -> str:
-    """How many queries got the same best answer (and the same top-3 ids as a set)."""
+    """How many queries got the same best answer, the same top-3 ids (as a set), and the
+    same ids in the same order all the way down."""
     firsts = sum(x[:1] == y[:1] for x, y in zip(a["top_ids"], b["top_ids"]))
     tops = sum(set(x[:3]) == set(y[:3]) for x, y in zip(a["top_ids"], b["top_ids"]))
-    return f"{firsts}/{len(a['top_ids'])} same first, {tops}/{len(a['top_ids'])} same top-3"
+    whole = sum(x == y for x, y in zip(a["top_ids"], b["top_ids"]))
+    n = len(a["top_ids"])
+    return f"{firsts}/{n} same first, {tops}/{n} same top-3, {whole}/{n} same whole ranking"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--docs", type=int, default=10_000)
-    parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--vs-jina", action="store_true", help="also run the workload on Jina 3 (own venv)")
-    args = parser.parse_args()
+VARIANTS = ("plain", "jina-style")
 
-    corpus = write_corpus(ROOT / ".faasflow" / "data" / f"corpus-{args.docs}.txt", count=args.docs)
-    docs = load_corpus(corpus)
-    queries = query_lines(docs, args.queries)
+
+def engines_of(variant: str, faasflow_ws: str, floor_ws: str) -> tuple:
+    if variant == "plain":
+        return FaasflowEngine(faasflow_ws), FloorEngine(floor_ws)
+    from bench.jina_style import JinaStyleFaasflow, JinaStyleFloor
+
+    return JinaStyleFaasflow(faasflow_ws), JinaStyleFloor(floor_ws)
+
+
+def run_variant(variant: str, corpus: Path, docs: list[Document], queries: list[str], vs_jina: bool) -> list[dict]:
     # workspaces inside the project (not /tmp, whose file creation is slow on some machines)
     scratch = ROOT / ".faasflow" / "bench"
     scratch.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=scratch) as faasflow_ws, tempfile.TemporaryDirectory(dir=scratch) as floor_ws:
-        with FaasflowEngine(faasflow_ws) as faasflow_engine, FloorEngine(floor_ws) as floor_engine:
+        faasflow_engine, floor_engine = engines_of(variant, faasflow_ws, floor_ws)
+        with faasflow_engine, floor_engine:
             results = run_side_by_side([faasflow_engine, floor_engine], docs, queries)
-    if args.vs_jina:
-        results.append(run_jina(corpus, args.docs, args.queries))
+    if vs_jina:
+        results.append(run_jina(corpus, len(docs), len(queries), variant))
+    return results
 
+
+def report(variant: str, results: list[dict], docs: list[Document], queries: list[str]) -> None:
     by_engine = {r["engine"]: r for r in results}
     print(
-        f"\nsharded search: {args.docs:,} docs indexed (request_size=100), {args.queries} single-doc queries, "
-        f"{SHARDS} shards"
+        f"\nsharded search, {variant} executors: {len(docs):,} docs indexed (request_size=100), "
+        f"{len(queries)} single-doc queries, {SHARDS} shards"
     )
     print(f"{'engine':<10} {'index docs/s':>13} {'query p50 ms':>13} {'query p95 ms':>13}")
     for r in results:
@@ -204,7 +233,7 @@ def main() -> None:
         )
     faasflow, floor = by_engine["faasflow"], by_engine["floor"]
     print(
-        f"\nfaasflow / floor: index throughput {faasflow['index_docs_per_s'] / floor['index_docs_per_s']:.2f}x, "
+        f"faasflow / floor: index throughput {faasflow['index_docs_per_s'] / floor['index_docs_per_s']:.2f}x, "
         f"query p50 {faasflow['query_p50_ms'] / floor['query_p50_ms']:.2f}x (target <= 1.00x)"
     )
     print(f"results faasflow vs floor: {same_top(faasflow, floor)}")
@@ -218,6 +247,36 @@ def main() -> None:
     id_of = {d.text: d.id for d in docs}
     exact = sum(ids[:1] == [id_of[q]] for ids, q in zip(faasflow["top_ids"], queries))
     print(f"faasflow: {exact}/{len(queries)} queries returned the queried line first")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=10_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--variant", choices=(*VARIANTS, "both"), default="both",
+                        help="which executors: the reference app's, Jina-style ones, or both (default)")
+    parser.add_argument("--vs-jina", action="store_true", help="also run the workload on Jina 3 (own venv)")
+    args = parser.parse_args()
+
+    corpus = write_corpus(ROOT / ".faasflow" / "data" / f"corpus-{args.docs}.txt", count=args.docs)
+    docs = load_corpus(corpus)
+    queries = query_lines(docs, args.queries)
+    variants = VARIANTS if args.variant == "both" else (args.variant,)
+    everything = {}
+    for variant in variants:
+        everything[variant] = run_variant(variant, corpus, docs, queries, args.vs_jina)
+        report(variant, everything[variant], docs, queries)
+    if len(variants) > 1:
+        print(f"\n{'variant':<11} {'engine':<9} {'index docs/s':>13} {'query p50 ms':>13} {'query p95 ms':>13}"
+              f" {'index vs floor':>15} {'p50 vs floor':>13}")
+        for variant, results in everything.items():
+            floor = next(r for r in results if r["engine"] == "floor")
+            for r in results:
+                print(
+                    f"{variant:<11} {r['engine']:<9} {r['index_docs_per_s']:>13,.0f} {r['query_p50_ms']:>13.3f} "
+                    f"{r['query_p95_ms']:>13.3f} {r['index_docs_per_s'] / floor['index_docs_per_s']:>14.2f}x "
+                    f"{r['query_p50_ms'] / floor['query_p50_ms']:>12.2f}x"
+                )
 
 
 if __name__ == "__main__":
