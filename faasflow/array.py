@@ -601,6 +601,14 @@ class _ChildArray(DocumentArray):
             cls._stamp(docs, reference)
         return cls._of(docs, reference)
 
+    @classmethod
+    def _adopting_documents(cls, docs: list[Document], reference: Document) -> Any:
+        """``_adopting`` for a new list the caller made of Documents only (a merge's):
+        stamped, then kept as it is, without a copy or a check of each item."""
+        if docs:
+            cls._stamp(docs, reference)
+        return cls._of(docs, reference)
+
     @staticmethod
     def _stamp(docs: Iterable[Document], reference: Document) -> None:
         raise NotImplementedError
@@ -617,9 +625,17 @@ class _ChildArray(DocumentArray):
         return type(self)._of([d.copy(deep=True) for d in self._docs] if deep else list(self._docs), reference)
 
     def append(self, doc: Document) -> None:
-        if isinstance(doc, Document):
-            self._stamp((doc,), self.reference_doc)
-        super().append(doc)
+        # DocumentArray.append inlined: a store appends a match per hit, on every query
+        if not isinstance(doc, Document):
+            raise TypeError(f"DocumentArray holds Documents, not {type(doc).__name__}")
+        self._stamp((doc,), self.reference_doc)
+        docs = self._docs
+        docs.append(doc)
+        if self._index is not None:
+            self._index[doc.id] = len(docs) - 1
+        if self._column is not None:
+            self._column.invalidate()
+            self._column = None
 
     def extend(self, docs: Iterable[Document]) -> None:
         docs = docs if isinstance(docs, DocumentArray) else list(docs)
@@ -662,9 +678,15 @@ class MatchArray(_ChildArray):
 
     @staticmethod
     def _stamp(docs: Iterable[Document], reference: Document) -> None:
-        adjacency = reference.adjacency + 1
+        # the ``adjacency`` property's work, on the slot itself: this runs once per match
+        extra = reference._extra
+        adjacency = (extra.get("adjacency", 0) if extra else 0) + 1
         for doc in docs:
-            doc.adjacency = adjacency
+            extra = doc._extra
+            if extra is None:
+                doc._extra = {"adjacency": adjacency}
+            else:
+                extra["adjacency"] = adjacency
 
     @property
     def granularity(self) -> int:

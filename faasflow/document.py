@@ -139,12 +139,17 @@ class NamedScore:
     __hash__ = None  # type: ignore[assignment]
 
 
+_new_score = object.__new__
+
+
 class ScoreMap(dict):
     """``name -> NamedScore``; a missing name is created on access, so
     ``doc.scores['x'].value = 1.0`` works as in docarray v1."""
 
     def __missing__(self, key: str) -> NamedScore:
-        score = NamedScore()
+        # NamedScore() without its argument parsing: a store scores every match it builds
+        score = _new_score(NamedScore)
+        score._value = score.op_name = score.description = score.ref_id = None
         dict.__setitem__(self, key, score)
         return score
 
@@ -833,15 +838,31 @@ _LATE_FIELDS = frozenset({*EXTRA_FIELDS, "content"})
 _FIELD_SLOTS = tuple((name, "_embedding" if name == "embedding" else _PRIVATE.get(name, name)) for name in FIELDS)
 
 
+# the same, with the rarely set fields read from ``_extra`` (their properties would make an
+# empty location or evaluations on read): each ALL merge scans every answer's docs this way
+_FIELD_SOURCES = tuple((name, attr, name in EXTRA_FIELDS) for name, attr in _FIELD_SLOTS)
+
+
 def fields_to_fill(first: Document, other: Document, skip: frozenset[str]) -> list[str]:
     """The fields (those not in ``skip``) that ``other`` sets and ``first`` leaves empty:
     what docarray v1's reduce takes whole from a later answer into the first."""
     out = []
-    for name, attr in _FIELD_SLOTS:
-        value = getattr(other, attr)
+    other_extra, first_extra = other._extra, first._extra
+    for name, attr, extra in _FIELD_SOURCES:
+        if extra:
+            if not other_extra:
+                continue
+            value = other_extra.get(name)
+        else:
+            value = getattr(other, attr)
         if value is None or name in skip:  # most fields of most docs are unset: no call for them
             continue
-        if _not_empty(value) and not _not_empty(getattr(first, attr)):
+        if not _not_empty(value):
+            continue
+        if extra:
+            if not _not_empty(first_extra.get(name) if first_extra else None):
+                out.append(name)
+        elif not _not_empty(getattr(first, attr)):
             out.append(name)
     return out
 _KNOWN_KWARGS = frozenset({*FIELDS, "content"})

@@ -389,13 +389,30 @@ _loops = threading.local()
 
 
 def _run_coroutine(coro: Any) -> Any:
-    """Run a coroutine on this thread's own event loop (made once per thread)."""
+    """Run a coroutine as a Task on this thread's own event loop (made once per thread).
+
+    Most endpoint coroutines never wait on anything: the Task's first step, run by one turn
+    of the loop, finishes them, and the rest of ``run_until_complete`` (starting and stopping
+    the loop, a second turn for the done callback) would cost more than the step. So one
+    turn first (the loop set as running, as for any Task step), then ``run_until_complete``
+    for a coroutine still waiting. A thread already running a loop gets
+    ``run_until_complete``'s own error, as before."""
+    from asyncio import events  # only executors with async methods pay for it (cold starts)
+
     loop = getattr(_loops, "loop", None)
     if loop is None:
-        import asyncio  # only executors with async methods pay for it (cold starts)
-
-        loop = _loops.loop = asyncio.new_event_loop()
-    return loop.run_until_complete(coro)
+        loop = _loops.loop = events.new_event_loop()
+    if events._get_running_loop() is not None:
+        return loop.run_until_complete(coro)
+    task = loop.create_task(coro)
+    events._set_running_loop(loop)
+    try:
+        loop._run_once()  # type: ignore[attr-defined]
+    finally:
+        events._set_running_loop(None)
+    if task.done():
+        return task.result()
+    return loop.run_until_complete(task)
 
 
 def _method(executor: Executor, name: str) -> Callable[..., Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import nullcontext
 from typing import Any
 
 from faasflow.array import DocumentArray
@@ -59,7 +60,8 @@ def run_post(
     on = endpoint_of(on)
     collected: list[Any] = []
     responses: list[Response] = []
-    with progress_bar(show_progress, total_of(inputs), f"{on}") as advance:
+    bar = progress_bar(True, total_of(inputs), f"{on}") if show_progress else nullcontext(_no_progress)
+    with bar as advance:
         for batch in batches(inputs, size):
             response = send(on, batch, parameters)
             if response.error is not None:
@@ -85,6 +87,10 @@ def run_post(
     return DocumentArray._wrap(collected)
 
 
+def _no_progress(done: int) -> None:
+    return None
+
+
 def _callback(callback: Callback, response: Response, continue_on_error: bool) -> None:
     """Call a user's callback; what it raises is a BadClientCallback, or logged."""
     try:
@@ -107,6 +113,8 @@ def check_post_options(where: str, options: Mapping[str, Any], transport: frozen
     """Refuse a ``post`` keyword that neither faasflow nor Jina knows, and one asking for
     what faasflow cannot give (``return_type`` other than DocumentArray); warn (once) about
     transport options that change nothing here (``TRANSPORT_POST_OPTIONS`` plus ``transport``)."""
+    if not options:  # the common call: nothing to check
+        return
     options = dict(options)
     return_type = options.pop("return_type", DocumentArray)
     if return_type is not DocumentArray and getattr(return_type, "__name__", None) != "DocumentArray":

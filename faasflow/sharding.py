@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 
-from faasflow.array import DocumentArray
+from faasflow.array import ChunkArray, DocumentArray, MatchArray
 from faasflow.document import Document, fields_to_fill
 from faasflow.search import higher_is_better
 
@@ -79,14 +79,15 @@ def merge(
                     later_matches.setdefault(doc.id, []).append(doc._matches)
             elif answer_number == 0:
                 merged.append(doc)  # a duplicate id inside one answer stays as it was
-    if order is not None:
+    if order is not None and (len(merged) != len(order) or any(d.id != i for d, i in zip(merged, order))):
         merged = _in_request_order(merged, order)
     for doc in merged:
         extra = later_matches.get(doc.id)
         if extra:
-            doc.matches = sort_by_score(_reduce_lists(doc._matches or (), extra), limit)
+            doc._matches = MatchArray._adopting_documents(
+                _sorted_by_score(_reduce_lists(doc._matches or (), extra), limit), doc)
         elif doc._matches and limit is not None:
-            doc.matches = sort_by_score(doc._matches, limit)
+            doc._matches = MatchArray._adopting_documents(_sorted_by_score(doc._matches, limit), doc)
     return DocumentArray._wrap(merged)
 
 
@@ -103,7 +104,7 @@ def reduce_doc(first: Document, other: Document) -> bool:
     """
     _reduce_fields_and_chunks(first, other)
     if other._matches:
-        first.matches = _reduce_lists(first._matches or (), [other._matches])
+        first._matches = MatchArray._adopting_documents(_reduce_lists(first._matches or (), [other._matches]), first)
         return True
     return False
 
@@ -113,18 +114,27 @@ def _reduce_fields_and_chunks(first: Document, other: Document) -> None:
     for name in fields_to_fill(first, other, _NOT_REDUCED):  # decided before any is set
         setattr(first, name, getattr(other, name))
     if other._chunks:
-        first.chunks = _reduce_lists(first._chunks or (), [other._chunks])
+        first._chunks = ChunkArray._adopting_documents(_reduce_lists(first._chunks or (), [other._chunks]), first)
 
 
-def _reduce_lists(first: Sequence[Document], others: Sequence[Sequence[Document]]) -> DocumentArray:
+def _reduce_lists(first: Sequence[Document], others: Sequence[Sequence[Document]]) -> list[Document]:
     """docarray v1's ``DocumentArray.reduce`` on matches or chunks, of several later lists at
     once: their docs with new ids appended, those with a known id reduced into (a copy of)
     the first with that id."""
     out = list(first)
-    position: dict[str, int] = {}
-    for i, doc in enumerate(out):
-        position.setdefault(doc.id, i)
+    seen = {doc.id for doc in out}
+    position: dict[str, int] | None = None  # each id's first place, made once a list needs it
     for other in others:
+        if position is None:
+            new = [doc.id for doc in other]
+            distinct = set(new)
+            if len(distinct) == len(new) and seen.isdisjoint(distinct):
+                # the common ALL answer: each shard's own matches, new ids only
+                seen |= distinct
+                out.extend(other)
+                continue
+            ids = [doc.id for doc in out]
+            position = dict(zip(reversed(ids), range(len(ids) - 1, -1, -1)))
         for doc in other:
             i = position.get(doc.id)
             if i is None:
@@ -133,7 +143,7 @@ def _reduce_lists(first: Sequence[Document], others: Sequence[Sequence[Document]
             elif out[i] is not doc:
                 target = out[i] = out[i].copy()  # a copy: the same match may sit in other lists
                 reduce_doc(target, doc)
-    return DocumentArray._wrap(out)
+    return out
 
 
 def _in_request_order(docs: list[Document], order: Sequence[str]) -> list[Document]:
@@ -155,20 +165,26 @@ def score_name(docs: Sequence[Document]) -> str | None:
 def sort_by_score(docs: Sequence[Document], limit: int | None = None) -> DocumentArray:
     """Docs best first by their first named score (distances ascending, ``dot`` descending);
     docs without that score go last, in their order."""
+    return DocumentArray._wrap(_sorted_by_score(docs, limit))
+
+
+def _sorted_by_score(docs: Sequence[Document], limit: int | None = None) -> list[Document]:
+    """``sort_by_score`` as a new list."""
     name = score_name(docs)
     if name is None:
         ordered = list(docs)
     else:
-        descending = higher_is_better(name)
+        sign = -1.0 if higher_is_better(name) else 1.0
         missing = float("inf")
-
-        def key(doc: Document) -> float:
+        keys = []
+        for doc in docs:  # the keys first, then a sort by them in C: no Python call per comparison key
             # dict.get: asking a ScoreMap for a name it lacks must not create the score
             score = doc._scores.get(name) if doc._scores else None
             if score is None:
-                return missing
-            value = score.value
-            return -value if descending else value
-
-        ordered = sorted(docs, key=key)
-    return DocumentArray._wrap(ordered[:limit] if limit is not None else ordered)
+                keys.append(missing)
+            else:
+                value = score._value
+                keys.append(0.0 if value is None else sign * value)
+        docs = list(docs)
+        ordered = [docs[i] for i in sorted(range(len(docs)), key=keys.__getitem__)]
+    return ordered[:limit] if limit is not None else ordered
