@@ -676,6 +676,25 @@ class MatchArray(_ChildArray):
 
     __slots__ = ()
 
+    def append(self, doc: Document) -> None:
+        # _ChildArray.append with the stamp inlined: a store appends a match per hit
+        if not isinstance(doc, Document):
+            raise TypeError(f"DocumentArray holds Documents, not {type(doc).__name__}")
+        extra = self.reference_doc._extra
+        adjacency = (extra.get("adjacency", 0) if extra else 0) + 1
+        extra = doc._extra
+        if extra is None:
+            doc._extra = {"adjacency": adjacency}
+        else:
+            extra["adjacency"] = adjacency
+        docs = self._docs
+        docs.append(doc)
+        if self._index is not None:
+            self._index[doc.id] = len(docs) - 1
+        if self._column is not None:
+            self._column.invalidate()
+            self._column = None
+
     @staticmethod
     def _stamp(docs: Iterable[Document], reference: Document) -> None:
         # the ``adjacency`` property's work, on the slot itself: this runs once per match
