@@ -124,9 +124,14 @@ class DocumentArray:
     def append(self, doc: Document) -> None:
         if not isinstance(doc, Document):
             raise TypeError(f"DocumentArray holds Documents, not {type(doc).__name__}")
-        self._docs.append(doc)
+        self._add(doc)
+
+    def _add(self, doc: Document) -> None:
+        """Append a checked Document: the id index kept, the embedding column dropped."""
+        docs = self._docs
+        docs.append(doc)
         if self._index is not None:
-            self._index[doc.id] = len(self._docs) - 1
+            self._index[doc.id] = len(docs) - 1
         self._changed(keep_index=True)
 
     def extend(self, docs: Iterable[Document]) -> None:
@@ -625,17 +630,10 @@ class _ChildArray(DocumentArray):
         return type(self)._of([d.copy(deep=True) for d in self._docs] if deep else list(self._docs), reference)
 
     def append(self, doc: Document) -> None:
-        # DocumentArray.append inlined: a store appends a match per hit, on every query
         if not isinstance(doc, Document):
             raise TypeError(f"DocumentArray holds Documents, not {type(doc).__name__}")
         self._stamp((doc,), self.reference_doc)
-        docs = self._docs
-        docs.append(doc)
-        if self._index is not None:
-            self._index[doc.id] = len(docs) - 1
-        if self._column is not None:
-            self._column.invalidate()
-            self._column = None
+        self._add(doc)
 
     def extend(self, docs: Iterable[Document]) -> None:
         docs = docs if isinstance(docs, DocumentArray) else list(docs)
@@ -687,13 +685,7 @@ class MatchArray(_ChildArray):
             doc._extra = {"adjacency": adjacency}
         else:
             extra["adjacency"] = adjacency
-        docs = self._docs
-        docs.append(doc)
-        if self._index is not None:
-            self._index[doc.id] = len(docs) - 1
-        if self._column is not None:
-            self._column.invalidate()
-            self._column = None
+        self._add(doc)
 
     @staticmethod
     def _stamp(docs: Iterable[Document], reference: Document) -> None:
