@@ -26,6 +26,12 @@ class SearchParameters(BaseModel):
     limit: int | None = Field(None, ge=0, le=MAX_LIMIT, description="top-k per query; null: the executor's default")
     metric: Metric | None = Field(None, description="search this request by another metric than the index's")
     filter: dict[str, Any] | None = Field(None, description="only docs whose tags equal every pair: {'lang': 'en'}")
+    nprobe: int | None = Field(None, ge=1, le=MAX_LIMIT,
+                               description="IVF lists probed per indexed segment (at most the shard's list count); "
+                               "null: the executor's nprobe")
+    exact: bool | None = Field(None, description="true: score every row, not only the probed lists")
+    report: bool | None = Field(None, description="true: return lists probed, vectors scanned and bytes read "
+                                "in __results__")
 
 
 class EncodeParameters(BaseModel):

@@ -4,7 +4,9 @@ Each shard keeps its documents in its own storage (a folder embedded, an S3 pref
 AWS) as immutable segments plus a manifest swapped by conditional writes, so any number of
 containers can write and read one shard, a cold one loads it in parallel ranged reads, and
 a warm one loads only what is new. Searches are exact (numpy/BLAS, blocked with a running
-top-k); with ``polling={'/search': 'ALL', '/index': 'ANY', ...}`` the engine merges the
+top-k) on shards under ``ivf_min_rows`` rows, and approximate (IVF: ``nprobe`` lists scanned
+on 8-bit codes, candidates re-ranked exactly) on larger ones unless ``exact`` is asked;
+with ``polling={'/search': 'ALL', '/index': 'ANY', ...}`` the engine merges the
 shards' matches into the global top-k. Each search batch is also measured for embedding
 drift against the shard's centroid (``faasflow.executors.drift``).
 """
@@ -25,7 +27,9 @@ from faasflow.errors import BadRequest, FlowConfigError
 from faasflow.executor import Executor, requests
 from faasflow.executors import SEARCH_PARAMETERS
 from faasflow.executors.drift import DriftMonitor
-from faasflow.index.shard import ShardIndex
+from faasflow.index.approximate import SearchReport
+from faasflow.index.lists import DEFAULT_CACHE_BYTES
+from faasflow.index.shard import DEFAULT_NPROBE, IVF_MIN_ROWS, RETRAIN_RATIO, NprobeOutOfRange, ShardIndex
 from faasflow.search import METRICS
 from faasflow.storage import Storage
 from faasflow.storage.base import VersionConflict
@@ -58,7 +62,11 @@ class VectorIndexer(Executor):
     Parameters of a search: ``limit`` (top-k: an integer from 0 to ``MAX_LIMIT``; absent
     or null: ``limit`` below), ``filter`` (``{'tag': value, ...}``: only docs whose tags
     equal every pair), ``metric`` (to search one request by another metric than the
-    index's default; null: the default).
+    index's default; null: the default), ``nprobe`` (lists probed per indexed segment: from
+    1 to the shard's list count; null: ``nprobe`` below), ``exact`` (true: score every row,
+    as a shard without an index does), ``report`` (true: return what the search did,
+    ``{'lists_probed', 'vectors_scanned', 'reranked', 'bytes_read', 'exact', 'nprobe'}``, in
+    ``__results__``).
 
     A caller's mistake is a ``BadRequest`` naming the doc and field (or the parameter),
     and nothing of that request is stored, on any shard: every shard checks the whole
@@ -72,7 +80,12 @@ class VectorIndexer(Executor):
     is forced above this many segments, default 32), ``merge_factor`` (segments merged at a
     time, default 8), ``return_embeddings`` (hits carry their embeddings; default False,
     which keeps answers small), ``max_staleness_s`` (a warm shard re-reads the manifest at
-    most this often; default 0: before every request, so every write anywhere is seen).
+    most this often; default 0: before every request, so every write anywhere is seen),
+    ``ivf_min_rows`` (a shard gets an IVF index once a write or merge of this many rows
+    trains its centroids; default 50,000), ``nlist`` (lists per index; default about the
+    square root of the training rows), ``nprobe`` (default 32), ``cache_bytes`` (the bound
+    on lists and rows a shard keeps from object storage; default 1 GiB), ``retrain_ratio``
+    (drift that makes the next large compaction retrain; default 1.5).
 
     ``status()`` reports embedding drift once this process has searched: ``query_similarity``
     (the mean cosine similarity of the queries to the shard's centroid, averaged over the
@@ -89,6 +102,11 @@ class VectorIndexer(Executor):
         merge_factor: int = 8,
         return_embeddings: bool = False,
         max_staleness_s: float = 0.0,
+        ivf_min_rows: int = IVF_MIN_ROWS,
+        nlist: int | None = None,
+        nprobe: int = DEFAULT_NPROBE,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        retrain_ratio: float = RETRAIN_RATIO,
         *args: Any,
         **kwargs: Any,
     ):
@@ -96,6 +114,7 @@ class VectorIndexer(Executor):
         try:
             self.metric = parse_metric(metric, "cosine")
             self.limit = parse_limit(limit, DEFAULT_LIMIT)
+            nprobe = parse_nprobe(nprobe, DEFAULT_NPROBE)
         except BadRequest as exc:  # configuration, not a request
             raise FlowConfigError(exc.message, field=exc.field) from None
         self.return_embeddings = bool(return_embeddings)
@@ -105,8 +124,14 @@ class VectorIndexer(Executor):
             max_segments=int(max_segments),
             merge_factor=int(merge_factor),
             max_staleness_s=float(max_staleness_s),
+            ivf_min_rows=int(ivf_min_rows),
+            nlist=None if nlist is None else int(nlist),
+            nprobe=nprobe,
+            cache_bytes=int(cache_bytes),
+            retrain_ratio=float(retrain_ratio),
         )
         self.drift = DriftMonitor(self.runtime_args.name, self.runtime_args.shard_id)
+        self.search_metrics = SearchMetrics(self.runtime_args.name, self.runtime_args.shard_id)
 
     def check_request(self, endpoint: str, docs: DocumentArray, parameters: dict[str, Any]) -> None:
         """Refuse the whole request before any shard writes: the embeddings of ``/index``,
@@ -116,6 +141,7 @@ class VectorIndexer(Executor):
         method = None if binding is None else binding.name
         if method == "search":
             self._search_options(parameters)
+            _approximation(parameters)
             if docs:
                 self._checked(docs, "search with", "query embedding")
         elif method in ("index", "update") and docs:
@@ -128,19 +154,34 @@ class VectorIndexer(Executor):
             self._upsert(docs._docs, self._checked(docs, "index", "embedding"))
 
     @requests(on=["/search", "/query"], parameters=SEARCH_PARAMETERS)
-    def search(self, docs: DocumentArray, parameters: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
-        """Fill each query doc's ``matches`` with its nearest documents in this shard."""
+    def search(
+        self, docs: DocumentArray, parameters: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> dict[str, Any] | None:
+        """Fill each query doc's ``matches`` with its nearest documents in this shard; with
+        ``report``, return what the search did."""
+        parameters = parameters or {}
+        nprobe, exact, wants_report = _approximation(parameters)
         if not docs:
-            return
-        limit, metric, conditions = self._search_options(parameters or {})
+            return {"search": SearchReport().to_json()} if wants_report else None
+        limit, metric, conditions = self._search_options(parameters)
         queries = self._checked(docs, "search with", "query embedding")
+        report = SearchReport()
         try:
-            found = self.shard_index.search(queries, limit, metric, conditions)
+            found = self.shard_index.search(queries, limit, metric, conditions, nprobe=nprobe, exact=exact,
+                                            report=report)
         except DimensionMismatch as exc:
             raise _dimension_refused(exc, docs[0].id, "query embedding") from None
+        except NprobeOutOfRange as exc:
+            raise BadRequest(str(exc), field="nprobe") from None
+        read_before = self.shard_index.reads.bytes
+        documents = _documents(found)
+        report.bytes_read += self.shard_index.reads.bytes - read_before
         for doc, hits in zip(docs, found):
-            doc.matches = DocumentArray._wrap([self._hit(seg, row, value, metric) for seg, row, value in hits])
+            doc.matches = DocumentArray._wrap([self._hit(documents[(id(seg), row)], seg, row, value, metric)
+                                               for seg, row, value in hits])
         self._measure_drift(queries)
+        self.search_metrics.observe(report, len(queries))
+        return {"search": report.to_json()} if wants_report else None
 
     def _measure_drift(self, queries: np.ndarray) -> None:
         """Drift of this batch against the view the search just used (no read); a failure
@@ -158,8 +199,8 @@ class VectorIndexer(Executor):
             return {}
         return self.drift.reading(self.shard_index.loaded_stats()).report()
 
-    def _hit(self, seg: Any, row: int, value: float, metric: str) -> Document:
-        data = seg.doc_dict(row)
+    def _hit(self, raw: bytes, seg: Any, row: int, value: float, metric: str) -> Document:
+        data = orjson.loads(raw)
         # stored documents were encoded by this codec: plain ones skip its validation
         doc = Document(**data) if data.keys() <= _PLAIN_FIELDS else document_from_dict(data)
         if self.return_embeddings:
@@ -280,6 +321,87 @@ def parse_limit(value: Any, default: _Default) -> int | _Default:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= MAX_LIMIT:
         raise BadRequest(f"limit must be an integer from 0 to {MAX_LIMIT}, like 10; got {value!r}", field="limit")
     return int(value)
+
+
+def parse_nprobe(value: Any, default: _Default) -> int | _Default:
+    """An ``nprobe`` parameter: a positive integer (a shard refuses more than its lists);
+    absent or null means ``default``."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= MAX_LIMIT:
+        raise BadRequest(f"nprobe must be a positive integer (at most the shard's list count), like 32; got {value!r}",
+                         field="nprobe")
+    return int(value)
+
+
+def _approximation(parameters: Mapping[str, Any]) -> tuple[int | None, bool, bool]:
+    """A search's ``nprobe`` (None: the shard's), ``exact`` and ``report``, or BadRequest."""
+    flags = []
+    for name in ("exact", "report"):
+        value = parameters.get(name)
+        if value is not None and not isinstance(value, bool):
+            raise BadRequest(f"{name} must be true or false; got {value!r}", field=name)
+        flags.append(bool(value))
+    return parse_nprobe(parameters.get("nprobe"), None), flags[0], flags[1]
+
+
+def _documents(found: Sequence[Sequence[tuple[Any, int, float]]]) -> dict[tuple[int, int], bytes]:
+    """The hits' stored documents, by (segment, row): an indexed segment read from object
+    storage reads its hits' documents in parallel, not the whole section."""
+    wanted: dict[int, tuple[Any, list[int]]] = {}
+    for hits in found:
+        for seg, row, _ in hits:
+            wanted.setdefault(id(seg), (seg, []))[1].append(row)
+    documents = {}
+    for number, (seg, rows) in wanted.items():
+        rows = sorted(set(rows))
+        fetch = getattr(seg, "docs_json", None)
+        values = fetch(rows) if fetch is not None else [seg.doc_json(row) for row in rows]
+        documents.update(((number, row), value) for row, value in zip(rows, values))
+    return documents
+
+
+class SearchMetrics:
+    """Totals of what this shard's searches did since the process started, and, in Lambda, one EMF
+    record per search batch: ``ListsProbed``, ``VectorsScanned``, ``BytesRead``."""
+
+    def __init__(self, executor: str, shard: int):
+        from faasflow.executors.drift import on_lambda
+
+        self.executor, self.shard = executor, shard
+        self.emit = on_lambda()
+        self.totals = {"searches": 0, "queries": 0, "lists_probed": 0, "vectors_scanned": 0, "bytes_read": 0}
+        self._metrics: Any = None
+
+    def observe(self, report: SearchReport, queries: int) -> None:
+        totals = self.totals
+        totals["searches"] += 1
+        totals["queries"] += queries
+        totals["lists_probed"] += report.lists_probed
+        totals["vectors_scanned"] += report.vectors_scanned
+        totals["bytes_read"] += report.bytes_read
+        if self.emit:
+            try:
+                self._emit(report)
+            except Exception:  # noqa: BLE001 - a measurement must not fail the search it measures
+                logger.exception("search metrics of shard %s not emitted", self.shard)
+
+    def _emit(self, report: SearchReport) -> None:
+        from aws_lambda_powertools import Metrics
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        from faasflow.metric_names import NAMESPACE
+
+        if self._metrics is None:
+            self._metrics = Metrics(namespace=NAMESPACE)
+        metrics = self._metrics
+        metrics.add_dimension(name="executor", value=self.executor)
+        metrics.add_dimension(name="shard", value=str(self.shard))
+        metrics.add_metric(name="ListsProbed", unit=MetricUnit.Count, value=report.lists_probed)
+        metrics.add_metric(name="VectorsScanned", unit=MetricUnit.Count, value=report.vectors_scanned)
+        metrics.add_metric(name="BytesRead", unit=MetricUnit.Bytes, value=report.bytes_read)
+        metrics.flush_metrics()
+
 
 
 def _conditions(value: Any) -> dict[str, Any] | None:

@@ -97,7 +97,7 @@ def check(storage: Storage, prefix: str) -> ShardCheck:
     except StorageError as exc:
         result.manifest_problem = str(exc)
         return result
-    listed = set(manifest.segments)
+    listed = manifest.listed()  # segments and the IVF index's centroid sets
     result.unlisted = sum(1 for key in log.storage.list(SEGMENTS) if key not in listed)
     for key in manifest.segments:
         seg = _check_segment(log.storage, key, manifest.files.get(key))

@@ -14,6 +14,13 @@ The header gives the row count, the dimension and each section's ``[offset, leng
                   filters read this one section, not every document;
 * ``deleted``     JSON list of ids this segment deletes (tombstones) from older segments.
 
+A segment of an IVF-indexed shard (``format`` 2, ``faasflow.index.lists``) has its rows
+grouped by list (every section in that order) and two more sections: ``codes`` (each list's
+8-bit codes and float32 norms, one ranged read a list) and ``lists`` (where each list's rows
+and codes are, and CRC-32s of each list's codes and of each block of float32 rows); its
+header's ``ivf`` names the centroid set the lists were assigned to. Format 1 segments stay
+readable, and a shard may hold both.
+
 The header may also hold ``stats``: the sums of the rows' embeddings (``faasflow.index.stats``),
 so that a shard's centroid is known on load without a pass over every vector. It is a header
 key, not a section, so readers that predate it still read the segment; a segment without it
@@ -53,6 +60,7 @@ PART_BYTES = 16 << 20
 byte-range fetches is 8 to 16 MB)."""
 
 _SECTIONS = ("ids", "embeddings", "doc_offsets", "docs", "tags", "deleted")
+IVF_SECTIONS = (*_SECTIONS, "codes", "lists")
 STATS_MAX_DIM = 16384
 """Wider embeddings keep no sums in the header (about 21 bytes a dimension), which must fit
 in the first read; their sums are computed from the vectors on load."""
@@ -88,10 +96,13 @@ def encode_sections(
     tags: Sequence[Mapping[str, Any]] | None = None,
     deleted: Sequence[str] = (),
     stats: EmbeddingStats | None = None,
+    ivf: tuple[dict[str, Any], bytes, bytes] | None = None,
 ) -> bytes:
     """One segment file from the rows' documents already joined (``doc_lengths`` bytes each):
     a compaction copies whole sections of the segments it merges (and passes the sums of
-    their rows as ``stats``, which are otherwise computed from ``embeddings``)."""
+    their rows as ``stats``, which are otherwise computed from ``embeddings``). ``ivf``:
+    the ``(header entry, codes, lists)`` of a format 2 segment, whose rows are already
+    grouped by list (``faasflow.index.lists.grouped``)."""
     rows = len(ids)
     matrix = np.ascontiguousarray(embeddings, dtype=DTYPE)
     if rows and (matrix.ndim != 2 or len(matrix) != rows):
@@ -114,17 +125,23 @@ def encode_sections(
         "tags": dumps(list(tags)) if tags is not None else b"",
         "deleted": orjson.dumps(list(deleted)),
     }
+    names = _SECTIONS
+    extra: dict[str, Any] = {}
+    if ivf is not None:
+        names = IVF_SECTIONS
+        extra = {"format": 2, "ivf": ivf[0]}
+        payloads["codes"], payloads["lists"] = ivf[1], ivf[2]
     # the header holds the sections' offsets, which depend on the header's own length:
     # reserve room for the widest offsets, then pad the header to it
-    sizes = {name: len(memoryview(payloads[name]).cast("B")) for name in _SECTIONS}
-    header = _header(rows, dim, sizes, 0, recorded)
+    sizes = {name: len(memoryview(payloads[name]).cast("B")) for name in names}
+    header = _header(rows, dim, sizes, 0, recorded, names, extra)
     start = _aligned(_PREFIX.size + len(header) + 32)
-    header = _header(rows, dim, sizes, start, recorded)
+    header = _header(rows, dim, sizes, start, recorded, names, extra)
     assert len(header) <= start - _PREFIX.size, "segment header outgrew its reserved room"
     header = header.ljust(start - _PREFIX.size, b" ")
     parts: list[Any] = [_PREFIX.pack(MAGIC, len(header)), header]
     position = start
-    for name in _SECTIONS:
+    for name in names:
         pad = _aligned(position) - position
         parts.append(b"\0" * pad)
         parts.append(payloads[name])
@@ -136,16 +153,19 @@ def _aligned(position: int) -> int:
     return (position + ALIGN - 1) // ALIGN * ALIGN
 
 
-def _header(rows: int, dim: int, sizes: Mapping[str, int], start: int, stats: dict[str, Any] | None) -> bytes:
+def _header(rows: int, dim: int, sizes: Mapping[str, int], start: int, stats: dict[str, Any] | None,
+            names: Sequence[str] = _SECTIONS, extra: Mapping[str, Any] | None = None) -> bytes:
     sections = {}
     position = start
-    for name in _SECTIONS:
+    for name in names:
         position = _aligned(position)
         sections[name] = [position, sizes[name]]
         position += sizes[name]
     header = {"format": 1, "rows": rows, "dim": dim, "dtype": DTYPE.str, "size": position, "sections": sections}
     if stats is not None:
         header["stats"] = stats
+    if extra:
+        header.update(extra)
     return orjson.dumps(header)
 
 
@@ -249,9 +269,13 @@ class Segment:
         return mask
 
 
-def decode(key: str, data: bytes) -> Segment:
+def decode(key: str, data: bytes | memoryview) -> Segment:
     """A segment from its whole file, without copying the matrix."""
     header = _parse_header(key, data)
+    if header.get("format") == 2:
+        from faasflow.index.lists import open_segment
+
+        return open_segment(key, header, data=data)
     return _assemble(key, header, lambda name: _slice(data, header, name), None)
 
 
@@ -260,12 +284,13 @@ def _parse_header(key: str, first: bytes) -> dict[str, Any]:
         raise SegmentFormatError(f"segment {key} is truncated ({len(first)} bytes)")
     magic, length = _PREFIX.unpack_from(first)
     if magic != MAGIC:
-        raise SegmentFormatError(f"{key} is not a faasflow index segment (format 1)")
+        raise SegmentFormatError(f"{key} is not a faasflow index segment (format 1 or 2)")
     if _PREFIX.size + length > len(first):
         raise SegmentFormatError(f"segment {key} has a header of {length} bytes past the first read")
     try:
         header = orjson.loads(first[_PREFIX.size : _PREFIX.size + length])
-        if header["dtype"] != DTYPE.str or set(header["sections"]) != set(_SECTIONS):
+        names = IVF_SECTIONS if header.get("format", 1) == 2 else _SECTIONS
+        if header["dtype"] != DTYPE.str or set(header["sections"]) != set(names):
             raise ValueError("unknown dtype or sections")
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise SegmentFormatError(f"segment {key} has an invalid header: {exc}") from None
@@ -351,6 +376,10 @@ def load(storage: Storage, key: str, part_bytes: int = PART_BYTES) -> Segment:
         raise SegmentMissing(f"segment {storage.url}{key} is missing")
     header = _parse_header(key, first)
     size = int(header["size"])
+    if header.get("format") == 2:  # lists are read as searches probe them
+        from faasflow.index.lists import open_segment
+
+        return open_segment(key, header, data=first if size <= len(first) else None, storage=storage)
     if size <= len(first):
         return decode(key, first)
 

@@ -93,6 +93,11 @@ class LocalStorage:
         except FileNotFoundError:
             return None
 
+    def file_path(self, key: str) -> Path:
+        """The file holding ``key``: immutable objects (index segments) are memory-mapped
+        from it rather than read into memory."""
+        return self._path(key)
+
     def get_range(self, key: str, start: int, length: int) -> bytes | None:
         if start < 0 or length < 0:
             raise StorageError(f"invalid range of {self.url}{key}: start {start}, length {length}")

@@ -19,6 +19,12 @@ was written: ``faasflow fsck`` checks the stored segments against them.
 The manifest also records the rows' dimension (set by the first write that gives one,
 checked by every later one in the same conditional swap), so no process, however fresh,
 can add rows that the shard's searches and compactions could not combine.
+
+An IVF-indexed shard's manifest also holds ``ivf`` (``faasflow.index.shard``): its centroid
+sets (immutable objects under ``segments/``, each with its size and CRC-32), which one new
+writes are assigned to, and the drift measured since it was trained. Each segment's record
+names the set its lists were assigned to (``SegmentInfo.centroids``); a set no listed segment
+names leaves the manifest and is collected like a retired segment.
 """
 
 from __future__ import annotations
@@ -68,21 +74,25 @@ class SegmentInfo:
     size: int
     crc32: int
     rows: int | None = None
+    centroids: str | None = None  # the centroid set its lists were assigned to; None: no lists
 
     @classmethod
-    def of(cls, data: bytes, rows: int | None = None) -> SegmentInfo:
-        return cls(len(data), zlib.crc32(data), rows)
+    def of(cls, data: bytes, rows: int | None = None, centroids: str | None = None) -> SegmentInfo:
+        return cls(len(data), zlib.crc32(data), rows, centroids)
 
-    def to_json(self) -> dict[str, int]:
-        fields = {"size": self.size, "crc32": self.crc32}
+    def to_json(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {"size": self.size, "crc32": self.crc32}
         if self.rows is not None:
             fields["rows"] = self.rows
+        if self.centroids is not None:
+            fields["centroids"] = self.centroids
         return fields
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> SegmentInfo:
-        rows = value.get("rows")
-        return cls(int(value["size"]), int(value["crc32"]), None if rows is None else int(rows))
+        rows, centroids = value.get("rows"), value.get("centroids")
+        return cls(int(value["size"]), int(value["crc32"]), None if rows is None else int(rows),
+                   None if centroids is None else str(centroids))
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,13 @@ class Manifest:
     retired: dict[str, float] = field(default_factory=dict, compare=False)
     """Segments taken out of the list (by a compaction or a repair), with when: ``collect``
     deletes them after ``RETIRED_AFTER_S``."""
+    ivf: dict[str, Any] | None = field(default=None, compare=False)
+    """The IVF index: ``{"current": key, "sets": {key: record}, "drift": {"rows", "sse"}}``;
+    None: the shard has no index (searches are exact)."""
+
+    def listed(self) -> set[str]:
+        """Every object the manifest references: its segments and its centroid sets."""
+        return set(self.segments) | set((self.ivf or {}).get("sets", {}))
 
 
 def segment_time(key: str) -> float | None:
@@ -142,6 +159,7 @@ class SegmentLog:
                 # both absent in manifests written before checksums and retirements were recorded
                 {key: SegmentInfo.from_json(info) for key, info in parsed.get("files", {}).items()},
                 {key: float(when) for key, when in parsed.get("retired", {}).items()},
+                parsed.get("ivf"),
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise StorageError(f"{self.storage.url}{MANIFEST} is not a valid manifest: {exc}") from None
@@ -157,11 +175,12 @@ class SegmentLog:
         then ``label`` (what a reader may want to know from the manifest alone)."""
         return f"{SEGMENTS}{time.time_ns():020d}-{uuid.uuid4().hex}{'-' + label if label else ''}.seg"
 
-    def write(self, data: bytes, label: str = "", rows: int | None = None) -> str:
+    def write(self, data: bytes, label: str = "", rows: int | None = None, centroids: str | None = None,
+              key: str | None = None) -> str:
         """Store ``data`` as a new segment, not yet visible to readers; returns its key. Its
-        size, checksum and ``rows`` go into the manifest that publishes it."""
-        key = self.new_key(label)
-        info = SegmentInfo.of(data, rows)
+        size, checksum, ``rows`` and ``centroids`` go into the manifest that publishes it."""
+        key = key or self.new_key(label)
+        info = SegmentInfo.of(data, rows, centroids)
         self.storage.put(key, data)  # a fresh unique key: nobody else writes it
         self._written[key] = info
         hook = SegmentLog.after_write
@@ -169,11 +188,13 @@ class SegmentLog:
             hook(key)
         return key
 
-    def publish(self, *keys: str, dim: int | None = None, dtype: str | None = None) -> Manifest:
+    def publish(self, *keys: str, dim: int | None = None, dtype: str | None = None,
+                ivf: Callable[[dict[str, Any] | None], dict[str, Any] | None] | None = None) -> Manifest:
         """Add written segments to the end of the manifest (newest last). ``dim`` (and
         ``dtype``): the segments' row dimension, recorded by the first write and checked
-        against the record by every later one (DimensionMismatch)."""
-        return self.swap(lambda segments: (*segments, *keys), dim=dim, dtype=dtype)
+        against the record by every later one (DimensionMismatch). ``ivf``: how the
+        manifest's IVF record changes with them (applied to each version tried)."""
+        return self.swap(lambda segments: (*segments, *keys), dim=dim, dtype=dtype, ivf=ivf)
 
     def discard(self, key: str) -> None:
         """Delete a segment written here that will never be published."""
@@ -184,7 +205,8 @@ class SegmentLog:
         """Store ``data`` as a new segment and publish it in the manifest."""
         return self.publish(self.write(data))
 
-    def replace(self, old: Sequence[str], new: str | None) -> Manifest:
+    def replace(self, old: Sequence[str], new: str | None,
+                ivf: Callable[[dict[str, Any] | None], dict[str, Any] | None] | None = None) -> Manifest:
         """Swap the run of segments ``old`` (contiguous in the manifest, in this order) for
         the one segment ``new`` (or for nothing), where the run was. Raises SegmentsChanged,
         without retrying, when the run is no longer listed as it was. The run is recorded
@@ -199,7 +221,7 @@ class SegmentLog:
                     return (*segments[:start], *((new,) if new else ()), *segments[start + len(old) :])
             raise SegmentsChanged(f"{self.storage.url}{MANIFEST} no longer lists the {len(old)} segments to replace")
 
-        return self.swap(change)
+        return self.swap(change, ivf=ivf)
 
     def swap(
         self,
@@ -207,6 +229,7 @@ class SegmentLog:
         *,
         dim: int | None = None,
         dtype: str | None = None,
+        ivf: Callable[[dict[str, Any] | None], dict[str, Any] | None] | None = None,
     ) -> Manifest:
         """Replace the manifest's segment list by ``change(segments)``, retrying on conflict.
         The recorded dimension is kept; ``dim`` sets it when none is recorded and must equal
@@ -221,7 +244,9 @@ class SegmentLog:
             new_dim = current.dim if current.dim is not None else dim
             new_dtype = current.dtype if current.dtype is not None else dtype
             files = {key: info for key in segments if (info := current.files.get(key) or self._written.get(key))}
-            retired = self._retired(current, segments)
+            index = _kept_sets(ivf(current.ivf) if ivf is not None else current.ivf, files)
+            new_listed = set(segments) | set((index or {}).get("sets", {}))
+            retired = self._retired(current, new_listed)
             fields: dict[str, object] = {"generation": current.generation + 1, "segments": list(segments)}
             if new_dim is not None:
                 fields["dim"] = new_dim
@@ -231,6 +256,8 @@ class SegmentLog:
                 fields["files"] = {key: info.to_json() for key, info in files.items()}
             if retired:
                 fields["retired"] = retired
+            if index:
+                fields["ivf"] = index
             body = orjson.dumps(fields)
             try:
                 if current.version is None:
@@ -243,22 +270,22 @@ class SegmentLog:
             for key in segments:
                 self._written.pop(key, None)
             self._collected.intersection_update(retired)  # those it left out are forgotten for good
-            return Manifest(version, current.generation + 1, segments, new_dim, new_dtype, files, retired)
+            return Manifest(version, current.generation + 1, segments, new_dim, new_dtype, files, retired, index)
         raise StorageError(f"could not update {self.storage.url}{MANIFEST} after {self.max_attempts} attempts")
 
-    def _retired(self, current: Manifest, segments: tuple[str, ...]) -> dict[str, float]:
-        """The retired record after a swap from ``current`` to ``segments``: what left the
-        list now, plus what was retired before and is not yet known to be deleted (an entry
-        older than ``COLLECT_AFTER_S`` is dropped regardless: by then its write time is
-        that old too, and ``collect`` deletes it as an unlisted segment)."""
+    def _retired(self, current: Manifest, kept: set[str]) -> dict[str, float]:
+        """The retired record after a swap from ``current`` to a manifest referencing
+        ``kept`` (segments and centroid sets): what left it now, plus what was retired
+        before and is not yet known to be deleted (an entry older than ``COLLECT_AFTER_S``
+        is dropped regardless: by then its write time is that old too, and ``collect``
+        deletes it as an unlisted segment)."""
         now = time.time()
-        kept = set(segments)
         retired = {
             key: when
             for key, when in current.retired.items()
             if key not in kept and key not in self._collected and now - when <= COLLECT_AFTER_S
         }
-        retired.update((key, round(now, 3)) for key in current.segments if key not in kept)
+        retired.update((key, round(now, 3)) for key in current.listed() if key not in kept)
         return retired
 
     def collect(
@@ -272,7 +299,7 @@ class SegmentLog:
         retired_after_s = self.retired_after_s if retired_after_s is None else retired_after_s
         stored = self.storage.list(SEGMENTS)  # listed before the manifest is read: see below
         manifest = self.manifest()
-        listed = set(manifest.segments)
+        listed = manifest.listed()
         deleted = []
         for key in stored:
             if key in listed:
@@ -291,3 +318,14 @@ class SegmentLog:
         present = set(stored).difference(deleted)
         self._collected.update(key for key in manifest.retired if key not in present)
         return deleted
+
+
+def _kept_sets(index: dict[str, Any] | None, files: Mapping[str, SegmentInfo]) -> dict[str, Any] | None:
+    """The IVF record less the centroid sets that neither a listed segment nor new writes
+    (the current set) use."""
+    if not index:
+        return None
+    used = {info.centroids for info in files.values() if info.centroids is not None}
+    current = index.get("current")
+    sets = {key: record for key, record in index.get("sets", {}).items() if key in used or key == current}
+    return {**index, "sets": sets}

@@ -1,0 +1,187 @@
+"""The inverted-file (IVF) index of a shard: centroids, list assignment and 8-bit codes.
+
+A shard's vectors are split into ``nlist`` lists by their nearest centroid (k-means on a
+sample of the shard's rows, numpy only); a search scores the query against the centroids
+and reads only the ``nprobe`` nearest lists. Within a list, rows are scanned on a compact
+code (one byte a dimension: per-dimension scalar quantization over the range seen in
+training) and the best candidates are re-ranked on their float32 vectors.
+
+The centroids and the quantizer's range are one immutable object (``CentroidSet``) beside
+the segments, referenced from the manifest by key with its size and CRC-32; a segment
+records the key of the set its lists were assigned to.
+
+Layout of the object (little-endian)::
+
+    b"FFIVF01\\n" | u32 header length | header (JSON) | centroids f32 (nlist x dim) | low f32 (dim) | step f32 (dim)
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+MAGIC = b"FFIVF01\n"
+_PREFIX = struct.Struct("<8sI")
+F32 = np.dtype("<f4")
+SAMPLE_PER_LIST = 64
+"""Rows of the training sample per list (faiss warns below 39 and samples at most 256)."""
+KMEANS_ITERATIONS = 12
+ASSIGN_ROWS = 16384
+"""Rows assigned per product: the (rows x nlist) score tile stays in tens of MB."""
+RANGE_MARGIN = 0.05
+"""The quantizer's range is the sample's, widened by this fraction on each side, so that
+rows written later rarely fall outside it (those are clipped: only their code is rougher;
+re-ranking on float32 keeps the answer's scores exact)."""
+PROBE_METRICS = frozenset({"cosine", "dot", "euclidean", "sqeuclidean"})
+"""Metrics an approximate search serves; any other (jaccard) is always exact."""
+
+
+class CentroidsDamaged(ValueError):
+    """A centroid set's bytes are not what its manifest recorded, or not a centroid set."""
+
+
+def default_nlist(rows: int) -> int:
+    """About the square root of the rows, as a power of two from 16 to 4096 (faiss's guidance
+    is 4 to 16 times the square root; fewer, larger lists cost less to train and to probe
+    from a cold start, where each list is one ranged read)."""
+    target = max(int(np.sqrt(max(rows, 1))), 16)
+    return int(min(4096, 1 << int(round(np.log2(target)))))
+
+
+@dataclass(frozen=True)
+class CentroidSet:
+    """Trained centroids and the quantizer's range; ``mse``: the training rows' mean squared
+    distance to their centroid, the yardstick of drift."""
+
+    centroids: np.ndarray  # float32, nlist x dim
+    low: np.ndarray  # float32, dim: code -128 decodes to low
+    step: np.ndarray  # float32, dim: one code step
+    trained_rows: int
+    mse: float
+
+    @property
+    def nlist(self) -> int:
+        return int(self.centroids.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.centroids.shape[1])
+
+    def half_sq_norms(self) -> np.ndarray:
+        return 0.5 * np.einsum("ij,ij->i", self.centroids, self.centroids)
+
+    # --- the stored object ---
+
+    def encode(self) -> bytes:
+        header = orjson.dumps({"nlist": self.nlist, "dim": self.dim, "trained_rows": self.trained_rows,
+                               "mse": self.mse})
+        return b"".join([_PREFIX.pack(MAGIC, len(header)), header, np.ascontiguousarray(self.centroids, F32).data,
+                         np.ascontiguousarray(self.low, F32).data, np.ascontiguousarray(self.step, F32).data])
+
+    @classmethod
+    def decode(cls, data: bytes) -> CentroidSet:
+        try:
+            magic, length = _PREFIX.unpack_from(data)
+            if magic != MAGIC:
+                raise ValueError("not a faasflow centroid set")
+            header = orjson.loads(data[_PREFIX.size : _PREFIX.size + length])
+            nlist, dim = int(header["nlist"]), int(header["dim"])
+            body = np.frombuffer(data, F32, offset=_PREFIX.size + length)
+            if len(body) != (nlist + 2) * dim:
+                raise ValueError(f"{len(body)} values for {nlist} centroids of dimension {dim}")
+            return cls(body[: nlist * dim].reshape(nlist, dim), body[nlist * dim : (nlist + 1) * dim],
+                       body[(nlist + 1) * dim :], int(header["trained_rows"]), float(header["mse"]))
+        except (struct.error, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise CentroidsDamaged(str(exc)) from None
+
+    def record(self, data: bytes) -> dict[str, Any]:
+        """What the manifest keeps of the stored object ``data`` (this set encoded)."""
+        return {"size": len(data), "crc32": zlib.crc32(data), "nlist": self.nlist, "rows": self.trained_rows,
+                "mse": self.mse}
+
+    # --- assignment and codes ---
+
+    def assign(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's nearest centroid (int32) and squared distance to it (float32)."""
+        return nearest(matrix, self.centroids, self.half_sq_norms())
+
+    def codes(self, matrix: np.ndarray) -> np.ndarray:
+        """The rows' int8 codes: ``round((x - low) / step) - 128``, clipped."""
+        out = np.empty(matrix.shape, np.int8)
+        for start in range(0, len(matrix), ASSIGN_ROWS):
+            block = (matrix[start : start + ASSIGN_ROWS] - self.low) / self.step
+            np.rint(block, out=block)
+            np.clip(block, 0, 255, out=block)
+            block -= 128
+            out[start : start + len(block)] = block
+        return out
+
+
+def nearest(matrix: np.ndarray, centroids: np.ndarray, half_sq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centroid by L2, in blocks: argmax of ``x.c - |c|^2 / 2``."""
+    rows = len(matrix)
+    lists = np.empty(rows, np.int32)
+    dists = np.empty(rows, np.float32)
+    for start in range(0, rows, ASSIGN_ROWS):
+        block = np.ascontiguousarray(matrix[start : start + ASSIGN_ROWS], dtype=F32)
+        scores = block @ centroids.T
+        scores -= half_sq
+        best = np.argmax(scores, axis=1)
+        top = scores[np.arange(len(block)), best]
+        lists[start : start + len(block)] = best
+        dists[start : start + len(block)] = np.maximum(np.einsum("ij,ij->i", block, block) - 2.0 * top, 0.0)
+    return lists, dists
+
+
+def train(matrix: np.ndarray, nlist: int | None = None, seed: int = 0,
+          iterations: int = KMEANS_ITERATIONS) -> CentroidSet:
+    """k-means (Lloyd) on a sample of ``matrix``'s rows; an emptied list is re-seeded by
+    splitting the largest one, as faiss does. The mse is measured over every row."""
+    rows, dim = matrix.shape
+    nlist = min(nlist or default_nlist(rows), rows)
+    rng = np.random.default_rng(seed)
+    take = min(rows, nlist * SAMPLE_PER_LIST)
+    chosen = np.sort(rng.choice(rows, take, replace=False)) if take < rows else np.arange(rows)
+    sample = np.ascontiguousarray(matrix[chosen], dtype=F32)
+    centroids = sample[rng.choice(take, nlist, replace=False)].copy()
+    for _ in range(iterations):
+        lists, _ = nearest(sample, centroids, 0.5 * np.einsum("ij,ij->i", centroids, centroids))
+        counts = np.bincount(lists, minlength=nlist)
+        order = np.argsort(lists, kind="stable")
+        occupied = np.flatnonzero(counts)
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))[occupied]
+        centroids[occupied] = np.add.reduceat(sample[order], starts, axis=0) / counts[occupied, None]
+        for empty in np.flatnonzero(counts == 0):  # split the largest list in two
+            largest = int(np.argmax(counts))
+            noise = rng.standard_normal(dim).astype(F32) * 1e-3 * (np.abs(centroids[largest]).mean() + 1e-12)
+            centroids[empty] = centroids[largest] + noise
+            centroids[largest] -= noise
+            counts[largest] //= 2
+            counts[empty] = counts[largest]
+    low, high = sample.min(axis=0), sample.max(axis=0)
+    margin = (high - low) * RANGE_MARGIN
+    low, high = low - margin, high + margin
+    step = np.asarray(np.maximum((high - low) / np.float32(255.0), np.float32(1e-12)), dtype=F32)
+    trained = CentroidSet(centroids.astype(F32), low.astype(F32), step, rows, 0.0)
+    _, dists = trained.assign(matrix)
+    return CentroidSet(trained.centroids, trained.low, trained.step, rows, float(dists.mean()) if rows else 0.0)
+
+
+def probe(queries: np.ndarray, centroids: CentroidSet, metric: str, nprobe: int) -> np.ndarray:
+    """The ``nprobe`` lists each query reads (queries x nprobe, int): the nearest centroids
+    by L2, the criterion rows were assigned by (for ``dot`` and ``cosine`` the query is
+    normalised first: the lists of the rows most similar in direction)."""
+    nprobe = min(nprobe, centroids.nlist)
+    if metric in ("dot", "cosine"):
+        norms = np.linalg.norm(queries, axis=1, keepdims=True)
+        queries = queries / np.where(norms > 0, norms, 1.0).astype(queries.dtype)
+    scores = queries @ centroids.centroids.T
+    scores -= centroids.half_sq_norms()
+    if nprobe >= centroids.nlist:
+        return np.broadcast_to(np.arange(centroids.nlist), (len(queries), centroids.nlist))
+    return np.argpartition(-scores, nprobe - 1, axis=1)[:, :nprobe]
