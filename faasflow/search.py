@@ -312,8 +312,12 @@ def search_blocks(
     queries = np.asarray(queries)
     if queries.ndim == 1:
         queries = queries[None, :]
+    if len(queries) == 1 and metric in BLOCKED_METRICS:
+        blocks = [block for block in blocks if len(block.matrix)]
+        if blocks and sum(len(block.matrix) for block in blocks) <= FEW_ROWS:
+            return _search_few(queries, blocks, metric, limit)
     scorer: _Scorer | None = None
-    best = RunningTopK(len(queries), limit)  # replaced by one of the scorer's dtype
+    best: RunningTopK | None = None  # made with the scorer, of its dtype
     rows_per_tile = block_rows or block_rows_for(len(queries))
     # Tiles start small and grow with the rows seen: a query's k-th best is known after a
     # few thousand rows, and from then on a tile of g times the rows seen lets about
@@ -326,11 +330,7 @@ def search_blocks(
         matrix = block.matrix
         if len(matrix) == 0:
             continue
-        if matrix.ndim != 2 or matrix.shape[1] != queries.shape[1]:
-            raise ValueError(
-                f"query embeddings of dimension {queries.shape[1]} do not match the indexed "
-                f"embeddings of shape {matrix.shape}"
-            )
+        _check_shape(queries, matrix)
         if scorer is None:
             scorer = _Scorer(queries, metric, np.result_type(matrix.dtype, np.float32))
             best = RunningTopK(len(queries), limit, scorer.dtype)
@@ -351,12 +351,50 @@ def search_blocks(
                 best.offer(tile, positions=block.positions[start:stop])
             seen += stop - start
             start = stop
+    if scorer is None or best is None:
+        return np.full((len(queries), limit), -1, np.int64), np.full((len(queries), limit), np.nan)
     found = best.positions != _NO_POSITION
     positions = np.where(found, best.positions, -1)
-    if scorer is None:
-        return positions, np.full(positions.shape, np.nan)
     values = np.where(found, scorer.values(best.sims), np.nan)
     return positions, values
+
+
+FEW_ROWS = 4096
+"""A single query over at most this many rows (an approximate search's candidates) is
+ranked by one sort: the running selection's setup would cost more than the rows."""
+
+
+def _check_shape(queries: np.ndarray, matrix: np.ndarray) -> None:
+    if matrix.ndim != 2 or matrix.shape[1] != queries.shape[1]:
+        raise ValueError(
+            f"query embeddings of dimension {queries.shape[1]} do not match the indexed "
+            f"embeddings of shape {matrix.shape}"
+        )
+
+
+def _search_few(queries: np.ndarray, blocks: list[Block], metric: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """``search_blocks`` for one query over few rows: the same answer (rows scoring NaN or
+    -inf never found, ties to the lower position), from one stable sort."""
+    scorer = _Scorer(queries, metric, np.result_type(blocks[0].matrix.dtype, np.float32))
+    sims, positions = [], []
+    for block in blocks:
+        _check_shape(queries, block.matrix)
+        tile = scorer.similarities(block, 0, len(block.matrix))[:, 0]
+        where = block.positions if block.positions is not None else np.arange(block.offset,
+                                                                              block.offset + len(block.matrix))
+        if block.valid is not None:
+            tile, where = tile[block.valid], where[block.valid]
+        sims.append(tile)
+        positions.append(where)
+    sim, position = np.concatenate(sims), np.concatenate(positions)
+    found = sim > -np.inf  # NaN compares false too
+    sim, position = sim[found], position[found]
+    take = np.lexsort((position, -sim))[:limit]
+    out_positions = np.full((1, limit), -1, np.int64)
+    out_values = np.full((1, limit), np.nan, scorer.values(sim[:0][None, :]).dtype)
+    out_positions[0, : len(take)] = position[take]
+    out_values[0, : len(take)] = scorer.values(sim[take][None, :])[0]
+    return out_positions, out_values
 
 
 # --- DocumentArray.find: docarray v1's signature and results ------------------------------

@@ -87,15 +87,13 @@ def approximate_blocks(
                 blocks.append(Block(seg.float_rows(rows), positions=base + rows))
                 report.vectors_scanned += len(queries) * len(rows)
                 continue
-        candidates = scan(seg, centroids, queries, chosen, metric, valid, keep, report)
+        exact_scan = seg.source.in_memory  # scored on float32 as they lie: nothing to re-rank
+        candidates = scan(seg, centroids, queries, chosen, metric, valid, limit if exact_scan else keep, report)
         if len(candidates):
             blocks.append(Block(seg.float_rows(candidates), positions=base + candidates))
-            report.reranked += len(candidates)
+            if not exact_scan:
+                report.reranked += len(candidates)
     return blocks
-
-
-CHUNK_ROWS = 65536
-"""Rows of codes decoded to float32 at a time (about 100 MB at 384 dimensions)."""
 
 
 def scan(
@@ -108,59 +106,96 @@ def scan(
     keep: int,
     report: SearchReport,
 ) -> np.ndarray:
-    """The rows (sorted) that some query ranks among its ``keep`` best of the lists the
-    batch probes (``chosen``: queries x nprobe), by the codes' estimate of the metric.
+    """The rows (sorted) that some query ranks among its ``keep`` best of the lists it
+    probes (``chosen``: queries x nprobe).
 
-    A code ``c`` decodes to ``low + (c + 128) * step``, so ``q . x`` is about
-    ``(q * step) . c + q . (low + 128 * step)``. The probed lists are decoded into one
-    float32 matrix and scored by one product for the whole batch: per-list products are
-    too small for BLAS (each wakes its threads), and a query scoring lists another query
-    probed only finds more candidates."""
-    scaled = np.ascontiguousarray(queries * centroids.step)
-    constant = queries @ (centroids.low + 128.0 * centroids.step)
-    lists = [number for number in np.unique(chosen).tolist() if seg.list_span(number)[1] > seg.list_span(number)[0]]
+    Each probed list is scored once, by one product for the queries that probe it (the
+    way faiss groups an IVF search). Where the segment's bytes are in memory (a local
+    memory map, or a segment this process wrote) the list's float32 rows are scored as
+    they lie, exactly, with no copy: decoding codes would cost more than the product.
+    Where they come from object storage, the list's int8 codes are (a quarter of the
+    bytes to read and to cache): a code ``c`` decodes to ``low + (c + 128) * step``, so
+    ``q . x`` is about ``(q * step) . c + q . (low + 128 * step)``."""
+    in_memory = seg.source.in_memory
+    if in_memory:
+        prepared, constant = queries, None
+    else:
+        prepared = np.ascontiguousarray(queries * centroids.step)
+        constant = queries @ (centroids.low + 128.0 * centroids.step)
     report.lists_probed += int(chosen.size)
-    best_values: list[np.ndarray] = []
-    best_rows: list[np.ndarray] = []
-    start = 0
-    while start < len(lists):
-        batch, rows = [], 0
-        while start < len(lists) and (not batch or rows + np.diff(seg.list_span(lists[start]))[0] <= CHUNK_ROWS):
-            batch.append(lists[start])
-            rows += int(np.diff(seg.list_span(lists[start]))[0])
-            start += 1
-        decoded = np.empty((rows, seg.dim), np.float32)
-        norms = np.empty(rows, np.float32)
-        where = np.empty(rows, np.int64)
-        at = 0
-        for number, (codes, list_norms) in zip(batch, seg.list_codes(batch)):
-            first, last = seg.list_span(number)
-            decoded[at : at + last - first] = codes
-            norms[at : at + last - first] = list_norms
-            where[at : at + last - first] = np.arange(first, last)
-            at += last - first
-        tile = (decoded @ scaled[0])[:, None] if len(queries) == 1 else decoded @ scaled.T  # rows x queries
+    if len(queries) == 1:  # one query: its lists' scores side by side, one selection
+        numbers = [number for number in np.sort(chosen[0]).tolist()
+                   if seg.row_starts[number] < seg.row_starts[number + 1]]
+        if not in_memory:
+            seg.list_codes(numbers)  # one parallel read of every list not cached yet
+        tiles = [_score_list(seg, number, prepared[0], None if constant is None else constant[0], metric, valid)
+                 for number in numbers]
+        if not tiles:
+            return np.empty(0, np.int64)
+        value = np.concatenate(tiles)
+        row = np.concatenate([np.arange(seg.row_starts[number], seg.row_starts[number + 1]) for number in numbers])
+        report.vectors_scanned += len(value)
+        if len(value) > keep:
+            top = np.argpartition(-value, keep - 1)[:keep]
+            value, row = value[top], row[top]
+        return np.sort(row[np.isfinite(value)])  # rows of distinct lists: distinct
+    lists, inverse = np.unique(chosen, return_inverse=True)
+    numbers = [number for number in lists.tolist() if seg.row_starts[number] < seg.row_starts[number + 1]]
+    if not in_memory:
+        seg.list_codes(numbers)  # one parallel read of every list not cached yet
+    # many queries: each list scored once for the queries that probe it
+    inverse = inverse.reshape(-1)
+    by_list = np.argsort(inverse, kind="stable") // chosen.shape[1]
+    groups = dict(zip(lists.tolist(), np.split(by_list, np.cumsum(np.bincount(inverse, minlength=len(lists)))[:-1])))
+    values: list[np.ndarray] = []
+    found_rows: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
+    for number in numbers:
+        group = groups[number]
+        first, last = seg.list_span(number)
+        tile = _score_list(seg, number, prepared[group].T, None if constant is None else constant[group], metric, valid)
+        count = last - first
+        if count > keep:
+            top = np.argpartition(-tile, keep - 1, axis=0)[:keep]  # keep x queries
+            values.append(np.take_along_axis(tile, top, axis=0).ravel())
+            found_rows.append((top + first).ravel())
+            owners.append(np.broadcast_to(group, top.shape).ravel())
+        else:
+            values.append(tile.ravel())
+            found_rows.append(np.repeat(np.arange(first, last), len(group)))
+            owners.append(np.tile(group, count))
+        report.vectors_scanned += count * len(group)
+    if not values:
+        return np.empty(0, np.int64)
+    value, row, owner = np.concatenate(values), np.concatenate(found_rows), np.concatenate(owners)
+    order = np.lexsort((-value, owner))  # each query's keep best of its lists
+    owner, value, row = owner[order], value[order], row[order]
+    rank = np.arange(len(owner)) - np.searchsorted(owner, np.arange(len(queries)))[owner]
+    value, row = value[rank < keep], row[rank < keep]
+    return np.unique(row[np.isfinite(value)])
+
+
+def _score_list(seg: IvfSegment, number: int, prepared: np.ndarray, constant: np.ndarray | None, metric: str,
+                valid: np.ndarray | None) -> np.ndarray:
+    """One list's scores for prepared queries (a vector: rows; dim x queries: rows x
+    queries), ordered as the metric's similarity: exact on float32 rows in memory, else
+    the codes' estimate (``constant``: each query's term for the codes' offset)."""
+    first, last = seg.list_span(number)
+    if constant is None:
+        tile = seg.list_floats(number) @ prepared
+    else:
+        tile = seg.list_codes([number])[0][0].astype(np.float32) @ prepared
         tile += constant
+    if metric != "dot":
+        norms = seg.list_norms(number)
+        if tile.ndim == 2:
+            norms = norms[:, None]
         if metric == "cosine":
             with np.errstate(divide="ignore"):
-                tile *= np.where(norms > 0, 1.0 / norms, 0.0).astype(np.float32)[:, None]
-        elif metric in ("euclidean", "sqeuclidean"):
+                tile *= np.where(norms > 0, 1.0 / norms, 0.0).astype(np.float32)
+        else:  # euclidean, sqeuclidean: 2 q.x - |x|^2 orders rows as -|q - x|^2 does
             tile *= 2.0
-            tile -= (norms * norms)[:, None]
-        if valid is not None:
-            tile[~valid[where]] = -np.inf
-        report.vectors_scanned += rows * len(queries)
-        if rows > keep:
-            top = np.argpartition(-tile, keep - 1, axis=0)[:keep]  # keep x queries
-        else:
-            top = np.broadcast_to(np.arange(rows)[:, None], (rows, len(queries)))
-        values = np.take_along_axis(tile, top, axis=0)
-        best_values.append(values)
-        best_rows.append(where[top])
-    if not best_values:
-        return np.empty(0, np.int64)
-    values, rows_found = np.concatenate(best_values), np.concatenate(best_rows)
-    if len(values) > keep:
-        top = np.argpartition(-values, keep - 1, axis=0)[:keep]
-        values, rows_found = np.take_along_axis(values, top, axis=0), np.take_along_axis(rows_found, top, axis=0)
-    return np.unique(rows_found[np.isfinite(values)])
+            tile -= norms * norms
+    if valid is not None:
+        tile[~valid[first:last]] = -np.inf
+    return tile

@@ -263,7 +263,7 @@ class IvfSegment(Segment):
     """A format 2 segment: lists read as probed, whole sections only on demand."""
 
     __slots__ = ("header", "source", "where", "centroids_key", "nlist", "row_starts", "code_starts", "code_crc",
-                 "block_crc", "cache", "_rows", "_lazy", "_checked_lists", "_checked_blocks", "_part_bytes")
+                 "block_crc", "cache", "_rows", "_lazy", "_checked_lists", "_checked_blocks", "_checked_float_lists", "_part_bytes")
 
     def __init__(self, key: str, header: dict[str, Any], source: _Source, where: str = ""):
         self.key = key
@@ -301,6 +301,7 @@ class IvfSegment(Segment):
         trusted = isinstance(source, _MemorySource) and source.trusted
         self._checked_lists = np.full(nlist, trusted)
         self._checked_blocks = np.full(blocks, trusted)
+        self._checked_float_lists = np.full(nlist, trusted)
 
     def attach(self, cache: ListCache, counter: ReadCounter, where: str, part_bytes: int = PART_BYTES) -> None:
         """Join a shard: its cache, its read counter, its name in error messages."""
@@ -449,18 +450,13 @@ class IvfSegment(Segment):
         loaded = self._lazy.get("parts")
         if loaded is not None and not self.source.in_memory:
             return loaded[0][rows]  # type: ignore[no-any-return]
+        if self.source.in_memory:
+            if not self._checked_blocks[rows // BLOCK_ROWS].all():
+                self._check_blocks(np.unique(rows // BLOCK_ROWS))
+            return self.parts[0][rows]  # type: ignore[no-any-return]
         row_bytes = self.dim * DTYPE.itemsize
         offset = self.header["sections"]["embeddings"][0]
         blocks = np.unique(rows // BLOCK_ROWS)
-        if self.source.in_memory:
-            matrix = self.parts[0]
-            unchecked = blocks[~self._checked_blocks[blocks]]
-            for block in unchecked.tolist():
-                raw = self.source.read(offset + block * BLOCK_ROWS * row_bytes, self._block_rows(block) * row_bytes)
-                if zlib.crc32(raw) != int(self.block_crc[block]):
-                    raise self._block_damaged(block)
-            self._checked_blocks[unchecked] = True
-            return matrix[rows]  # type: ignore[no-any-return]
         out = np.empty((len(rows), self.dim), DTYPE)
         pieces: dict[int, np.ndarray] = {}
         missing = []
@@ -482,6 +478,32 @@ class IvfSegment(Segment):
             chosen = np.flatnonzero(rows // BLOCK_ROWS == block)
             out[chosen] = piece[rows[chosen] - block * BLOCK_ROWS]
         return out
+
+    def _check_blocks(self, blocks: np.ndarray) -> None:
+        """Check the in-memory float32 blocks not checked yet against their CRC-32."""
+        unchecked = blocks[~self._checked_blocks[blocks]]
+        if not len(unchecked):
+            return
+        row_bytes = self.dim * DTYPE.itemsize
+        offset = self.header["sections"]["embeddings"][0]
+        for block in unchecked.tolist():
+            raw = self.source.read(offset + block * BLOCK_ROWS * row_bytes, self._block_rows(block) * row_bytes)
+            if zlib.crc32(raw) != int(self.block_crc[block]):
+                raise self._block_damaged(block)
+        self._checked_blocks[unchecked] = True
+
+    def list_floats(self, number: int) -> np.ndarray:
+        """A list's float32 rows as they lie in memory (no copy; in-memory sources only),
+        their blocks checked against their CRC-32 on first touch."""
+        first, last = int(self.row_starts[number]), int(self.row_starts[number + 1])
+        if not self._checked_float_lists[number]:
+            self._check_blocks(np.arange(first // BLOCK_ROWS, -(-last // BLOCK_ROWS)))
+            self._checked_float_lists[number] = True
+        return self._lazy["parts"][0][first:last] if "parts" in self._lazy else self.parts[0][first:last]
+
+    def list_norms(self, number: int) -> np.ndarray:
+        """A list's rows' float32 norms (stored after its codes)."""
+        return self.list_codes([number])[0][1]
 
     def _block_damaged(self, block: int) -> ListsDamaged:
         first = block * BLOCK_ROWS

@@ -140,17 +140,21 @@ class SegmentLog:
         self.retired_after_s = retired_after_s
         self._written: dict[str, SegmentInfo] = {}  # written here, not yet published: their checks
         self._collected: set[str] = set()  # retired segments deleted here: the next swap forgets them
+        self._parsed: Manifest | None = None  # the last manifest read: a version seen again is not parsed again
 
     def manifest(self) -> Manifest:
         found = self.storage.get_versioned(MANIFEST)
         if found is None:
             return Manifest(None, 0, ())
         data, version = found
+        last = self._parsed
+        if last is not None and last.version == version:  # Manifests are never changed in place
+            return last
         try:
             parsed = orjson.loads(data)
             dim = parsed.get("dim")  # absent in manifests written before dimensions were recorded
             dtype = parsed.get("dtype")
-            return Manifest(
+            manifest = self._parsed = Manifest(
                 version,
                 int(parsed["generation"]),
                 tuple(parsed["segments"]),
@@ -161,6 +165,7 @@ class SegmentLog:
                 {key: float(when) for key, when in parsed.get("retired", {}).items()},
                 parsed.get("ivf"),
             )
+            return manifest
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             raise StorageError(f"{self.storage.url}{MANIFEST} is not a valid manifest: {exc}") from None
 

@@ -15,6 +15,7 @@ import pytest
 from faasflow import Document
 from faasflow.codec import document_to_dict, dumps
 from faasflow.index import ivf
+from faasflow.index import segment as segment_file
 from faasflow.index.approximate import SearchReport
 from faasflow.index.lists import IvfSegment
 from faasflow.index.segment import FIRST_READ, SegmentFormatError
@@ -237,7 +238,9 @@ def test_the_cache_stays_within_its_budget(built: Path, queries: np.ndarray):
 
 
 def test_a_damaged_list_or_centroid_set_names_the_shard_and_segment(tmp_path: Path, data: np.ndarray,
-                                                                  queries: np.ndarray):
+                                                                  queries: np.ndarray,
+                                                                  monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(segment_file, "FIRST_READ", 4096)  # object storage reads this segment by ranges
     write(ShardIndex(LocalStorage(tmp_path), **OPTIONS), 0, data[:4000])
     index = ShardIndex(LocalStorage(tmp_path), **OPTIONS)
     seg_key = index.log.manifest().segments[0]
@@ -245,17 +248,22 @@ def test_a_damaged_list_or_centroid_set_names_the_shard_and_segment(tmp_path: Pa
     assert isinstance(seg, IvfSegment)
     probed = ivf.probe(queries[:1], index.centroid_set(seg.centroids_key), "dot", 1)[0, 0]
     codes_at = seg.header["sections"]["codes"][0] + int(seg.code_starts[probed])
+    first, _ = seg.list_span(probed)
+    floats_at = seg.header["sections"]["embeddings"][0] + first * seg.dim * 4
     path = tmp_path / seg_key
     raw = bytearray(path.read_bytes())
-    raw[codes_at + 3] ^= 0xFF
-    path.write_bytes(bytes(raw))
-    for storage in (LocalStorage(tmp_path), CountingStorage(LocalStorage(tmp_path))):
+    # a memory-mapped segment is scanned on its float32 rows, one read by ranges on its codes
+    for offset, storage, named in ((floats_at, LocalStorage(tmp_path), f"rows {first // 32 * 32} to"),
+                                   (codes_at, CountingStorage(LocalStorage(tmp_path)), f"list {probed}")):
+        raw[offset + 3] ^= 0xFF
+        path.write_bytes(bytes(raw))
         with pytest.raises(SegmentFormatError) as caught:
             ShardIndex(storage, **OPTIONS).search(queries[:1], 10, "dot", nprobe=1)  # type: ignore[arg-type]
         assert seg_key in str(caught.value) and str(tmp_path) in str(caught.value)
-        assert f"list {probed}" in str(caught.value)
-    raw[codes_at + 3] ^= 0xFF  # repaired; now damage the centroid set
-    path.write_bytes(bytes(raw))
+        assert named in str(caught.value)
+        raw[offset + 3] ^= 0xFF  # repaired
+        path.write_bytes(bytes(raw))
+    # now damage the centroid set
     set_path = tmp_path / seg.centroids_key
     centroid_bytes = bytearray(set_path.read_bytes())
     centroid_bytes[-5] ^= 0x01
