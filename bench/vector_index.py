@@ -13,7 +13,9 @@
   shards (metric ``dot``), top-10 for 1 query and for a batch of 100, in the same run and
   interleaved round by round with (a) faiss ``IndexFlatIP`` on the same data and (b) the
   floor: a bare matrix-vector product (1 query) and a bare matrix product (100 queries) of
-  the same shapes, with no selection. Checks that every top-10 equals faiss's.
+  the same shapes, with no selection. Checks that every top-10 equals faiss's. The
+  searches ask for ``exact: true``: shards this size are IVF-indexed, and this measures the
+  exact path.
 * ingest: ``--docs`` docs with embeddings into a Flow of local shards, docs/s.
 * ingest-fsync: the same ingest with local storage's fsyncs (file before its rename,
   folder after) on and off (``FAASFLOW_FSYNC=0``, for benchmarks only), ``--rounds`` of
@@ -180,10 +182,11 @@ def bench_search(rows: int, dim: int, shards: int, rounds: int) -> dict:
                   f"{[c['count'] for c in counts]}", flush=True)
             cases: dict[str, Callable[[], object]] = {
                 "floor 1": lambda: data @ queries[0],
-                "faasflow 1": lambda: flow.post("/search", one, parameters={"limit": K}),
+                "faasflow 1": lambda: flow.post("/search", one, parameters={"limit": K, "exact": True}),
                 "faiss 1": lambda: flat.search(queries[:1], K),
                 "floor 100": lambda: queries @ data.T,
-                "faasflow 100": lambda: flow.post("/search", batch, parameters={"limit": K}, request_size=100),
+                "faasflow 100": lambda: flow.post("/search", batch, parameters={"limit": K, "exact": True},
+                                                  request_size=100),
                 "faiss 100": lambda: flat.search(queries, K),
             }
             for fn in cases.values():  # warm-up: the engine learns its shard mode

@@ -80,6 +80,8 @@ def _report(shards: list[Any], repairs: dict[str, list[Any]]) -> dict[str, Any]:
     for shard in shards:
         if shard.manifest_problem is not None:
             problems.append({"shard": shard.name, "segment": MANIFEST, "problem": shard.manifest_problem})
+        for key, problem in shard.centroid_problems.items():
+            problems.append({"shard": shard.name, "segment": key, "problem": problem})
         for seg in shard.segments:
             if seg.problem is not None:
                 problems.append({"shard": shard.name, "segment": seg.key, "problem": seg.problem})

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from faasflow.index import segment as segment_file
+from faasflow.index.ivf import CentroidSet, CentroidsDamaged
 from faasflow.storage.base import Storage, StorageError
 from faasflow.storage.segments import MANIFEST, SEGMENTS, SegmentInfo, SegmentLog
 
@@ -46,6 +47,7 @@ class ShardCheck:
     segments: list[SegmentCheck] = field(default_factory=list)
     manifest_problem: str | None = None
     unlisted: int = 0  # stored segments the manifest does not list: garbage ``collect`` deletes
+    centroid_problems: dict[str, str] = field(default_factory=dict)  # centroid set key: what is wrong
 
     @property
     def name(self) -> str:
@@ -57,7 +59,7 @@ class ShardCheck:
 
     @property
     def clean(self) -> bool:
-        return self.manifest_problem is None and not self.damaged
+        return self.manifest_problem is None and not self.damaged and not self.centroid_problems
 
 
 @dataclass
@@ -104,7 +106,32 @@ def check(storage: Storage, prefix: str) -> ShardCheck:
         if seg.data_missing and key not in log.manifest().segments:
             continue  # a compaction replaced it (and it was collected) while the shard was checked
         result.segments.append(seg)
+    for key, record in (manifest.ivf or {}).get("sets", {}).items():
+        problem = _check_centroid_set(log.storage, key, record)
+        if problem is not None:
+            result.centroid_problems[key] = problem
     return result
+
+
+def _check_centroid_set(storage: Storage, key: str, record: dict[str, Any]) -> str | None:
+    """What is wrong with an IVF centroid set the manifest lists (None: nothing)."""
+    data = storage.get(key)
+    if data is None:
+        problem = "missing: the manifest lists this centroid set, the storage does not hold it"
+    elif len(data) != int(record.get("size", -1)):
+        problem = f"centroid set of {len(data):,} bytes, the manifest recorded {record.get('size')}"
+    elif zlib.crc32(data) != int(record.get("crc32", -1)):
+        problem = (f"centroid set checksum mismatch: crc32 {zlib.crc32(data):08x}, the manifest recorded "
+                   f"{int(record.get('crc32', 0)):08x}")
+    else:
+        try:
+            CentroidSet.decode(data)
+        except CentroidsDamaged as exc:
+            problem = f"centroid set does not parse: {exc}"
+        else:
+            return None
+    return (f"{problem}; approximate searches of the shard fail until it is restored ('exact': true still "
+            "answers); --repair does not change it")
 
 
 def _check_segment(storage: Storage, key: str, recorded: SegmentInfo | None) -> SegmentCheck:

@@ -183,7 +183,16 @@ def probe(queries: np.ndarray, centroids: CentroidSet, metric: str, nprobe: int)
     nprobe = min(nprobe, centroids.nlist)
     if nprobe >= centroids.nlist:
         return np.broadcast_to(np.arange(centroids.nlist), (len(queries), centroids.nlist))
-    if metric in ("dot", "cosine"):
+    normalise = metric in ("dot", "cosine")
+    if len(queries) == 1:  # one query: vector operations, a few microseconds each
+        query = queries[0]
+        if normalise:
+            norm = float(np.sqrt(query @ query))
+            query = query * np.float32(1.0 / norm) if norm > 0 else query
+        scores = centroids.centroids @ query
+        scores -= centroids.half_sq_norms
+        return np.argpartition(-scores, nprobe - 1)[None, :nprobe]
+    if normalise:
         norms = np.sqrt(np.einsum("ij,ij->i", queries, queries))
         norms[norms == 0] = 1.0
         queries = queries / norms[:, None]

@@ -89,7 +89,8 @@ class LocalStorage:
 
     def get(self, key: str) -> bytes | None:
         try:
-            return self._path(key).read_bytes()
+            with open(self._path(key), "rb", buffering=0) as handle:  # unbuffered: one read, no buffer
+                return handle.read()
         except FileNotFoundError:
             return None
 
