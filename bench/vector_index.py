@@ -73,6 +73,7 @@ from faasflow.codec import document_to_dict, dumps  # noqa: E402
 from faasflow.executors.vector_indexer import VectorIndexer  # noqa: E402
 from faasflow.index.shard import ShardIndex  # noqa: E402
 from faasflow.sharding import shard_of  # noqa: E402
+from faasflow.stage import results_key  # noqa: E402
 from faasflow.storage.local import LocalStorage  # noqa: E402
 
 FAISS = "faiss-cpu==1.15.1"
@@ -142,6 +143,12 @@ def write_shard(index: ShardIndex, ids: list[str], matrix: np.ndarray) -> None:
     index.upsert(ids, matrix, docs)
 
 
+def shard_counts(flow: Flow, shards: int) -> list[dict]:
+    """Each ``idx`` shard's ``/count`` result, in shard order."""
+    results = flow.post("/count", return_responses=True)[0].parameters["__results__"]
+    return [results[results_key("idx", shard, shards)] for shard in range(shards)]
+
+
 def timed(fn: Callable[[], object]) -> tuple[float, object]:
     started = time.perf_counter()
     result = fn()
@@ -177,7 +184,7 @@ def bench_search(rows: int, dim: int, shards: int, rounds: int) -> dict:
         batch = DocumentArray([Document(id=f"q{i}", embedding=q) for i, q in enumerate(queries)])
         with flow:
             started = time.perf_counter()
-            counts = flow.post("/count", return_responses=True)[0].parameters["__results__"]["idx"]
+            counts = shard_counts(flow, shards)
             print(f"  shards loaded (cold, local disk) in {time.perf_counter() - started:.2f} s: "
                   f"{[c['count'] for c in counts]}", flush=True)
             cases: dict[str, Callable[[], object]] = {
@@ -245,7 +252,7 @@ def bench_ingest(docs_count: int, dim: int, shards: int, request_size: int, labe
         )
         with flow:
             seconds, _ = timed(lambda: flow.post("/index", docs, request_size=request_size))
-            counts = flow.post("/count", return_responses=True)[0].parameters["__results__"]["idx"]
+            counts = shard_counts(flow, shards)
         segments = [len(ShardIndex(LocalStorage(workspace / "idx" / str(s) / "state")).log.manifest().segments)
                     for s in range(shards)]
     finally:

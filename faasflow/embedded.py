@@ -6,6 +6,7 @@ protocol, so it never imports the Flow, and the Flow hands it this backend to se
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -87,6 +88,9 @@ class EmbeddedBackend:
         watch: Callable[[Callable[[], Iterable[DriftReading]]], None] | None = getattr(observer, "watch_drift", None)
         if watch is not None:  # the gateway's metrics: drift gauges read from the instances when scraped
             watch(self.drift_readings)
+        watch_search: Callable[[Callable[[], Iterable[Any]]], None] | None = getattr(observer, "watch_search", None)
+        if watch_search is not None:
+            watch_search(self.search_totals)
 
     def drift_readings(self) -> list[DriftReading]:
         """Each in-process shard's embedding drift (executors with a ``drift`` monitor, as
@@ -99,3 +103,16 @@ class EmbeddedBackend:
         monitors = (getattr(instance, "drift", None) for instances in list(engine.instances.values())
                     for instance in list(instances))
         return [monitor.reading() for monitor in monitors if isinstance(monitor, DriftMonitor)]
+
+    def search_totals(self) -> list[Any]:
+        """Each in-process vector shard's search totals (``SearchMetrics``); none while the
+        Flow is not running."""
+        engine = self.flow._engine
+        if engine is None:
+            return []
+        module = sys.modules.get("faasflow.executors.vector_indexer")
+        if module is None:  # not imported: no shard of it runs here
+            return []
+        found = (getattr(instance, "search_metrics", None) for instances in list(engine.instances.values())
+                 for instance in list(instances))
+        return [metrics for metrics in found if isinstance(metrics, module.SearchMetrics)]

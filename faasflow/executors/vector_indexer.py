@@ -14,6 +14,7 @@ drift against the shard's centroid (``faasflow.executors.drift``).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -115,6 +116,10 @@ class VectorIndexer(Executor):
             self.metric = parse_metric(metric, "cosine")
             self.limit = parse_limit(limit, DEFAULT_LIMIT)
             nprobe = parse_nprobe(nprobe, DEFAULT_NPROBE)
+            ivf_min_rows = _whole_number("ivf_min_rows", ivf_min_rows, 1)
+            nlist = None if nlist is None else _whole_number("nlist", nlist, 1, MAX_NLIST)
+            cache_bytes = _whole_number("cache_bytes", cache_bytes, 0)
+            retrain_ratio = _ratio("retrain_ratio", retrain_ratio)
         except BadRequest as exc:  # configuration, not a request
             raise FlowConfigError(exc.message, field=exc.field) from None
         self.return_embeddings = bool(return_embeddings)
@@ -124,11 +129,11 @@ class VectorIndexer(Executor):
             max_segments=int(max_segments),
             merge_factor=int(merge_factor),
             max_staleness_s=float(max_staleness_s),
-            ivf_min_rows=int(ivf_min_rows),
-            nlist=None if nlist is None else int(nlist),
+            ivf_min_rows=ivf_min_rows,
+            nlist=nlist,
             nprobe=nprobe,
-            cache_bytes=int(cache_bytes),
-            retrain_ratio=float(retrain_ratio),
+            cache_bytes=cache_bytes,
+            retrain_ratio=retrain_ratio,
         )
         self.drift = DriftMonitor(self.runtime_args.name, self.runtime_args.shard_id)
         self.search_metrics = SearchMetrics(self.runtime_args.name, self.runtime_args.shard_id)
@@ -332,6 +337,25 @@ def parse_nprobe(value: Any, default: _Default) -> int | _Default:
         raise BadRequest(f"nprobe must be a positive integer (at most the shard's list count), like 32; got {value!r}",
                          field="nprobe")
     return int(value)
+
+
+MAX_NLIST = 65536
+
+
+def _whole_number(name: str, value: Any, low: int, high: int | None = None) -> int:
+    """An integer option from ``low`` (to ``high``), or BadRequest naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (
+            high is not None and value > high):
+        limits = f"from {low}" + ("" if high is None else f" to {high}")
+        raise BadRequest(f"{name} must be an integer {limits}; got {value!r}", field=name)
+    return int(value)
+
+
+def _ratio(name: str, value: Any) -> float:
+    """A positive, finite number option, or BadRequest naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not 0 < float(value) < math.inf:
+        raise BadRequest(f"{name} must be a positive, finite number; got {value!r}", field=name)
+    return float(value)
 
 
 def _approximation(parameters: Mapping[str, Any]) -> tuple[int | None, bool, bool]:

@@ -9,7 +9,10 @@ cannot grow the label set.
 Embedding drift (``faasflow.executors.drift``) is read from the running executors when
 ``/metrics`` is scraped (``watch_drift``): the gauges ``faasflow_embedding_query_similarity``
 (the recent batches' mean) and ``faasflow_embedding_index_similarity``, and the counter
-``faasflow_embedding_query_batches_total``, labelled by executor and shard.
+``faasflow_embedding_query_batches_total``, labelled by executor and shard. So are what the
+vector shards' searches did (``watch_search``): ``faasflow_search_queries_total``,
+``faasflow_search_lists_probed_total``, ``faasflow_search_vectors_scanned_total`` and
+``faasflow_search_bytes_read_total`` (from object storage).
 """
 
 from __future__ import annotations
@@ -75,6 +78,50 @@ class DriftCollector:
         return [query, index, batches]
 
 
+SEARCH_COUNTERS = {
+    "queries": ("faasflow_search_queries", "Queries searched"),
+    "lists_probed": ("faasflow_search_lists_probed", "IVF lists probed, counted once per query"),
+    "vectors_scanned": ("faasflow_search_vectors_scanned", "Vectors scored, counted once per query"),
+    "bytes_read": ("faasflow_search_bytes_read", "Bytes of index read from object storage by searches"),
+}
+
+
+class SearchSample(Protocol):
+    """One shard's search totals (``faasflow.executors.vector_indexer.SearchMetrics`` is one)."""
+
+    @property
+    def executor(self) -> str: ...
+    @property
+    def shard(self) -> int: ...
+    @property
+    def totals(self) -> dict[str, int]: ...
+
+
+class SearchCollector:
+    """The search counters, read from the shards' running totals at each scrape."""
+
+    def __init__(self, samples: Callable[[], Iterable[SearchSample]]) -> None:
+        self.samples = samples
+
+    @staticmethod
+    def _families() -> dict[str, Any]:
+        from prometheus_client.core import CounterMetricFamily
+
+        return {key: CounterMetricFamily(name, text, labels=["executor", "shard"])
+                for key, (name, text) in SEARCH_COUNTERS.items()}
+
+    def describe(self) -> list[Any]:
+        return list(self._families().values())
+
+    def collect(self) -> list[Any]:
+        families = self._families()
+        for sample in self.samples():
+            totals = sample.totals
+            for key, family in families.items():
+                family.add_metric([sample.executor, str(sample.shard)], totals.get(key, 0))
+        return list(families.values())
+
+
 class GatewayMetrics:
     """The metric families, and cached label children for the hot path."""
 
@@ -102,6 +149,10 @@ class GatewayMetrics:
         """Show the embedding drift ``samples()`` returns at each scrape (a backend whose
         executors run in this process calls it)."""
         self.registry.register(DriftCollector(samples))
+
+    def watch_search(self, samples: Callable[[], Iterable[SearchSample]]) -> None:
+        """Show the search totals ``samples()`` returns at each scrape."""
+        self.registry.register(SearchCollector(samples))
 
     def endpoint_label(self, endpoint: str | None) -> str:
         if endpoint is None:

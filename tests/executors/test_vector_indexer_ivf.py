@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,6 +84,12 @@ def test_nprobe_is_checked_embedded(tmp_path: Path, data: np.ndarray):
     assert query[0].matches[0].id == "d0"
     with pytest.raises(FlowConfigError, match="nprobe"):
         VectorIndexer(workspace=str(tmp_path), runtime_args={"name": "idx"}, nprobe=0)
+    for option, value in (("ivf_min_rows", 0), ("ivf_min_rows", "many"), ("nlist", 0), ("nlist", 10**6),
+                          ("nlist", 2.0), ("cache_bytes", -1), ("cache_bytes", True), ("retrain_ratio", 0),
+                          ("retrain_ratio", float("nan")), ("retrain_ratio", float("inf")), ("retrain_ratio", "2")):
+        with pytest.raises(FlowConfigError, match=option) as refused:
+            VectorIndexer(workspace=str(tmp_path), runtime_args={"name": "idx"}, **{option: value})
+        assert refused.value.field == option
 
 
 def test_nprobe_is_a_422_over_http(flow: Flow):
@@ -94,8 +101,28 @@ def test_nprobe_is_a_422_over_http(flow: Flow):
                 answer = http.post("/search", json={"data": [query], "parameters": {"nprobe": nprobe}})
                 assert answer.status_code == 422, answer.text
                 assert "nprobe" in answer.text
+            before = search_counters(http.get("/metrics").text)
             answer = http.post("/search", json={"data": [query], "parameters": {"nprobe": 16, "limit": 3}})
             assert answer.status_code == 200, answer.text
             assert len(answer.json()["data"][0]["matches"]) == 3
+            after = search_counters(http.get("/metrics").text)
     finally:
         server.stop()
+    for shard in ("0", "1"):  # each shard probed its 16 lists for the one query, and scanned its rows
+        assert after[("faasflow_search_queries_total", shard)] - before[("faasflow_search_queries_total", shard)] == 1
+        probed = after[("faasflow_search_lists_probed_total", shard)] - before[("faasflow_search_lists_probed_total",
+                                                                              shard)]
+        assert probed == 16
+        scanned = (after[("faasflow_search_vectors_scanned_total", shard)]
+                   - before[("faasflow_search_vectors_scanned_total", shard)])
+        assert 2000 < scanned < 5000
+        assert after[("faasflow_search_bytes_read_total", shard)] >= 0  # local shards: memory-mapped, none read
+
+
+def search_counters(text: str) -> dict[tuple[str, str], float]:
+    found = {}
+    for line in text.splitlines():
+        match = re.fullmatch(r'(faasflow_search_\w+_total)\{executor="idx",shard="(\d)"\} (\S+)', line)
+        if match:
+            found[(match[1], match[2])] = float(match[3])
+    return found

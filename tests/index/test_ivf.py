@@ -14,7 +14,9 @@ import pytest
 
 from faasflow import Document
 from faasflow.codec import document_to_dict, dumps
+from faasflow.cli import main as cli_main
 from faasflow.index import ivf
+from faasflow.index.check import check
 from faasflow.index import segment as segment_file
 from faasflow.index.approximate import SearchReport
 from faasflow.index.lists import IvfSegment
@@ -239,7 +241,8 @@ def test_the_cache_stays_within_its_budget(built: Path, queries: np.ndarray):
 
 def test_a_damaged_list_or_centroid_set_names_the_shard_and_segment(tmp_path: Path, data: np.ndarray,
                                                                   queries: np.ndarray,
-                                                                  monkeypatch: pytest.MonkeyPatch):
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]):
     monkeypatch.setattr(segment_file, "FIRST_READ", 4096)  # object storage reads this segment by ranges
     write(ShardIndex(LocalStorage(tmp_path), **OPTIONS), 0, data[:4000])
     index = ShardIndex(LocalStorage(tmp_path), **OPTIONS)
@@ -270,6 +273,13 @@ def test_a_damaged_list_or_centroid_set_names_the_shard_and_segment(tmp_path: Pa
     set_path.write_bytes(bytes(centroid_bytes))
     with pytest.raises(SegmentFormatError, match="centroid set .* fails its CRC-32"):
         ShardIndex(LocalStorage(tmp_path), **OPTIONS).search(queries[:1], 10, "dot")
+    # the rows are intact: an exact search still answers, and fsck names the set
+    assert len(ShardIndex(LocalStorage(tmp_path), **OPTIONS).search(queries[:1], 10, "dot", exact=True)[0]) == 10
+    shard = check(LocalStorage(tmp_path), "")
+    assert not shard.clean and list(shard.centroid_problems) == [seg.centroids_key]
+    assert "checksum mismatch" in shard.centroid_problems[seg.centroids_key]
+    assert cli_main(["fsck", str(tmp_path)]) == 1
+    assert f"{seg.centroids_key}: centroid set checksum mismatch" in capsys.readouterr().out
     assert zlib.crc32(bytes(centroid_bytes)) != index.log.manifest().ivf["sets"][seg.centroids_key]["crc32"]  # type: ignore[index]
 
 
