@@ -383,6 +383,8 @@ def clustered_vectors(rows: int, dim: int, seed: int, centres: int = 4096, sprea
 
 
 NPROBES = (1, 2, 4, 8, 16, 32, 64, 128)
+CLUSTER_ROWS = 25
+"""Rows per cluster of the clustered IVF dataset (4,000 clusters at 100k rows, 40,000 at 1M)."""
 
 _WARM_IVF = """
 import json, resource, sys, time
@@ -464,7 +466,7 @@ def bench_ivf_dataset(name: str, data: np.ndarray, queries: np.ndarray, faiss) -
     print(f"  exact (faasflow, exact=True) vs numpy truth: recall {same_as_truth:.3f}; "
           f"first query of a fresh process (local, memory-mapped): {warm['first_s'] * 1e3:.1f} ms")
     print(f"  {'nprobe':>6} | {'faasflow recall':>15} {'p50 ms':>7} {'scanned':>9} | {'IVFFlat recall':>14} "
-          f"{'p50 ms':>7} | {'IVFSQ8 recall':>13} {'p50 ms':>7}")
+          f"{'p50 ms':>7} {'scanned':>9} | {'IVFSQ8 recall':>13} {'p50 ms':>7}")
     curve = []
     for point in warm["curve"]:
         nprobe = point["nprobe"]
@@ -473,15 +475,18 @@ def bench_ivf_dataset(name: str, data: np.ndarray, queries: np.ndarray, faiss) -
         for label, (built, _) in indexes.items():
             built.nprobe = nprobe
             times, found = [], []
+            faiss.cvar.indexIVF_stats.reset()
             for q in range(len(queries)):
                 t = time.perf_counter()
                 _, labels = built.search(queries[q : q + 1], K)
                 times.append(time.perf_counter() - t)
                 found.append([str(i) for i in labels[0]])
-            row[label] = (_recall(found, [[str(i) for i in r] for r in truth]), float(np.median(times)))
+            row[label] = (_recall(found, [[str(i) for i in r] for r in truth]), float(np.median(times)),
+                          faiss.cvar.indexIVF_stats.ndis / len(queries))
         curve.append(row)
         print(f"  {nprobe:>6} | {ours:>15.3f} {point['p50'] * 1e3:>7.2f} {point['scanned']:>9,.0f} | "
-              f"{row['IVFFlat'][0]:>14.3f} {row['IVFFlat'][1] * 1e3:>7.2f} | {row['IVFSQ8'][0]:>13.3f} "
+              f"{row['IVFFlat'][0]:>14.3f} {row['IVFFlat'][1] * 1e3:>7.2f} {row['IVFFlat'][2]:>9,.0f} | "
+              f"{row['IVFSQ8'][0]:>13.3f} "
               f"{row['IVFSQ8'][1] * 1e3:>7.2f}", flush=True)
     del exact_ids
     for label in ("faasflow", "IVFFlat", "IVFSQ8"):
@@ -508,8 +513,9 @@ def bench_ivf(rows: int, uniform_rows: int, real_rows: int, dim: int, queries_co
         results["real"] = bench_ivf_dataset("MiniLM sentences", np.ascontiguousarray(corpus, np.float32),
                                             np.ascontiguousarray(queries[:queries_count], np.float32), faiss)
     if rows:
-        data = clustered_vectors(rows, dim, seed=10)
-        queries = clustered_vectors(queries_count, dim, seed=11)
+        centres = max(rows // CLUSTER_ROWS, 64)  # clusters as small at every size: recall as hard at 1M as at 100k
+        data = clustered_vectors(rows, dim, seed=10, centres=centres)
+        queries = clustered_vectors(queries_count, dim, seed=11, centres=centres)
         results["clustered"] = bench_ivf_dataset("clustered", data, queries, faiss)
         del data
     if uniform_rows:
@@ -548,8 +554,9 @@ def bench_ivf_cold(rows: int, dim: int, queries_count: int) -> dict:
     from faasflow.testing import MiniStack
 
     ensure_tools()
-    data = clustered_vectors(rows, dim, seed=20)
-    queries = clustered_vectors(16, dim, seed=21)
+    centres = max(rows // CLUSTER_ROWS, 64)
+    data = clustered_vectors(rows, dim, seed=20, centres=centres)
+    queries = clustered_vectors(16, dim, seed=21, centres=centres)
     with MiniStack() as emulator, tempfile.TemporaryDirectory(dir=scratch_dir()) as tmp:
         os.environ.update(emulator.environ())
         emulator.client("s3").create_bucket(Bucket="vector-bench")

