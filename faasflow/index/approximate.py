@@ -123,22 +123,9 @@ def scan(
         prepared = np.ascontiguousarray(queries * centroids.step)
         constant = queries @ (centroids.low + 128.0 * centroids.step)
     report.lists_probed += int(chosen.size)
-    if len(queries) == 1:  # one query: its lists' scores side by side, one selection
-        numbers = [number for number in np.sort(chosen[0]).tolist()
-                   if seg.row_starts[number] < seg.row_starts[number + 1]]
-        if not in_memory:
-            seg.list_codes(numbers)  # one parallel read of every list not cached yet
-        tiles = [_score_list(seg, number, prepared[0], None if constant is None else constant[0], metric, valid)
-                 for number in numbers]
-        if not tiles:
-            return np.empty(0, np.int64)
-        value = np.concatenate(tiles)
-        row = np.concatenate([np.arange(seg.row_starts[number], seg.row_starts[number + 1]) for number in numbers])
-        report.vectors_scanned += len(value)
-        if len(value) > keep:
-            top = np.argpartition(-value, keep - 1)[:keep]
-            value, row = value[top], row[top]
-        return np.sort(row[np.isfinite(value)])  # rows of distinct lists: distinct
+    if len(queries) == 1:
+        return _scan_one(seg, prepared[0], None if constant is None else float(constant[0]), np.sort(chosen[0]),
+                         metric, valid, keep, report)
     lists, inverse = np.unique(chosen, return_inverse=True)
     numbers = [number for number in lists.tolist() if seg.row_starts[number] < seg.row_starts[number + 1]]
     if not in_memory:
@@ -175,6 +162,50 @@ def scan(
     return np.unique(row[np.isfinite(value)])
 
 
+def _scan_one(seg: IvfSegment, query: np.ndarray, constant: float | None, lists: np.ndarray, metric: str,
+              valid: np.ndarray | None, keep: int, report: SearchReport) -> np.ndarray:
+    """``scan`` for one query: each probed list's product, side by side, then one selection
+    (per list only the product itself: lists are small, a few hundred rows)."""
+    starts = seg.row_list
+    numbers = [number for number in lists.tolist() if starts[number] < starts[number + 1]]
+    if not numbers:
+        return np.empty(0, np.int64)
+    if constant is None:
+        matrix = seg.float_matrix(numbers)
+        tiles = [matrix[starts[number] : starts[number + 1]] @ query for number in numbers]
+    else:
+        tiles = [codes.astype(np.float32) @ query for codes, _ in seg.list_codes(numbers)]
+    value = np.concatenate(tiles)
+    if constant is not None:
+        value += constant
+    begins = np.fromiter((starts[number] for number in numbers), np.int64, len(numbers))
+    lengths = np.fromiter((starts[number + 1] - starts[number] for number in numbers), np.int64, len(numbers))
+    row = np.repeat(begins - (np.cumsum(lengths) - lengths), lengths) + np.arange(len(value))
+    if metric != "dot":
+        norms = np.concatenate([list_norms for _, list_norms in seg.list_codes(numbers)])
+        _by_metric(value, norms, metric)
+    if valid is not None:
+        value[~valid[row]] = -np.inf
+    report.vectors_scanned += len(value)
+    if len(value) > keep:
+        top = np.argpartition(-value, keep - 1)[:keep]
+        value, row = value[top], row[top]
+    return np.sort(row[np.isfinite(value)])  # rows of distinct lists: distinct
+
+
+def _by_metric(tile: np.ndarray, norms: np.ndarray, metric: str) -> None:
+    """Turn inner products (rows, or rows x queries) into the metric's similarity order, in
+    place, given the rows' norms."""
+    if tile.ndim == 2:
+        norms = norms[:, None]
+    if metric == "cosine":
+        with np.errstate(divide="ignore"):
+            tile *= np.where(norms > 0, 1.0 / norms, 0.0).astype(np.float32)
+    else:  # euclidean, sqeuclidean: 2 q.x - |x|^2 orders rows as -|q - x|^2 does
+        tile *= 2.0
+        tile -= norms * norms
+
+
 def _score_list(seg: IvfSegment, number: int, prepared: np.ndarray, constant: np.ndarray | None, metric: str,
                 valid: np.ndarray | None) -> np.ndarray:
     """One list's scores for prepared queries (a vector: rows; dim x queries: rows x
@@ -187,15 +218,7 @@ def _score_list(seg: IvfSegment, number: int, prepared: np.ndarray, constant: np
         tile = seg.list_codes([number])[0][0].astype(np.float32) @ prepared
         tile += constant
     if metric != "dot":
-        norms = seg.list_norms(number)
-        if tile.ndim == 2:
-            norms = norms[:, None]
-        if metric == "cosine":
-            with np.errstate(divide="ignore"):
-                tile *= np.where(norms > 0, 1.0 / norms, 0.0).astype(np.float32)
-        else:  # euclidean, sqeuclidean: 2 q.x - |x|^2 orders rows as -|q - x|^2 does
-            tile *= 2.0
-            tile -= norms * norms
+        _by_metric(tile, seg.list_norms(number), metric)
     if valid is not None:
         tile[~valid[first:last]] = -np.inf
     return tile

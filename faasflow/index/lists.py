@@ -269,7 +269,7 @@ class IvfSegment(Segment):
     """A format 2 segment: lists read as probed, whole sections only on demand."""
 
     __slots__ = ("header", "source", "where", "centroids_key", "nlist", "row_starts", "code_starts", "code_crc",
-                 "block_crc", "cache", "_rows", "_lazy", "_checked_lists", "_checked_blocks", "_checked_float_lists", "_part_bytes")
+                 "block_crc", "cache", "_rows", "_lazy", "_checked_lists", "_checked_blocks", "_checked_float_lists", "_part_bytes", "row_list")
 
     def __init__(self, key: str, header: dict[str, Any], source: _Source, where: str = ""):
         self.key = key
@@ -300,6 +300,7 @@ class IvfSegment(Segment):
         nlist, blocks = self.nlist, -(-self._rows // BLOCK_ROWS)
         array = np.frombuffer(table, dtype=np.uint8)
         self.row_starts = array[: 8 * (nlist + 1)].view("<u8").astype(np.int64)
+        self.row_list: list[int] = self.row_starts.tolist()
         self.code_starts = array[8 * (nlist + 1) : 16 * (nlist + 1)].view("<u8").astype(np.int64)
         end = 16 * (nlist + 1)
         self.code_crc = array[end : end + 4 * nlist].view("<u4")
@@ -506,6 +507,15 @@ class IvfSegment(Segment):
             self._check_blocks(np.arange(first // BLOCK_ROWS, -(-last // BLOCK_ROWS)))
             self._checked_float_lists[number] = True
         return self._lazy["parts"][0][first:last] if "parts" in self._lazy else self.parts[0][first:last]
+
+    def float_matrix(self, lists: Sequence[int]) -> np.ndarray:
+        """The float32 matrix as it lies in memory (no copy; in-memory sources only), the
+        blocks of ``lists`` checked against their CRC-32 (each on first touch)."""
+        checked = self._checked_float_lists
+        for number in lists:
+            if not checked[number]:
+                self.list_floats(number)
+        return self._lazy["parts"][0] if "parts" in self._lazy else self.parts[0]
 
     def list_norms(self, number: int) -> np.ndarray:
         """A list's rows' float32 norms (stored after its codes)."""

@@ -313,3 +313,20 @@ def test_training_is_numpy_kmeans_with_codes_close_to_the_vectors(data: np.ndarr
     lists, dists = trained.assign(data[:100])
     direct = ((data[:100, None, :] - trained.centroids[None]) ** 2).sum(-1)
     assert np.array_equal(lists, direct.argmin(1)) and np.allclose(dists, direct.min(1), atol=1e-4)
+
+
+def test_unit_rows_get_unit_centroids_and_even_lists():
+    rng = np.random.default_rng(3)
+    means = rng.standard_normal((400, DIM)).astype(np.float32)
+    rows = means[rng.integers(0, 400, 20_000)] + rng.standard_normal((20_000, DIM)).astype(np.float32) * (
+        rng.uniform(0.1, 1.5, 20_000)[:, None].astype(np.float32))  # clusters of very different spreads
+    unit = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    spherical, plain = ivf.train(unit, 64), ivf.train(rows, 64)
+    assert np.allclose(np.linalg.norm(spherical.centroids, axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(np.linalg.norm(plain.centroids, axis=1), 1.0, atol=1e-2)
+
+    def probed_rows(trained: ivf.CentroidSet) -> float:  # rows a query from the data scans at nprobe 4
+        sizes = np.bincount(trained.assign(unit)[0], minlength=64)
+        return float(sizes[ivf.probe(unit[:500], trained, "dot", 4)].sum(axis=1).mean())
+
+    assert probed_rows(spherical) < 1.5 * 4 * len(unit) / 64  # close to the mean list size
