@@ -145,8 +145,8 @@ class ReadCounter:
 
 
 class ListCache:
-    """Least recently used pieces of segments (a list's codes, a block of float32 rows)
-    read from object storage, bounded by ``budget`` bytes for the whole shard."""
+    """Least recently used pieces of segments (a list's codes, a block of float32 rows, a
+    hit's document) read from object storage, bounded by ``budget`` bytes for the whole shard."""
 
     def __init__(self, budget: int = DEFAULT_CACHE_BYTES):
         self.budget = max(int(budget), 0)
@@ -402,11 +402,24 @@ class IvfSegment(Segment):
         """Several rows' documents, read in parallel when they are not loaded."""
         if "docs" in self._lazy or self.source.in_memory or not rows:
             return [self.doc_json(row) for row in rows]
-        base = self.header["sections"]["doc_offsets"][0]
-        bounds = [np.frombuffer(b, "<u8") for b in self.source.read_many([(base + 8 * r, 16) for r in rows])]
-        start = self.header["sections"]["docs"][0]
-        found = self.source.read_many([(start + int(b[0]), int(b[1] - b[0])) for b in bounds])
-        return [bytes(f) for f in found]
+        cache = self.cache
+        found: dict[int, bytes] = {}
+        if cache is not None:
+            for row in rows:
+                hit = cache.get((self.key, "d", row))
+                if hit is not None:
+                    found[row] = hit
+        missing = [row for row in rows if row not in found]
+        if missing:  # two rounds of parallel ranged reads: each row's bounds, then its bytes
+            base = self.header["sections"]["doc_offsets"][0]
+            bounds = [np.frombuffer(b, "<u8") for b in self.source.read_many([(base + 8 * r, 16) for r in missing])]
+            start = self.header["sections"]["docs"][0]
+            read = self.source.read_many([(start + int(b[0]), int(b[1] - b[0])) for b in bounds])
+            for row, data in zip(missing, read):
+                found[row] = bytes(data)
+                if cache is not None:
+                    cache.put((self.key, "d", row), found[row], len(data))
+        return [found[row] for row in rows]
 
     def doc_dict(self, row: int) -> dict[str, Any]:
         return orjson.loads(self.doc_json(row))  # type: ignore[no-any-return]

@@ -23,16 +23,19 @@ def s3_client() -> Any:
 class S3Storage:
     """Objects under ``s3://bucket/prefix/``."""
 
-    def __init__(self, bucket: str, prefix: str = "", client: Any = None):
+    def __init__(self, bucket: str, prefix: str = "", client: Any = None, _shared: list[Any] | None = None):
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        self._client = client
+        # one client for a storage and all its children, made on first use (a client costs
+        # tens of milliseconds to make; the first one also imports boto3)
+        self._shared = _shared if _shared is not None else [client]
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            self._client = s3_client()
-        return self._client
+        shared = self._shared
+        if shared[0] is None:
+            shared[0] = s3_client()
+        return shared[0]
 
     @property
     def url(self) -> str:
@@ -126,7 +129,7 @@ class S3Storage:
             raise StorageError(f"cannot delete {self.url}{key}: {exc}") from exc
 
     def child(self, prefix: str) -> S3Storage:
-        return S3Storage(self.bucket, self.prefix + prefix.strip("/"), client=self._client)
+        return S3Storage(self.bucket, self.prefix + prefix.strip("/"), _shared=self._shared)
 
     def __repr__(self) -> str:
         return f"S3Storage({self.url!r})"
