@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from faasflow.index import segment as segment_file
-from faasflow.index.ivf import CentroidSet, CentroidsDamaged
+from faasflow.index.ivf import CentroidsDamaged, CentroidSet
 from faasflow.storage.base import Storage, StorageError
 from faasflow.storage.segments import MANIFEST, SEGMENTS, SegmentInfo, SegmentLog
 

@@ -157,8 +157,9 @@ def nearest(matrix: np.ndarray, centroids: np.ndarray, half_sq: np.ndarray) -> t
 def train(matrix: np.ndarray, nlist: int | None = None, seed: int = 0,
           iterations: int = KMEANS_ITERATIONS) -> CentroidSet:
     """k-means (Lloyd) on a sample of ``matrix``'s rows (spherical when they are all of unit
-    length); an emptied list is re-seeded by splitting the largest one, as faiss does. The mse is measured on ``MSE_ROWS`` rows
-    outside the sample (all of them, in a shard smaller than that)."""
+    length); an emptied list is re-seeded by splitting the largest one, as faiss does. The
+    mse is measured on ``MSE_ROWS`` rows outside the sample (all of them, in a shard smaller
+    than that)."""
     rows, dim = matrix.shape
     nlist = min(nlist or default_nlist(rows), rows)
     rng = np.random.default_rng(seed)

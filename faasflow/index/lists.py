@@ -268,8 +268,9 @@ def open_segment(key: str, header: dict[str, Any], data: bytes | memoryview | No
 class IvfSegment(Segment):
     """A format 2 segment: lists read as probed, whole sections only on demand."""
 
-    __slots__ = ("header", "source", "where", "centroids_key", "nlist", "row_starts", "code_starts", "code_crc",
-                 "block_crc", "cache", "_rows", "_lazy", "_checked_lists", "_checked_blocks", "_checked_float_lists", "_part_bytes", "row_list")
+    __slots__ = ("header", "source", "where", "centroids_key", "nlist", "row_starts", "row_list", "code_starts",
+                 "code_crc", "block_crc", "cache", "_rows", "_lazy", "_checked_lists", "_checked_blocks",
+                 "_checked_float_lists", "_part_bytes")
 
     def __init__(self, key: str, header: dict[str, Any], source: _Source, where: str = ""):
         self.key = key

@@ -13,12 +13,12 @@ import orjson
 import pytest
 
 from faasflow import Document
-from faasflow.codec import document_to_dict, dumps
 from faasflow.cli import main as cli_main
+from faasflow.codec import document_to_dict, dumps
 from faasflow.index import ivf
-from faasflow.index.check import check
 from faasflow.index import segment as segment_file
 from faasflow.index.approximate import SearchReport
+from faasflow.index.check import check
 from faasflow.index.lists import IvfSegment
 from faasflow.index.segment import FIRST_READ, SegmentFormatError
 from faasflow.index.shard import NprobeOutOfRange, ShardIndex, drift_ratio
