@@ -64,10 +64,7 @@ def approximate_blocks(
     for number, seg in enumerate(view.segments):
         if not seg.rows:
             continue
-        valid = view.masks[number]
-        if conditions:
-            matching = seg.filter_mask(conditions)
-            valid = matching if valid is None else valid & matching
+        valid = view.valid(number, conditions)
         base = view.starts[number]
         if not isinstance(seg, IvfSegment) or seg.rows <= SMALL_SEGMENT:
             found = view.segment_blocks(number, valid)

@@ -551,3 +551,6 @@ class IvfSegment(Segment):
 
     def embeddings(self, rows: np.ndarray) -> np.ndarray:
         return self.float_rows(np.asarray(rows))
+
+
+segment_file.register_format(2, open_segment)

@@ -269,13 +269,24 @@ class Segment:
         return mask
 
 
+SegmentOpener = Callable[[str, dict[str, Any], "bytes | memoryview | None", "Storage | None"], Segment]
+_OPENERS: dict[int, SegmentOpener] = {}
+"""Readers of the other segment formats by number: ``faasflow.index.lists`` adds format 2
+(rows grouped by IVF list) when it is imported, as ``faasflow.index`` does."""
+
+
+def register_format(number: int, opener: SegmentOpener) -> None:
+    """Read segments of format ``number`` with ``opener(key, header, data, storage)``:
+    ``data`` is the whole file when it is at hand, else ``storage`` holds it."""
+    _OPENERS[number] = opener
+
+
 def decode(key: str, data: bytes | memoryview) -> Segment:
     """A segment from its whole file, without copying the matrix."""
     header = _parse_header(key, data)
-    if header.get("format") == 2:
-        from faasflow.index.lists import open_segment
-
-        return open_segment(key, header, data=data)
+    opener = _OPENERS.get(header.get("format", 1))
+    if opener is not None:
+        return opener(key, header, data, None)
     return _assemble(key, header, lambda name: _slice(data, header, name), None)
 
 
@@ -376,10 +387,9 @@ def load(storage: Storage, key: str, part_bytes: int = PART_BYTES) -> Segment:
         raise SegmentMissing(f"segment {storage.url}{key} is missing")
     header = _parse_header(key, first)
     size = int(header["size"])
-    if header.get("format") == 2:  # lists are read as searches probe them
-        from faasflow.index.lists import open_segment
-
-        return open_segment(key, header, data=first if size <= len(first) else None, storage=storage)
+    opener = _OPENERS.get(header.get("format", 1))
+    if opener is not None:  # format 2: lists are read as searches probe them
+        return opener(key, header, first if size <= len(first) else None, storage)
     if size <= len(first):
         return decode(key, first)
 

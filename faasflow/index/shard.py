@@ -229,16 +229,19 @@ class View:
             return self._blocks
         blocks = []
         for number, seg in enumerate(self.segments):
-            if not seg.rows:
-                continue
-            valid = self.masks[number]
-            if conditions:
-                matching = seg.filter_mask(conditions)
-                valid = matching if valid is None else valid & matching
-            blocks.extend(self.segment_blocks(number, valid))
+            if seg.rows:
+                blocks.extend(self.segment_blocks(number, self.valid(number, conditions)))
         if not conditions:
             self._blocks = blocks
         return blocks
+
+    def valid(self, number: int, conditions: Mapping[str, Any] | None = None) -> np.ndarray | None:
+        """Segment ``number``'s live rows whose tags equal ``conditions`` (None: all of them)."""
+        valid = self.masks[number]
+        if conditions:
+            matching = self.segments[number].filter_mask(conditions)
+            valid = matching if valid is None else valid & matching
+        return valid
 
     def segment_blocks(self, number: int, valid: np.ndarray | None) -> list[Block]:
         """Segment ``number``'s rows where ``valid`` (all where None) as search blocks."""
