@@ -106,10 +106,17 @@ def check(storage: Storage, prefix: str) -> ShardCheck:
         if seg.data_missing and key not in log.manifest().segments:
             continue  # a compaction replaced it (and it was collected) while the shard was checked
         result.segments.append(seg)
-    for key, record in (manifest.ivf or {}).get("sets", {}).items():
+    sets = (manifest.ivf or {}).get("sets", {})
+    for key, record in sets.items():
         problem = _check_centroid_set(log.storage, key, record)
         if problem is not None:
             result.centroid_problems[key] = problem
+    for key in manifest.segments:
+        info = manifest.files.get(key)
+        if info is not None and info.centroids is not None and info.centroids not in sets:
+            result.centroid_problems.setdefault(info.centroids, (
+                f"unrecorded: segment {key} is assigned to this centroid set, the manifest has no record of it "
+                "(its checksum cannot be checked, and it may be collected); a full compaction reassigns the rows"))
     return result
 
 

@@ -58,6 +58,16 @@ from faasflow.storage.segments import (
 logger = logging.getLogger("faasflow.index")
 
 IVF_MIN_ROWS = 50_000
+
+ASSIGN_ATTEMPTS = 5
+"""How often a write assigns its rows again when their centroid set is retrained away
+before the write is published (each time, a merge retired the set in between)."""
+
+
+class CentroidSetRetired(SegmentsChanged):
+    """The centroid set a segment was assigned to left the manifest before the segment was
+    published: the segment is discarded and its rows assigned to the current set."""
+
 """Shards smaller than this stay exact: no centroids, every row scored."""
 DEFAULT_NPROBE = 32
 RETRAIN_RATIO = 1.5
@@ -509,16 +519,22 @@ class ShardIndex:
         expected = self.dim()
         if expected is not None and dim != expected:
             raise DimensionMismatch(expected, dim)
-        index = self.log.manifest().ivf
-        target = self._target_set(index, len(ids), embeddings)
-        if target is None:
-            manifest = self._write(segment_file.encode(ids, embeddings, docs, tags), len(ids), len(ids), dim)
-        else:
+        for attempt in range(ASSIGN_ATTEMPTS):
+            target = self._target_set(self.log.manifest().ivf, len(ids), embeddings)
+            if target is None:
+                manifest = self._write(segment_file.encode(ids, embeddings, docs, tags), len(ids), len(ids), dim)
+                break
             key, centroids, record = target
             lengths = np.fromiter((len(d) for d in docs), dtype=np.uint64, count=len(docs))
             data, sse = grouped(key, centroids, ids, embeddings, b"".join(docs), lengths, tags)
-            manifest = self._write(data, len(ids), len(ids), dim, centroids=key,
-                                   ivf=_assigned(key, record, len(ids), sse))
+            try:
+                manifest = self._write(data, len(ids), len(ids), dim, centroids=key,
+                                       ivf=_assigned(key, record, len(ids), sse))
+                break
+            except CentroidSetRetired:
+                if attempt + 1 == ASSIGN_ATTEMPTS:
+                    raise
+                logger.info("centroid set %s was retrained away during a write: assigning again", key)
         self._dim = dim
         return manifest
 
@@ -555,8 +571,9 @@ class ShardIndex:
             self._cache[key] = self._joined(segment_file.decode(key, data))  # our own write: never read back
         try:
             manifest = self.log.publish(key, dim=dim, dtype=None if dim is None else DTYPE.str, ivf=ivf)
-        except DimensionMismatch:
-            # another writer fixed another dimension first: this segment was never published
+        except (DimensionMismatch, CentroidSetRetired):
+            # another writer fixed another dimension first, or retrained the set the rows were
+            # assigned to away: this segment was never published
             with self._lock:
                 self._cache.pop(key, None)
             self.log.discard(key)
@@ -604,6 +621,8 @@ class ShardIndex:
             change = None
             if target is not None and target[2] is not None:  # trained here: the new current set
                 change = _trained(target[0], target[2])
+            elif centroids is not None:  # the set must still be listed when the merge is
+                change = _assigned(centroids, None, 0, 0.0)
             try:
                 self.log.replace(view.keys[start:stop], key, ivf=change)
             except SegmentsChanged:
@@ -667,11 +686,15 @@ def _trained(key: str, record: dict[str, Any]) -> Any:
 def _assigned(key: str, record: dict[str, Any] | None, rows: int, sse: float) -> Any:
     """The manifest change that publishes a segment of ``rows`` assigned to set ``key``
     (trained by this write when ``record`` is given): its distances count toward drift
-    when ``key`` is the current set."""
+    when ``key`` is the current set. Raises CentroidSetRetired when an existing ``key`` has
+    left the manifest (another writer retrained and merged its segments away): re-adding
+    its record would not do, since the set may already be collected."""
 
     def change(index: dict[str, Any] | None) -> dict[str, Any] | None:
         index = dict(index or {})
         sets = dict(index.get("sets", {}))
+        if record is None and key not in sets:  # retrained away since the rows were assigned
+            raise CentroidSetRetired(f"centroid set {key} is no longer in the manifest")
         drift = dict(index.get("drift") or {"rows": 0, "sse": 0.0})
         if record is not None:
             sets[key] = record

@@ -23,6 +23,7 @@ from faasflow.index.lists import IvfSegment
 from faasflow.index.segment import FIRST_READ, SegmentFormatError
 from faasflow.index.shard import NprobeOutOfRange, ShardIndex, drift_ratio
 from faasflow.storage.local import LocalStorage
+from faasflow.storage.segments import SegmentLog
 
 DIM = 32
 OPTIONS: dict[str, Any] = {"ivf_min_rows": 3000, "nlist": 32, "nprobe": 4}
@@ -330,3 +331,61 @@ def test_unit_rows_get_unit_centroids_and_even_lists():
         return float(sizes[ivf.probe(unit[:500], trained, "dot", 4)].sum(axis=1).mean())
 
     assert probed_rows(spherical) < 1.5 * 4 * len(unit) / 64  # close to the mean list size
+
+
+def test_a_write_assigned_to_a_set_retrained_away_meanwhile_is_assigned_again(tmp_path: Path,
+                                                                              queries: np.ndarray):
+    """Writer A reads the manifest (set X current) and writes its segment assigned to X; before it
+    publishes, writer B retrains and merges away every segment of X, so X leaves the manifest.
+    A's segment must not be published under a set the manifest no longer lists."""
+    other = ShardIndex(LocalStorage(tmp_path), **OPTIONS)
+    write(other, 0, clustered(3000, seed=3))
+    first = other.log.manifest().ivf
+    assert first is not None
+    shifted = clustered(4000, seed=5, centres=16, shift=3.0)
+    late = clustered(500, seed=6)
+
+    def retrain_meanwhile(key: str) -> None:
+        SegmentLog.after_write = None  # once, for A's segment
+        for start in range(0, 4000, 1000):
+            write(other, 10_000 + start, shifted[start : start + 1000])
+        for _ in range(2):
+            if other.log.manifest().ivf["current"] == first["current"]:  # type: ignore[index]
+                other.compact(full=True)
+        assert other.log.manifest().ivf["current"] != first["current"]  # type: ignore[index]
+
+    SegmentLog.after_write = retrain_meanwhile
+    try:
+        writer = ShardIndex(LocalStorage(tmp_path), **OPTIONS)
+        write(writer, 20_000, late)
+    finally:
+        SegmentLog.after_write = None
+    manifest = writer.log.manifest()
+    assert manifest.ivf is not None
+    used = {info.centroids for info in manifest.files.values() if info.centroids is not None}
+    assert used <= set(manifest.ivf["sets"])  # every set a listed segment uses is recorded
+    assert first["current"] not in used
+    assert check(LocalStorage(tmp_path), "").clean
+    fresh = ShardIndex(LocalStorage(tmp_path), **OPTIONS)
+    assert fresh.count() == 3000 + 4000 + 500
+    found = hit_ids(fresh.search(late[:20], 1, "dot", nprobe=8))
+    assert [hits[0] for hits in found] == [f"d{20_000 + i}" for i in range(20)]
+
+
+def test_fsck_names_a_set_a_segment_uses_without_a_record(tmp_path: Path, data: np.ndarray, queries: np.ndarray):
+    index = ShardIndex(LocalStorage(tmp_path), **OPTIONS)
+    write(index, 0, data[:3000])
+    set_key = index.log.manifest().ivf["current"]  # type: ignore[index]
+    # what the race above produced before writes checked for it: the set's record gone, a segment still on it
+    index.log.swap(lambda segments: segments, ivf=lambda ivf: {"current": None, "sets": {}, "drift": ivf["drift"]})
+    shard = check(LocalStorage(tmp_path), "")
+    assert not shard.clean and list(shard.centroid_problems) == [set_key]
+    assert f"segment {index.log.manifest().segments[0]} is assigned to this centroid set" in \
+        shard.centroid_problems[set_key]
+    write(index, 3000, data[3000:3500])
+    assert index.compact(full=True)  # reassigns every row to a set the manifest records
+    assert check(LocalStorage(tmp_path), "").clean
+    after = ShardIndex(LocalStorage(tmp_path), **OPTIONS)
+    assert after.count() == 3500
+    truth = np.argsort(-(queries @ data[:3500].T), axis=1, kind="stable")[:, :10]
+    assert recall(hit_ids(after.search(queries, 10, "dot", nprobe=8)), [[f"d{i}" for i in r] for r in truth]) >= 0.95
