@@ -30,7 +30,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
@@ -308,6 +308,7 @@ class ShardIndex:
         self.list_cache = ListCache(cache_bytes)
         self.reads = ReadCounter()
         self._centroid_sets: dict[str, ivf_index.CentroidSet] = {}
+        self._set_reads: dict[str, Future[ivf_index.CentroidSet]] = {}  # started beside a cold view's segments
         self.max_staleness_s = max_staleness_s
         self._checked_at = float("-inf")
         self.max_segments = max_segments
@@ -335,6 +336,7 @@ class ShardIndex:
             current = self._view
             if current is not None and current.version == manifest.version:
                 return current
+            self._read_sets_ahead(manifest)
             for attempt in range(3):
                 try:
                     segments = self._load(manifest.segments)
@@ -355,7 +357,18 @@ class ShardIndex:
             self._cache = {key: self._cache[key] for key in manifest.segments if key in self._cache}
             sets = (manifest.ivf or {}).get("sets", {})
             self._centroid_sets = {key: value for key, value in self._centroid_sets.items() if key in sets}
+            self._set_reads = {key: value for key, value in self._set_reads.items() if key in sets}
             return view
+
+    def _read_sets_ahead(self, manifest: Manifest) -> None:
+        """Start reading the centroid sets the manifest lists and this process has not, in
+        parallel with the view's segments: a cold search needs both before its first probe.
+        A failure stays in its future until a search asks for that set (``centroid_set``), so
+        an exact search of a shard whose set is damaged still answers."""
+        index = manifest.ivf
+        for key in (index or {}).get("sets", {}):
+            if key not in self._centroid_sets and key not in self._set_reads:
+                self._set_reads[key] = _load_pool().submit(self._read_set, key, index)
 
     def _load(self, keys: Sequence[str]) -> list[Segment]:
         missing = [key for key in keys if key not in self._cache]
@@ -389,6 +402,13 @@ class ShardIndex:
         found = self._centroid_sets.get(key)
         if found is not None:
             return found
+        ahead = self._set_reads.pop(key, None)
+        found = ahead.result() if ahead is not None else self._read_set(key, index)
+        self._centroid_sets[key] = found
+        return found
+
+    def _read_set(self, key: str, index: Mapping[str, Any] | None) -> ivf_index.CentroidSet:
+        """Read a centroid set and check it against its manifest record (in ``index``)."""
         if index is None:
             index = self.log.manifest().ivf
         record = (index or {}).get("sets", {}).get(key)
@@ -403,7 +423,6 @@ class ShardIndex:
             found = ivf_index.CentroidSet.decode(data)
         except ivf_index.CentroidsDamaged as exc:
             raise SegmentFormatError(f"{where} cannot be read: {exc}") from None
-        self._centroid_sets[key] = found
         return found
 
     def count(self) -> int:
