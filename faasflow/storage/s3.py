@@ -1,7 +1,7 @@
-"""S3 storage (AWS, LocalStack, or any S3-compatible endpoint) through boto3.
+"""S3 storage (AWS, LocalStack, or any S3-compatible endpoint) through botocore.
 
-boto3 is imported when the first client is made, not at import time: executor functions
-that never touch state pay nothing for it at cold start.
+botocore is imported when the first client is made, not at import time: executor functions
+that never touch state pay nothing for it at cold start (and boto3 is never imported here).
 """
 
 from __future__ import annotations
@@ -21,16 +21,17 @@ _clients_lock = threading.Lock()
 
 def s3_client() -> Any:
     """The process's boto3 S3 client for the configured endpoint (``AWS_ENDPOINT_URL`` or
-    AWS) and credentials: made once (the first costs boto3's import and about 100 ms more,
-    every later one 70-90 ms) and shared, as boto3 clients are thread-safe. A storage, the
-    index record beside the shards and an S3 event's reader then share one."""
+    AWS) and credentials: made once (the first costs botocore's import and about 100 ms
+    more, every later one 70-90 ms) and shared, as botocore clients are thread-safe. A
+    storage, the index record beside the shards and an S3 event's reader then share one.
+    A lean client: boto3 is not imported on this path."""
     from faasflow.aws import aws_client
 
     key = tuple(os.environ.get(name) for name in _CLIENT_ENVIRON)
     with _clients_lock:
         client = _clients.get(key)
         if client is None:  # segments are read in parallel ranged parts: a pool as wide
-            client = _clients[key] = aws_client("s3", max_pool_connections=32)
+            client = _clients[key] = aws_client("s3", lean=True, max_pool_connections=32)
     return client
 
 

@@ -284,3 +284,11 @@ def test_an_optional_import_guard_still_catches_it(monkeypatch: pytest.MonkeyPat
         assert isinstance(exc, MissingExtra)
     else:
         pytest.fail("no ImportError")
+
+
+def test_a_lean_client_without_botocore_names_the_extra(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(sys.modules, "botocore", None)
+    from faasflow.aws import aws_client
+
+    with pytest.raises(MissingExtra, match="^an AWS s3 client needs the 'aws' extra"):
+        aws_client("s3", "http://127.0.0.1:1", "us-east-1", dummy_credentials=True, lean=True)
