@@ -65,11 +65,12 @@ def _thread_lock(path: Path) -> threading.Lock:
 
 def _version(data: bytes) -> str:
     """A content hash: md5 for small objects (manifests, which conditional writes compare);
-    length plus two checksums for large ones (index segments, written once and never
-    compared), which is several times faster to compute."""
+    length plus CRC-32 for large ones (index segments, written once and never compared),
+    several times faster to compute: a segment write is its bytes' copy, its checksum and
+    this (an Adler-32 beside it cost IVF ingest 5%)."""
     if len(data) <= 1 << 16:
         return hashlib.md5(data).hexdigest()
-    return f"{len(data):x}-{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
+    return f"{len(data):x}-{zlib.crc32(data):08x}"
 
 
 class LocalStorage:
