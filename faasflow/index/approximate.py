@@ -87,7 +87,7 @@ def approximate_blocks(
         exact_scan = seg.source.in_memory  # scored on float32 as they lie: nothing to re-rank
         candidates = scan(seg, centroids, queries, chosen, metric, valid, limit if exact_scan else keep, report)
         if len(candidates):
-            blocks.append(Block(seg.float_rows(candidates), positions=base + candidates))
+            blocks.append(Block(seg.float_rows(candidates, bounds=not exact_scan), positions=base + candidates))
             if not exact_scan:
                 report.reranked += len(candidates)
     return blocks

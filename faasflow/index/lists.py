@@ -42,6 +42,8 @@ from faasflow.storage.base import Storage
 BLOCK_ROWS = 32
 """Float32 rows per checksummed block: a re-ranked row costs one read of this many rows."""
 LIST_ALIGN = 64
+BOUNDS_RUN = 256
+"""Re-ranked rows this close share one ranged read of their documents' bounds (2 KiB)."""
 DEFAULT_CACHE_BYTES = 1 << 30
 """A shard's list cache (codes and float32 blocks read from object storage), by default."""
 
@@ -411,11 +413,20 @@ class IvfSegment(Segment):
                 if hit is not None:
                     found[row] = hit
         missing = [row for row in rows if row not in found]
-        if missing:  # two rounds of parallel ranged reads: each row's bounds, then its bytes
+        if missing:  # each row's bounds (unless a re-rank read them ahead), then its bytes
+            bounds: dict[int, tuple[int, int]] = {}
+            if cache is not None:
+                for row in missing:
+                    hit = cache.get((self.key, "b", row))
+                    if hit is not None:
+                        bounds[row] = hit
+            unknown = [row for row in missing if row not in bounds]
             base = self.header["sections"]["doc_offsets"][0]
-            bounds = [np.frombuffer(b, "<u8") for b in self.source.read_many([(base + 8 * r, 16) for r in missing])]
+            for row, raw in zip(unknown, self.source.read_many([(base + 8 * r, 16) for r in unknown])):
+                pair = np.frombuffer(raw, "<u8")
+                bounds[row] = (int(pair[0]), int(pair[1]))
             start = self.header["sections"]["docs"][0]
-            read = self.source.read_many([(start + int(b[0]), int(b[1] - b[0])) for b in bounds])
+            read = self.source.read_many([(start + bounds[r][0], bounds[r][1] - bounds[r][0]) for r in missing])
             for row, data in zip(missing, read):
                 found[row] = bytes(data)
                 if cache is not None:
@@ -464,9 +475,11 @@ class IvfSegment(Segment):
                     cache.put((self.key, "c", number), value, len(raw))
         return [found[number] for number in numbers]
 
-    def float_rows(self, rows: np.ndarray) -> np.ndarray:
+    def float_rows(self, rows: np.ndarray, bounds: bool = False) -> np.ndarray:
         """The given rows' float32 vectors (a new matrix); each block of ``BLOCK_ROWS`` rows
-        they come from is checked against its CRC-32 the first time it is read."""
+        they come from is checked against its CRC-32 the first time it is read. ``bounds``
+        (re-ranked candidates, read by ranges): their documents' bounds are read in the same
+        parallel round and cached, so that the hits' documents take one round, not two."""
         rows = np.asarray(rows, dtype=np.int64)
         loaded = self._lazy.get("parts")
         if loaded is not None and not self.source.in_memory:
@@ -488,7 +501,14 @@ class IvfSegment(Segment):
             else:
                 missing.append(block)
         ranges = [(offset + b * BLOCK_ROWS * row_bytes, self._block_rows(b) * row_bytes) for b in missing]
-        for block, raw in zip(missing, self.source.read_many(ranges)):
+        runs = self._bound_runs(rows) if bounds else []
+        read = self.source.read_many(ranges + [self._bounds_range(run) for run in runs])
+        for run, raw in zip(runs, read[len(ranges) :]):
+            pairs = np.frombuffer(raw, "<u8")
+            for row in run:
+                assert self.cache is not None  # runs are only made with a cache
+                self.cache.put((self.key, "b", row), (int(pairs[row - run[0]]), int(pairs[row - run[0] + 1])), 16)
+        for block, raw in zip(missing, read):
             if zlib.crc32(raw) != int(self.block_crc[block]):
                 raise self._block_damaged(block)
             piece = np.frombuffer(raw, DTYPE).reshape(-1, self.dim)
@@ -499,6 +519,24 @@ class IvfSegment(Segment):
             chosen = np.flatnonzero(rows // BLOCK_ROWS == block)
             out[chosen] = piece[rows[chosen] - block * BLOCK_ROWS]
         return out
+
+    def _bound_runs(self, rows: np.ndarray) -> list[list[int]]:
+        """The rows whose documents' bounds are neither loaded nor cached, in runs close
+        enough (``BOUNDS_RUN`` rows) to read each run's bounds by one ranged read."""
+        if self.cache is None or "docs" in self._lazy or "offsets" in self._lazy:
+            return []
+        runs: list[list[int]] = []
+        for row in np.unique(rows).tolist():
+            if self.cache.get((self.key, "d", row)) is not None or self.cache.get((self.key, "b", row)) is not None:
+                continue
+            if runs and row - runs[-1][0] < BOUNDS_RUN:
+                runs[-1].append(row)
+            else:
+                runs.append([row])
+        return runs
+
+    def _bounds_range(self, run: list[int]) -> tuple[int, int]:
+        return self.header["sections"]["doc_offsets"][0] + 8 * run[0], 8 * (run[-1] - run[0] + 2)
 
     def _check_blocks(self, blocks: np.ndarray) -> None:
         """Check the in-memory float32 blocks not checked yet against their CRC-32."""
