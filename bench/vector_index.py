@@ -30,8 +30,9 @@
   opens the shard, which also gives its resident memory), on clustered vectors (a Gaussian
   mixture around 4,096 centres, normalised), on uniform unit vectors (IVF's worst case) and,
   with ``--real-rows``, on MiniLM sentence embeddings (``bench.embedding_corpus``).
-* ivf-cold: one IVF shard of ``--rows`` clustered rows in S3 (MiniStack); a fresh process
-  answers its first query: time, and bytes read against the shard's size; then warm p50.
+* ivf-cold: one IVF shard of ``--rows`` clustered rows in S3 (MiniStack); each of
+  ``COLD_RUNS`` fresh processes answers its first query: time (and their median), and
+  bytes read against the shard's size; then warm p50.
 * ivf-ingest: 4 local shards, each first given enough rows to train its centroids, then
   ``--docs`` docs indexed through the Flow (every segment assigned to lists): docs/s.
 
@@ -548,6 +549,11 @@ print(json.dumps({"imports": imported - started, "first_query": answered - impor
 """
 
 
+COLD_RUNS = 5
+"""Fresh processes per cold measurement: the emulator shares this machine's two cores, so
+single runs vary by a third."""
+
+
 def bench_ivf_cold(rows: int, dim: int, queries_count: int) -> dict:
     from faasflow.deploy.tools import ensure_tools
     from faasflow.storage.s3 import S3Storage
@@ -566,7 +572,7 @@ def bench_ivf_cold(rows: int, dim: int, queries_count: int) -> dict:
         shard_bytes = sum(info.size for info in manifest.files.values())
         np.save(Path(tmp) / "q.npy", queries)
         runs = []
-        for _ in range(3):
+        for _ in range(COLD_RUNS):
             out = subprocess.run([sys.executable, "-c", _COLD_IVF, "s3://vector-bench/state/", str(Path(tmp) / "q.npy"),
                                   str(queries_count)], check=True, capture_output=True, text=True,
                                  env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
@@ -581,6 +587,10 @@ def bench_ivf_cold(rows: int, dim: int, queries_count: int) -> dict:
               f"{100 * read / shard_bytes:.2f}% of the shard (goal <= 10%) besides the manifest, the centroids and "
               f"the first 1 MiB of the segment; recall@10 of that answer "
               f"{len(set(run['first_ids']) & set(exact)) / K:.1f}")
+    firsts = sorted(run["first_query"] for run in runs)
+    print(f"  executor + first answer over {len(runs)} fresh processes: "
+          f"median {firsts[len(firsts) // 2] * 1e3:.0f} ms, best {firsts[0] * 1e3:.0f} ms, "
+          f"worst {firsts[-1] * 1e3:.0f} ms (goal <= 500 ms)")
     warm = sorted(w for r in runs for w in r["warm"])
     print(f"  warm queries ({len(warm)}, S3 ranged reads through the list cache): "
           f"p50 {warm[len(warm) // 2] * 1e3:.1f} ms")
