@@ -406,20 +406,10 @@ class IvfSegment(Segment):
         if "docs" in self._lazy or self.source.in_memory or not rows:
             return [self.doc_json(row) for row in rows]
         cache = self.cache
-        found: dict[int, bytes] = {}
-        if cache is not None:
-            for row in rows:
-                hit = cache.get((self.key, "d", row))
-                if hit is not None:
-                    found[row] = hit
+        found: dict[int, bytes] = self._cached("d", rows)
         missing = [row for row in rows if row not in found]
         if missing:  # each row's bounds (unless a re-rank read them ahead), then its bytes
-            bounds: dict[int, tuple[int, int]] = {}
-            if cache is not None:
-                for row in missing:
-                    hit = cache.get((self.key, "b", row))
-                    if hit is not None:
-                        bounds[row] = hit
+            bounds: dict[int, tuple[int, int]] = self._cached("b", missing)
             unknown = [row for row in missing if row not in bounds]
             base = self.header["sections"]["doc_offsets"][0]
             for row, raw in zip(unknown, self.source.read_many([(base + 8 * r, 16) for r in unknown])):
@@ -432,6 +422,19 @@ class IvfSegment(Segment):
                 if cache is not None:
                     cache.put((self.key, "d", row), found[row], len(data))
         return [found[row] for row in rows]
+
+    def _cached(self, kind: str, rows: Sequence[int]) -> dict[int, Any]:
+        """What the list cache holds for ``rows``: their documents (``kind`` "d") or their
+        documents' bounds ("b")."""
+        cache = self.cache
+        if cache is None:
+            return {}
+        found = {}
+        for row in rows:
+            hit = cache.get((self.key, kind, row))
+            if hit is not None:
+                found[row] = hit
+        return found
 
     def doc_dict(self, row: int) -> dict[str, Any]:
         return orjson.loads(self.doc_json(row))  # type: ignore[no-any-return]
@@ -525,9 +528,11 @@ class IvfSegment(Segment):
         enough (``BOUNDS_RUN`` rows) to read each run's bounds by one ranged read."""
         if self.cache is None or "docs" in self._lazy or "offsets" in self._lazy:
             return []
+        unique = np.unique(rows).tolist()
+        known = self._cached("d", unique).keys() | self._cached("b", unique).keys()
         runs: list[list[int]] = []
-        for row in np.unique(rows).tolist():
-            if self.cache.get((self.key, "d", row)) is not None or self.cache.get((self.key, "b", row)) is not None:
+        for row in unique:
+            if row in known:
                 continue
             if runs and row - runs[-1][0] < BOUNDS_RUN:
                 runs[-1].append(row)
