@@ -58,7 +58,13 @@ from faasflow.storage.segments import (
 logger = logging.getLogger("faasflow.index")
 
 IVF_MIN_ROWS = 50_000
-
+"""Shards smaller than this stay exact: no centroids, every row scored."""
+DEFAULT_NPROBE = 32
+RETRAIN_RATIO = 1.5
+"""Retrain once the rows written since training sit this much farther (mean squared
+distance) from their centroids than the training rows did."""
+DRIFT_MIN_ROWS = 1000
+"""Rows written since training before their drift is judged at all."""
 ASSIGN_ATTEMPTS = 5
 """How often a write assigns its rows again when their centroid set is retrained away
 before the write is published (each time, a merge retired the set in between)."""
@@ -67,14 +73,6 @@ before the write is published (each time, a merge retired the set in between).""
 class CentroidSetRetired(SegmentsChanged):
     """The centroid set a segment was assigned to left the manifest before the segment was
     published: the segment is discarded and its rows assigned to the current set."""
-
-"""Shards smaller than this stay exact: no centroids, every row scored."""
-DEFAULT_NPROBE = 32
-RETRAIN_RATIO = 1.5
-"""Retrain once the rows written since training sit this much farther (mean squared
-distance) from their centroids than the training rows did."""
-DRIFT_MIN_ROWS = 1000
-"""Rows written since training before their drift is judged at all."""
 
 
 class NprobeOutOfRange(ValueError):

@@ -20,7 +20,7 @@ _clients_lock = threading.Lock()
 
 
 def s3_client() -> Any:
-    """The process's boto3 S3 client for the configured endpoint (``AWS_ENDPOINT_URL`` or
+    """The process's botocore S3 client for the configured endpoint (``AWS_ENDPOINT_URL`` or
     AWS) and credentials: made once (the first costs botocore's import and about 100 ms
     more, every later one 70-90 ms) and shared, as botocore clients are thread-safe. A
     storage, the index record beside the shards and an S3 event's reader then share one.
