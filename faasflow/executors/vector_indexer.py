@@ -139,16 +139,16 @@ class VectorIndexer(Executor):
         self.search_metrics = SearchMetrics(self.runtime_args.name, self.runtime_args.shard_id)
 
     def check_request(self, endpoint: str, docs: DocumentArray, parameters: dict[str, Any]) -> None:
-        """Refuse the whole request before any shard writes: the embeddings of ``/index``,
-        ``/update`` and ``/search`` (present, real, finite, one dimension: the index's),
-        and a search's ``limit``, ``metric`` and ``filter``. A few vectorised passes."""
+        """Refuse the whole request before any shard writes: the embeddings of ``/index``
+        and ``/update`` (present, real, finite, one dimension: the index's), and a search's
+        ``limit``, ``metric`` and ``filter``. A search's query embeddings are checked by the
+        search itself, on every shard alike: it writes nothing, so there is nothing to keep
+        from happening half-way, and checking them here too stacked them twice a shard."""
         binding = type(self).binding_for(endpoint)
         method = None if binding is None else binding.name
         if method == "search":
             self._search_options(parameters)
             _approximation(parameters)
-            if docs:
-                self._checked(docs, "search with", "query embedding")
         elif method in ("index", "update") and docs:
             self._checked(docs, method, "embedding")
 
