@@ -307,6 +307,9 @@ class ShardIndex:
         self.reads = ReadCounter()
         self._centroid_sets: dict[str, ivf_index.CentroidSet] = {}
         self._set_reads: dict[str, Future[ivf_index.CentroidSet]] = {}  # started beside a cold view's segments
+        # the IVF record of the newest manifest this process has seen (a 1-tuple; None: none
+        # seen): a write assigns its rows by it rather than read the manifest once more
+        self._seen_ivf: tuple[dict[str, Any] | None] | None = None
         self.max_staleness_s = max_staleness_s
         self._checked_at = float("-inf")
         self.max_segments = max_segments
@@ -350,6 +353,7 @@ class ShardIndex:
             else:
                 view = View.build(manifest, segments)
             self._view = view
+            self._seen_ivf = (manifest.ivf,)
             for key in set(self._cache).difference(manifest.segments):
                 self.list_cache.drop(key)
             self._cache = {key: self._cache[key] for key in manifest.segments if key in self._cache}
@@ -537,7 +541,7 @@ class ShardIndex:
         if expected is not None and dim != expected:
             raise DimensionMismatch(expected, dim)
         for attempt in range(ASSIGN_ATTEMPTS):
-            target = self._target_set(self.log.manifest().ivf, len(ids), embeddings)
+            target = self._target_set(self._assignment_index(attempt, len(ids)), len(ids), embeddings)
             if target is None:
                 manifest = self._write(segment_file.encode(ids, embeddings, docs, tags), len(ids), len(ids), dim)
                 break
@@ -554,6 +558,18 @@ class ShardIndex:
                 logger.info("centroid set %s was retrained away during a write: assigning again", key)
         self._dim = dim
         return manifest
+
+    def _assignment_index(self, attempt: int, rows: int) -> dict[str, Any] | None:
+        """The IVF record a write assigns its rows by: the newest this process has seen, so
+        that a write does not read the manifest once more (if its set was retrained away
+        meanwhile, the publish says so, CentroidSetRetired, and the next attempt reads it);
+        read now for a retry, and when the write would train a set (training costs far more
+        than a read, and another writer may have trained one already)."""
+        seen = self._seen_ivf
+        if attempt == 0 and seen is not None and ((seen[0] or {}).get("current") is not None
+                                                  or rows < self.ivf_min_rows):
+            return seen[0]
+        return self.log.manifest().ivf
 
     def _target_set(
         self, index: Mapping[str, Any] | None, rows: int, matrix: np.ndarray | None, retrain: bool = False
@@ -604,6 +620,7 @@ class ShardIndex:
                 logger.warning("compaction skipped: %s", exc)
                 break
             manifest = self.log.manifest()
+        self._seen_ivf = (manifest.ivf,)
         return manifest
 
     def compact(self, full: bool = False, manifest: Manifest | None = None) -> bool:

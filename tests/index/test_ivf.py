@@ -393,3 +393,48 @@ def test_fsck_names_a_set_a_segment_uses_without_a_record(tmp_path: Path, data: 
     assert after.count() == 3500
     truth = np.argsort(-(queries @ data[:3500].T), axis=1, kind="stable")[:, :10]
     assert recall(hit_ids(after.search(queries, 10, "dot", nprobe=8)), [[f"d{i}" for i in r] for r in truth]) >= 0.95
+
+
+class ManifestReads(CountingStorage):
+    """Counts the manifest's reads."""
+
+    def __init__(self, inner: LocalStorage):
+        super().__init__(inner)
+        self.manifest_reads = 0
+
+    def get_versioned(self, key: str) -> Any:
+        self.manifest_reads += key.endswith("manifest.json")
+        return self.inner.get_versioned(key)
+
+
+def test_a_warm_writer_reads_the_manifest_once_a_write(tmp_path: Path, data: np.ndarray):
+    storage = ManifestReads(LocalStorage(tmp_path))
+    index = ShardIndex(storage, **OPTIONS)  # type: ignore[arg-type]
+    write(index, 0, data[:3000])  # trains
+    before = storage.manifest_reads
+    write(index, 3000, data[3000:3100])
+    assert storage.manifest_reads - before == 1  # the swap's own read: the rows are assigned by the set seen
+
+
+def test_a_warm_writer_whose_set_was_retrained_away_assigns_again(tmp_path: Path, queries: np.ndarray):
+    writer = ShardIndex(LocalStorage(tmp_path), **OPTIONS)
+    write(writer, 0, clustered(3000, seed=3))
+    first = writer.log.manifest().ivf["current"]  # type: ignore[index]
+    other = ShardIndex(LocalStorage(tmp_path), **OPTIONS)
+    shifted = clustered(4000, seed=5, centres=16, shift=3.0)
+    for start in range(0, 4000, 1000):
+        write(other, 10_000 + start, shifted[start : start + 1000])
+    for _ in range(2):
+        if other.log.manifest().ivf["current"] == first:  # type: ignore[index]
+            other.compact(full=True)
+    assert other.log.manifest().ivf["current"] != first  # type: ignore[index]
+    late = clustered(500, seed=6)
+    write(writer, 20_000, late)  # its set, as last seen, is gone: assigned again to the current one
+    manifest = writer.log.manifest()
+    used = {info.centroids for info in manifest.files.values() if info.centroids is not None}
+    assert first not in used and used <= set(manifest.ivf["sets"])  # type: ignore[index]
+    assert check(LocalStorage(tmp_path), "").clean
+    fresh = ShardIndex(LocalStorage(tmp_path), **OPTIONS)
+    assert fresh.count() == 7500
+    assert [hits[0] for hits in hit_ids(fresh.search(late[:20], 1, "dot", nprobe=8))] == [
+        f"d{20_000 + i}" for i in range(20)]
