@@ -61,6 +61,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def functions_untouched() -> Iterator[None]:
     """``new`` imports the project's ``functions`` to build it: the caller's own (the reference
     app's) must be the one cached, and on the path, afterwards."""
+    import functions.doc_store  # noqa: F401 - the reference app's package, cached as a caller's would be
+
     path = list(sys.path)
     cached = {name: module for name, module in sys.modules.items() if name.partition(".")[0] == "functions"}
     yield
@@ -131,8 +133,6 @@ def test_the_generated_emulator_test_compiles_and_is_marked(project: Path, tmp_p
 
 
 def test_new_leaves_the_callers_imports_as_they_were(tmp_path: Path, functions_untouched: None):
-    import functions.doc_store  # noqa: F401 - the reference app's package, cached as a caller's would be
-
     assert main(["new", "second", "--directory", str(tmp_path)]) == 0
     assert (tmp_path / "second" / "template.yaml").is_file()
 
