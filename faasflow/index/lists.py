@@ -506,11 +506,7 @@ class IvfSegment(Segment):
         ranges = [(offset + b * BLOCK_ROWS * row_bytes, self._block_rows(b) * row_bytes) for b in missing]
         runs = self._bound_runs(rows) if bounds else []
         read = self.source.read_many(ranges + [self._bounds_range(run) for run in runs])
-        for run, raw in zip(runs, read[len(ranges) :]):
-            pairs = np.frombuffer(raw, "<u8")
-            for row in run:
-                assert self.cache is not None  # runs are only made with a cache
-                self.cache.put((self.key, "b", row), (int(pairs[row - run[0]]), int(pairs[row - run[0] + 1])), 16)
+        self._keep_bounds(runs, read[len(ranges) :])
         for block, raw in zip(missing, read):
             if zlib.crc32(raw) != int(self.block_crc[block]):
                 raise self._block_damaged(block)
@@ -542,6 +538,16 @@ class IvfSegment(Segment):
 
     def _bounds_range(self, run: list[int]) -> tuple[int, int]:
         return self.header["sections"]["doc_offsets"][0] + 8 * run[0], 8 * (run[-1] - run[0] + 2)
+
+    def _keep_bounds(self, runs: list[list[int]], reads: Sequence[bytes | memoryview]) -> None:
+        """Cache each run's rows' document bounds, from its read (``_bounds_range``)."""
+        cache = self.cache
+        if cache is None:
+            return
+        for run, raw in zip(runs, reads):
+            offsets = np.frombuffer(raw, "<u8").tolist()
+            for row in run:
+                cache.put((self.key, "b", row), (offsets[row - run[0]], offsets[row - run[0] + 1]), 16)
 
     def _check_blocks(self, blocks: np.ndarray) -> None:
         """Check the in-memory float32 blocks not checked yet against their CRC-32."""

@@ -337,6 +337,17 @@ def test_unit_rows_get_unit_centroids_and_even_lists():
     assert probed_rows(spherical) < 1.5 * 4 * len(unit) / 64  # close to the mean list size
 
 
+def retrain_away(index: ShardIndex, current: str, shifted: np.ndarray) -> None:
+    """Write rows of another distribution, then merge until a retrain replaces set ``current``
+    and no segment is left on it (its record leaves the manifest)."""
+    for start in range(0, len(shifted), 1000):
+        write(index, 10_000 + start, shifted[start : start + 1000])
+    for _ in range(2):
+        if index.log.manifest().ivf["current"] == current:  # type: ignore[index]
+            index.compact(full=True)
+    assert index.log.manifest().ivf["current"] != current  # type: ignore[index]
+
+
 def test_a_write_assigned_to_a_set_retrained_away_meanwhile_is_assigned_again(tmp_path: Path,
                                                                               queries: np.ndarray):
     """Writer A reads the manifest (set X current) and writes its segment assigned to X; before it
@@ -351,12 +362,7 @@ def test_a_write_assigned_to_a_set_retrained_away_meanwhile_is_assigned_again(tm
 
     def retrain_meanwhile(key: str) -> None:
         SegmentLog.after_write = None  # once, for A's segment
-        for start in range(0, 4000, 1000):
-            write(other, 10_000 + start, shifted[start : start + 1000])
-        for _ in range(2):
-            if other.log.manifest().ivf["current"] == first["current"]:  # type: ignore[index]
-                other.compact(full=True)
-        assert other.log.manifest().ivf["current"] != first["current"]  # type: ignore[index]
+        retrain_away(other, first["current"], shifted)
 
     SegmentLog.after_write = retrain_meanwhile
     try:
@@ -421,13 +427,7 @@ def test_a_warm_writer_whose_set_was_retrained_away_assigns_again(tmp_path: Path
     write(writer, 0, clustered(3000, seed=3))
     first = writer.log.manifest().ivf["current"]  # type: ignore[index]
     other = ShardIndex(LocalStorage(tmp_path), **OPTIONS)
-    shifted = clustered(4000, seed=5, centres=16, shift=3.0)
-    for start in range(0, 4000, 1000):
-        write(other, 10_000 + start, shifted[start : start + 1000])
-    for _ in range(2):
-        if other.log.manifest().ivf["current"] == first:  # type: ignore[index]
-            other.compact(full=True)
-    assert other.log.manifest().ivf["current"] != first  # type: ignore[index]
+    retrain_away(other, first, clustered(4000, seed=5, centres=16, shift=3.0))
     late = clustered(500, seed=6)
     write(writer, 20_000, late)  # its set, as last seen, is gone: assigned again to the current one
     manifest = writer.log.manifest()
