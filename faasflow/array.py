@@ -685,7 +685,13 @@ class MatchArray(_ChildArray):
             doc._extra = {"adjacency": adjacency}
         else:
             extra["adjacency"] = adjacency
-        self._add(doc)
+        # DocumentArray._add, inlined
+        docs = self._docs
+        docs.append(doc)
+        if self._index is not None:
+            self._index[doc.id] = len(docs) - 1
+        if self._column is not None:
+            self._changed(keep_index=True)
 
     @staticmethod
     def _stamp(docs: Iterable[Document], reference: Document) -> None:

@@ -386,19 +386,26 @@ PASS_THROUGH_NAMES = ("BaseExecutor", "jina.serve.executors.BaseExecutor")
 
 
 _loops = threading.local()
+_events: Any = None  # asyncio.events, imported by the first async call (cold starts)
 
 
 def _run_coroutine(coro: Any) -> Any:
     """Run a coroutine as a Task on this thread's own event loop (made once per thread).
 
-    Most endpoint coroutines never wait on anything: the Task's first step, run by one turn
-    of the loop, finishes them, and the rest of ``run_until_complete`` (starting and stopping
-    the loop, a second turn for the done callback) would cost more than the step. So one
-    turn first (the loop set as running, as for any Task step), then ``run_until_complete``
-    for a coroutine still waiting. A thread already running a loop gets
+    Most endpoint coroutines never wait on anything: the Task's first step finishes them,
+    and the rest of ``run_until_complete`` (starting and stopping the loop, a second turn
+    for the done callback) would cost more than the step. So the first step first (the loop
+    set as running, as for any Task step), then ``run_until_complete`` for a coroutine still
+    waiting. When that step is all the loop has ready it is run directly, without the
+    turn's poll of the selector (a system call), which could find nothing to do: no I/O was
+    waited on since the loop last ran. A thread already running a loop gets
     ``run_until_complete``'s own error, as before."""
-    from asyncio import events  # only executors with async methods pay for it (cold starts)
+    global _events
+    events = _events
+    if events is None:
+        from asyncio import events
 
+        _events = events
     loop = getattr(_loops, "loop", None)
     if loop is None:
         loop = _loops.loop = events.new_event_loop()
@@ -407,7 +414,11 @@ def _run_coroutine(coro: Any) -> Any:
     task = loop.create_task(coro)
     events._set_running_loop(loop)
     try:
-        loop._run_once()  # type: ignore[attr-defined]
+        ready = loop._ready  # type: ignore[attr-defined]
+        if len(ready) == 1 and not loop._scheduled:  # type: ignore[attr-defined]
+            ready.popleft()._run()  # the Task's first step, as the turn would run it
+        else:
+            loop._run_once()  # type: ignore[attr-defined]
     finally:
         events._set_running_loop(None)
     if task.done():

@@ -142,6 +142,9 @@ class ExecutorSpec:
         return tuple(h for h in (self.uses_before, self.uses_after) if h is not None)
 
 
+MAX_REMEMBERED_ENDPOINTS = 256
+
+
 @dataclass(frozen=True)
 class Plan:
     """The executors in topological order, plus what the Flow as a whole serves."""
@@ -156,6 +159,8 @@ class Plan:
     runtime: str = DEFAULT_RUNTIME  # the Lambda Python runtime of the deployed functions
     rollout: Rollout | None = None  # deployed: a gradual traffic shift per executor (None: all at once)
     monitoring: bool = True  # deployed: alarms, their SNS topic and a dashboard
+    # ``serves``'s answers, per endpoint asked (bindings are fixed once the plan is made)
+    _served: dict[str, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def executor(self, name: str) -> ExecutorSpec:
         for spec in self.executors:
@@ -170,7 +175,12 @@ class Plan:
 
     def serves(self, endpoint: str) -> bool:
         """Whether some executor binds ``endpoint``; a Flow of the gateway alone serves all."""
-        return not self.executors or any(spec.serves(endpoint) for spec in self.executors)
+        served = self._served.get(endpoint)
+        if served is None:
+            served = not self.executors or any(spec.serves(endpoint) for spec in self.executors)
+            if len(self._served) < MAX_REMEMBERED_ENDPOINTS:  # callers choose the names: bounded
+                self._served[endpoint] = served
+        return served
 
 
 def _positive_int(value: Any, executor: str, name: str, low: int = 1, high: int | None = None,

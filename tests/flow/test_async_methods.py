@@ -43,6 +43,17 @@ class TaskMinded(Executor):
         async with asyncio.timeout(0.01):
             await asyncio.sleep(5)
 
+    @requests(on="/leaves-work")
+    async def leaves_work(self, docs, **kwargs):
+        # a task and a timer left behind: the next call's turn must still run the task
+        self.left = asyncio.create_task(self._mark(docs))
+        asyncio.get_running_loop().call_later(60, lambda: None)
+
+    @staticmethod
+    async def _mark(docs):
+        for doc in docs:
+            doc.tags["background"] = True
+
     @requests(on="/raises")
     async def raises(self, docs, **kwargs):
         raise ValueError("bad doc")
@@ -78,6 +89,18 @@ def test_timeouts_and_errors_reach_the_caller_as_the_executors_failure(flow):
         with pytest.raises(FlowError, match=error):
             flow.post(endpoint, Document())
     assert flow.post("/quick", Document())[0].tags["task"] is True  # the loop is still usable
+
+
+def test_work_a_call_leaves_on_the_loop_runs_with_the_next_call_and_the_first_step_still_runs():
+    with Flow().add(name="t", uses=TaskMinded) as f:
+        executor = f._engine.instances["t"][0]
+        left = Document()
+        f.post("/leaves-work", left)
+        assert not executor.left.done()  # a step of its own, after the method's
+        answer = f.post("/quick", Document())  # a turn with more than its own step ready
+        assert executor.left.done() and answer[0].tags["task"] is True
+        for _ in range(3):  # a timer still scheduled: every call still gets its first step
+            assert f.post("/quick", Document())[0].tags["loop"] is True
 
 
 def test_an_endpoint_called_from_a_running_loop_is_refused_as_before():

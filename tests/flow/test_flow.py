@@ -326,6 +326,19 @@ def test_unknown_endpoint_lists_served_ones():
     assert info.value.served == ["/count", "/index", "/search"]
 
 
+def test_endpoints_asked_for_are_remembered_within_a_bound():
+    from faasflow.plan import MAX_REMEMBERED_ENDPOINTS
+
+    with Flow().add(uses=Store, name="db") as flow:
+        for number in range(MAX_REMEMBERED_ENDPOINTS + 50):  # callers choose the names
+            with pytest.raises(UnknownEndpointError):
+                flow.post(f"/nope-{number}", Document())
+        assert len(flow.plan._served) == MAX_REMEMBERED_ENDPOINTS
+        assert flow.post("/count", Document()) is not None  # answers stay right past the bound
+        with pytest.raises(UnknownEndpointError):
+            flow.post("/nope-0", Document())
+
+
 def test_post_before_start_is_a_clear_error():
     with pytest.raises(FaasflowError, match="not started"):
         Flow().add(uses=Append).post("/x", Document())
