@@ -11,6 +11,9 @@
 Three shards, ``/index`` ANY, ``/query`` ALL. ``bench/jina_sharded_search.py --variant
 jina-style`` runs the same executors on Jina (only the imports differ), and ``JinaStyleFloor``
 below runs the same featurize, write and search code directly on tuples, shards in sequence.
+``JinaStyleMethods`` calls the executors' own methods in a plain loop, as the plain
+variant's floor does: the Documents the executors build are the user's code, so what
+faasflow adds beyond it is the framework's own share.
 """
 
 from __future__ import annotations
@@ -202,3 +205,59 @@ class JinaStyleFloor:
     @staticmethod
     def top_ids(answer: list[tuple[str, str, float]]) -> list[str]:
         return [doc_id for doc_id, _, _ in answer]
+
+
+# --- the executors' own methods in a plain loop: the user's code, no framework -----------
+
+
+def finish(coro: Any) -> Any:
+    """Run a coroutine that never waits to its end, without an event loop: the least an
+    ``async`` method can cost its caller."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coro.close()
+    raise RuntimeError("the featurizer waited: this floor runs only coroutines that never wait")
+
+
+class JinaStyleMethods:
+    """The Jina-style executors' own methods called in a plain loop: no Flow, no copies, no
+    merge (the three stores append their matches to the one query doc), shards in sequence."""
+
+    name = "methods"
+
+    def __init__(self, workspace: str):
+        self.featurizer = JinaStyleFeaturizer(workspace=workspace)
+        self.stores = [JinaStyleStore(workspace=workspace, runtime_args={"name": "db", "shard_id": s})
+                       for s in range(SHARDS)]
+        self.ranker = JinaStyleRanker(workspace=workspace)
+
+    def __enter__(self) -> JinaStyleMethods:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
+    def index(self, docs: list[Document]) -> None:
+        copies = [d.copy() for d in docs]
+        for start in range(0, len(copies), REQUEST_SIZE):
+            batch = DocumentArray(copies[start : start + REQUEST_SIZE])
+            finish(self.featurizer.featurize(docs=batch))
+            parts: list[list[Document]] = [[] for _ in range(SHARDS)]
+            for doc in batch:
+                parts[shard_of(doc.id, SHARDS)].append(doc)
+            for store, part in zip(self.stores, parts):
+                store.index(docs=DocumentArray(part))
+
+    def query(self, text: str) -> DocumentArray:
+        request = DocumentArray([Document(text=text)])
+        finish(self.featurizer.featurize(docs=request))
+        for store in self.stores:
+            store.query(docs=request, parameters={})
+        self.ranker.rank(docs=request, parameters={})
+        return request
+
+    @staticmethod
+    def top_ids(answer: DocumentArray) -> list[str]:
+        return answer[0].matches.ids if len(answer) else []

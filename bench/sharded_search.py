@@ -14,7 +14,10 @@ Two variants of the executors, each run all three ways (``--variant``, default b
 * jina-style — executors written the way Jina users write them (bench/jina_style.py): an
                ``async`` featurizer, a store that builds 20 match Documents per shard on
                the query doc, a ranker that sorts the merged matches; its floor calls the
-               same featurize, write and search code on tuples.
+               same featurize, write and search code on tuples, and a second one,
+               ``methods``, calls the executors' own methods in a plain loop (as the
+               plain variant's floor does): faasflow / methods is the framework's own
+               share, the match Documents the executors build being the user's code.
 
 Both: 3 shards, /index ANY, /query ALL. Prints, per variant, index docs/s and query p50/p95
 ms for each engine, the ratios, and whether the engines returned the same top results.
@@ -25,6 +28,7 @@ ms for each engine, the ratios, and whether the engines returned the same top re
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import statistics
@@ -199,22 +203,24 @@ def same_top(a: dict, b: dict) -> str:
 VARIANTS = ("plain", "jina-style")
 
 
-def engines_of(variant: str, faasflow_ws: str, floor_ws: str) -> tuple:
+def engines_of(variant: str, faasflow_ws: str, floor_ws: str, methods_ws: str) -> list:
     if variant == "plain":
-        return FaasflowEngine(faasflow_ws), FloorEngine(floor_ws)
-    from bench.jina_style import JinaStyleFaasflow, JinaStyleFloor
+        return [FaasflowEngine(faasflow_ws), FloorEngine(floor_ws)]
+    from bench.jina_style import JinaStyleFaasflow, JinaStyleFloor, JinaStyleMethods
 
-    return JinaStyleFaasflow(faasflow_ws), JinaStyleFloor(floor_ws)
+    return [JinaStyleFaasflow(faasflow_ws), JinaStyleFloor(floor_ws), JinaStyleMethods(methods_ws)]
 
 
 def run_variant(variant: str, corpus: Path, docs: list[Document], queries: list[str], vs_jina: bool) -> list[dict]:
     # workspaces inside the project (not /tmp, whose file creation is slow on some machines)
     scratch = ROOT / ".faasflow" / "bench"
     scratch.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=scratch) as faasflow_ws, tempfile.TemporaryDirectory(dir=scratch) as floor_ws:
-        faasflow_engine, floor_engine = engines_of(variant, faasflow_ws, floor_ws)
-        with faasflow_engine, floor_engine:
-            results = run_side_by_side([faasflow_engine, floor_engine], docs, queries)
+    with contextlib.ExitStack() as stack:
+        workspaces = [stack.enter_context(tempfile.TemporaryDirectory(dir=scratch)) for _ in range(3)]
+        engines = engines_of(variant, *workspaces)
+        for engine in engines:
+            stack.enter_context(engine)
+        results = run_side_by_side(engines, docs, queries)
     if vs_jina:
         results.append(run_jina(corpus, len(docs), len(queries), variant))
     return results
@@ -237,6 +243,14 @@ def report(variant: str, results: list[dict], docs: list[Document], queries: lis
         f"(target >= 0.90x), query p50 {faasflow['query_p50_ms'] / floor['query_p50_ms']:.2f}x (target <= 1.10x)"
     )
     print(f"results faasflow vs floor: {same_top(faasflow, floor)}")
+    if "methods" in by_engine:
+        methods = by_engine["methods"]
+        print(
+            f"faasflow / methods (the executors' own methods in a plain loop): query p50 "
+            f"{faasflow['query_p50_ms'] / methods['query_p50_ms']:.2f}x (the framework's own share); "
+            f"methods / floor {methods['query_p50_ms'] / floor['query_p50_ms']:.2f}x (the executors' Documents)"
+        )
+        print(f"results faasflow vs methods: {same_top(faasflow, methods)}")
     if "jina" in by_engine:
         jina = by_engine["jina"]
         print(

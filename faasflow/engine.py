@@ -125,8 +125,10 @@ class LocalEngine:
         # (what a consumer finds in ``parameters['__results__']``, ``stage.upstream_results``)
         seen: dict[str, dict[str, Any]] = {GATEWAY: {}}
         for spec in self.plan.executors:
-            upstream = upstream_results(*(seen[need] for need in spec.needs))
-            inputs = [self._take(outputs, uses_left, need) for need in spec.needs]
+            needs = spec.needs
+            # one input: its results as they are (never edited: each stage makes new dicts)
+            upstream = seen[needs[0]] if len(needs) == 1 else upstream_results(*(seen[need] for need in needs))
+            inputs = [self._take(outputs, uses_left, need) for need in needs]
             if len(inputs) == 1:
                 node_docs, docs_matrix = inputs[0], None
             else:
@@ -141,8 +143,11 @@ class LocalEngine:
                 node_docs = unreduced_inputs(docs_matrix)
             stage = self._stage(spec, endpoint, node_docs, parameters, docs_matrix, upstream)
             outputs[spec.name] = stage.docs
-            results.update(stage.results)
-            seen[spec.name] = {**upstream, **stage.results}
+            if stage.results:
+                results.update(stage.results)
+                seen[spec.name] = {**upstream, **stage.results}
+            else:
+                seen[spec.name] = upstream
         sinks = [self._take(outputs, uses_left, sink) for sink in self.plan.sinks]
         final = sinks[0] if len(sinks) == 1 else merge(sinks)
         return StageOutput(final, results)

@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from types import SimpleNamespace
+from types import FunctionType, SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from faasflow.errors import BadRequest, FlowConfigError
@@ -437,10 +437,14 @@ def call_endpoint(executor: Executor, binding: _BoundMethod, call_args: dict[str
     """Call an endpoint method with the arguments it accepts; await it if it is async. A
     method whose ``parameters`` are annotated with a model gets the model's instance (a
     BadRequest naming the field when they do not fit)."""
-    method = _method(executor, binding.name)
     if binding.annotated_model is not None and "parameters" in binding.passes:
         call_args = {**call_args, "parameters": _model_instance(binding, call_args.get("parameters") or {})}
-    result = method(**{name: call_args.get(name) for name in binding.passes})
+    arguments = {name: call_args.get(name) for name in binding.passes}
+    fn = getattr(type(executor), binding.name)
+    if type(fn) is FunctionType:  # the usual method: called with the executor, no bound method made
+        result = fn(executor, **arguments)
+    else:
+        result = _method(executor, binding.name)(**arguments)
     if binding.is_async:
         result = _run_coroutine(result)
     return result

@@ -225,7 +225,8 @@ class Flow(JinaShortcuts):
         it matches run (UnknownTargetError when it matches none)."""
         if self._engine is None:
             raise FaasflowError("the Flow is not started: use `with flow:` before flow.post()")
-        check_target(target_executor, (spec.name for spec in self.plan.executors))
+        if target_executor is not None:
+            check_target(target_executor, (spec.name for spec in self.plan.executors))
         request_id = request_id or new_request_id()
         if copy_inputs:
             docs = DocumentArray._wrap([d.copy() for d in docs])  # the caller's objects stay untouched
@@ -266,7 +267,8 @@ class Flow(JinaShortcuts):
             raise FaasflowError("the Flow is not started: use `with flow:` before flow.post()")
         on = endpoint_of(on)
         self.check_endpoint(on)
-        check_target(target_executor, (spec.name for spec in self.plan.executors))
+        if target_executor is not None:
+            check_target(target_executor, (spec.name for spec in self.plan.executors))
 
         def send(endpoint: str, docs: DocumentArray, params: dict[str, Any]) -> Response:
             return self.process(endpoint, docs, params, target_executor=target_executor)

@@ -55,6 +55,8 @@ def executor_parameters(parameters: Mapping[str, Any], executor: str,
     (``upstream_results``); when there are any they are its ``parameters['__results__']``
     (a copy, over any the request itself carried), as Jina's gateway hands an executor the
     request its predecessors answered; with none the key is left as the request has it."""
+    if not parameters and not upstream:  # the common request: nothing to split
+        return {}
     if upstream:
         merged = executor_parameters(parameters, executor)
         earlier = merged.get(RESULTS_KEY)
