@@ -88,3 +88,41 @@ def test_sort_by_score_keeps_ties_and_unscored_docs_in_their_order():
         if doc._scores:
             doc._scores["dot"] = doc._scores.pop("cosine")
     assert sort_by_score(docs).ids == ["0", "3", "2", "5", "1", "4"]
+
+
+_SCORE_VALUES = st.one_of(
+    st.none(),  # no score of that name
+    st.just("unset"),  # the score created, never set: reads 0.0
+    st.floats(allow_nan=True, allow_infinity=True, width=32),
+    st.integers(-3, 3),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_SCORE_VALUES, max_size=12), st.sampled_from(["cosine", "dot", "jaccard"]),
+       st.one_of(st.none(), st.integers(0, 12)))
+def test_sort_by_score_orders_as_its_definition(values, metric, limit):
+    """The order is the definition's: ``sign * value`` ascending (0.0 when never set), docs
+    without the score last, ties and NaNs where a stable sort of those keys leaves them;
+    docs with no score at all keep their order."""
+    docs = []
+    for number, value in enumerate(values):
+        doc = Document(id=str(number))
+        if value == "unset":
+            doc.scores[metric]
+        elif value is not None:
+            doc.scores[metric].value = value
+        docs.append(doc)
+    sign = -1.0 if metric == "dot" else 1.0
+
+    def key(doc):
+        score = dict.get(doc._scores, metric) if doc._scores else None
+        if score is None:
+            return float("inf")
+        return 0.0 if score._value is None else sign * score._value
+
+    expected = [docs[i] for i in sorted(range(len(docs)), key=lambda i: key(docs[i]))]
+    expected = expected if limit is None else expected[:limit]
+    if not any(d._scores for d in docs):
+        expected = docs if limit is None else docs[:limit]
+    assert sort_by_score(docs, limit).ids == [d.id for d in expected]
