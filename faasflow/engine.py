@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from faasflow import blas_threads
 from faasflow.array import DocumentArray
 from faasflow.errors import FlowError
 from faasflow.executor import Executor
@@ -269,8 +271,9 @@ class LocalEngine:
         parallel = chooser.choose() if len(work) > 1 else False
         started = time.perf_counter()
         if parallel:
-            futures: list[Future] = [self._pool.submit(_guarded, call, shard, docs) for shard, docs in work[1:]]
-            outcomes = [_guarded(call, *work[0])] + [f.result() for f in futures]
+            with blas_threads.shared_by(len(work)):  # the cores shared, not each shard's BLAS on all
+                futures: list[Future] = [self._pool.submit(_guarded, call, shard, docs) for shard, docs in work[1:]]
+                outcomes = [_guarded(call, *work[0])] + [f.result() for f in futures]
         else:
             outcomes = [_guarded(call, shard, docs) for shard, docs in work]
         if len(work) > 1:
@@ -284,18 +287,24 @@ class LocalEngine:
 
 class ModeChooser:
     """Learns whether a stage runs faster with its shards in parallel or in sequence:
-    tries both, keeps a moving average of each, takes the faster, re-tries the other now
-    and then (a shard's cost changes as its index grows)."""
+    tries both, then takes the one whose last ``WINDOW`` calls have the lower median,
+    re-trying the other now and then (a shard's cost changes as its index grows).
+
+    A median, not a mean: a call that does rare extra work in either mode (a write that
+    triggers a compaction costs several times an ordinary one) must not make the other
+    mode look faster for the calls that follow."""
 
     RETRY_EVERY = 32
+    WINDOW = 5
 
     def __init__(self) -> None:
-        self.average: dict[bool, float | None] = {True: None, False: None}
+        self.samples: dict[bool, deque[float]] = {True: deque(maxlen=self.WINDOW), False: deque(maxlen=self.WINDOW)}
+        self.median: dict[bool, float | None] = {True: None, False: None}
         self.calls = 0
 
     def choose(self) -> bool:
         self.calls += 1
-        parallel, sequential = self.average[True], self.average[False]
+        parallel, sequential = self.median[True], self.median[False]
         if parallel is None:
             return True
         if sequential is None:
@@ -304,8 +313,9 @@ class ModeChooser:
         return (not faster) if self.calls % self.RETRY_EVERY == 0 else faster
 
     def record(self, parallel: bool, seconds: float) -> None:
-        previous = self.average[parallel]
-        self.average[parallel] = seconds if previous is None else 0.8 * previous + 0.2 * seconds
+        window = self.samples[parallel]
+        window.append(seconds)
+        self.median[parallel] = sorted(window)[len(window) // 2]
 
 
 def _guarded(call, shard: int, docs: DocumentArray):

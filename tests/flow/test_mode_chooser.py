@@ -1,0 +1,43 @@
+"""The engine's choice between running a stage's shards in parallel threads or one after
+another: learnt from the calls' own times, and not thrown by one slow call."""
+
+from __future__ import annotations
+
+from faasflow.engine import ModeChooser
+
+
+def run(chooser: ModeChooser, cost: dict[bool, float], calls: int) -> list[bool]:
+    """``calls`` calls costing ``cost[mode]`` seconds each; the modes chosen."""
+    chosen = []
+    for _ in range(calls):
+        parallel = chooser.choose()
+        chooser.record(parallel, cost[parallel])
+        chosen.append(parallel)
+    return chosen
+
+
+def test_both_modes_are_tried_then_the_faster_is_kept_and_the_other_retried_now_and_then():
+    chooser = ModeChooser()
+    chosen = run(chooser, {True: 0.010, False: 0.004}, 2 * ModeChooser.RETRY_EVERY)
+    assert chosen[:2] == [True, False]
+    retries = [n + 1 for n, parallel in enumerate(chosen) if parallel and n >= 2]
+    assert retries == [ModeChooser.RETRY_EVERY, 2 * ModeChooser.RETRY_EVERY]  # every RETRY_EVERY-th call
+
+
+def test_one_slow_call_does_not_hand_the_next_calls_to_the_slower_mode():
+    # a write that also compacts costs several times an ordinary one: in sequence here
+    chooser = ModeChooser()
+    run(chooser, {True: 0.140, False: 0.110}, 6)
+    chooser.record(False, 0.885)
+    assert run(chooser, {True: 0.140, False: 0.110}, 8) == [False] * 8
+
+
+def test_a_lasting_change_of_costs_changes_the_choice():
+    chooser = ModeChooser()
+    run(chooser, {True: 0.010, False: 0.004}, ModeChooser.RETRY_EVERY + 1)
+    # sequential calls became slow (say the shards' indexes grew): after a few, threads win
+    chosen = run(chooser, {True: 0.010, False: 0.030}, ModeChooser.RETRY_EVERY)
+    # three slow calls make most of the window: the fourth runs in parallel, and so do the
+    # rest but the one retry of the other mode
+    assert chosen[:3] == [False] * 3
+    assert chosen[3:].count(False) == 1 and chosen[3:].count(True) == len(chosen) - 4
