@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from bench.methods_floor import REQUEST_SIZE, SHARDS, MethodsFloor
 from faasflow import Document, DocumentArray, Executor, Flow, requests
 from faasflow.codec import array_to_dict, dumps
 from faasflow.columns import EmbeddingColumn
@@ -38,8 +39,6 @@ from faasflow.storage.segments import SegmentLog
 N_DIM = 256
 METRIC = "jaccard"
 LIMIT = 20  # matches each shard builds per query
-SHARDS = 3
-REQUEST_SIZE = 100
 
 
 class JinaStyleFeaturizer(Executor):
@@ -221,38 +220,21 @@ def finish(coro: Any) -> Any:
     raise RuntimeError("the featurizer waited: this floor runs only coroutines that never wait")
 
 
-class JinaStyleMethods:
+class JinaStyleMethods(MethodsFloor):
     """The Jina-style executors' own methods called in a plain loop: no Flow, no copies, no
     merge (the three stores append their matches to the one query doc), shards in sequence."""
 
     name = "methods"
 
     def __init__(self, workspace: str):
-        self.featurizer = JinaStyleFeaturizer(workspace=workspace)
-        self.stores = [JinaStyleStore(workspace=workspace, runtime_args={"name": "db", "shard_id": s})
-                       for s in range(SHARDS)]
-        self.ranker = JinaStyleRanker(workspace=workspace)
+        super().__init__(workspace, JinaStyleFeaturizer, JinaStyleStore, JinaStyleRanker)
 
-    def __enter__(self) -> JinaStyleMethods:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        pass
-
-    def index(self, docs: list[Document]) -> None:
-        copies = [d.copy() for d in docs]
-        for start in range(0, len(copies), REQUEST_SIZE):
-            batch = DocumentArray(copies[start : start + REQUEST_SIZE])
-            finish(self.featurizer.featurize(docs=batch))
-            parts: list[list[Document]] = [[] for _ in range(SHARDS)]
-            for doc in batch:
-                parts[shard_of(doc.id, SHARDS)].append(doc)
-            for store, part in zip(self.stores, parts):
-                store.index(docs=DocumentArray(part))
+    def featurize(self, docs: DocumentArray) -> None:
+        finish(self.featurizer.featurize(docs=docs))
 
     def query(self, text: str) -> DocumentArray:
         request = DocumentArray([Document(text=text)])
-        finish(self.featurizer.featurize(docs=request))
+        self.featurize(request)
         for store in self.stores:
             store.query(docs=request, parameters={})
         self.ranker.rank(docs=request, parameters={})

@@ -41,16 +41,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.methods_floor import SHARDS, MethodsFloor  # noqa: E402
 from examples.common import load_corpus  # noqa: E402
 from examples.sharded_search.corpus import write_corpus  # noqa: E402
 from faasflow import Document, DocumentArray, Flow  # noqa: E402
-from faasflow.request import batches  # noqa: E402
-from faasflow.sharding import shard_of  # noqa: E402
 from functions.doc_store import DocStore  # noqa: E402
 from functions.featurizer import Featurizer  # noqa: E402
 from functions.ranker import Ranker  # noqa: E402
-
-SHARDS = 3
 
 
 def query_lines(docs: list[Document], count: int) -> list[str]:
@@ -100,30 +97,11 @@ class FaasflowEngine:
         return answer.ids
 
 
-class FloorEngine:
-    """The executors' own methods in a plain loop: no Flow, no threads, no copies."""
-
-    name = "floor"
+class FloorEngine(MethodsFloor):
+    """The reference app's executors' own methods in a plain loop: no Flow, no threads, no copies."""
 
     def __init__(self, workspace: str):
-        self.featurizer = Featurizer(workspace=workspace)
-        self.stores = [DocStore(workspace=workspace, runtime_args={"name": "db", "shard_id": s}) for s in range(SHARDS)]
-        self.ranker = Ranker(workspace=workspace)
-
-    def __enter__(self) -> FloorEngine:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        pass
-
-    def index(self, docs: list[Document]) -> None:
-        for batch in batches([d.copy() for d in docs], 100):
-            self.featurizer.featurize(docs=batch)
-            parts: list[list[Document]] = [[] for _ in range(SHARDS)]
-            for doc in batch:
-                parts[shard_of(doc.id, SHARDS)].append(doc)
-            for store, part in zip(self.stores, parts):
-                store.index(docs=DocumentArray(part))
+        super().__init__(workspace, Featurizer, DocStore, Ranker)
 
     def query(self, text: str) -> DocumentArray:
         request = DocumentArray([Document(text=text)])
