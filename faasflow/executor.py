@@ -396,10 +396,11 @@ def _run_coroutine(coro: Any) -> Any:
     and the rest of ``run_until_complete`` (starting and stopping the loop, a second turn
     for the done callback) would cost more than the step. So the first step first (the loop
     set as running, as for any Task step), then ``run_until_complete`` for a coroutine still
-    waiting. When that step is all the loop has ready it is run directly, without the
-    turn's poll of the selector (a system call), which could find nothing to do: no I/O was
-    waited on since the loop last ran. A thread already running a loop gets
-    ``run_until_complete``'s own error, as before."""
+    waiting. When that step is all the loop has ready and no timer is due, it is run
+    directly, without the turn's poll of the selector (a system call): what a turn would
+    run then is that step alone, I/O aside, and I/O a coroutine left waiting is served by
+    the next turn, as when the loop is not running at all. A thread already running a loop
+    gets ``run_until_complete``'s own error, as before."""
     global _events
     events = _events
     if events is None:
@@ -414,8 +415,8 @@ def _run_coroutine(coro: Any) -> Any:
     task = loop.create_task(coro)
     events._set_running_loop(loop)
     try:
-        ready = loop._ready  # type: ignore[attr-defined]
-        if len(ready) == 1 and not loop._scheduled:  # type: ignore[attr-defined]
+        ready, timers = loop._ready, loop._scheduled  # type: ignore[attr-defined]
+        if len(ready) == 1 and (not timers or timers[0].when() > loop.time()):  # no timer due either
             ready.popleft()._run()  # the Task's first step, as the turn would run it
         else:
             loop._run_once()  # type: ignore[attr-defined]

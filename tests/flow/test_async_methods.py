@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+from unittest import mock
 
 import pytest
 
@@ -47,7 +48,7 @@ class TaskMinded(Executor):
     async def leaves_work(self, docs, **kwargs):
         # a task and a timer left behind: the next call's turn must still run the task
         self.left = asyncio.create_task(self._mark(docs))
-        asyncio.get_running_loop().call_later(60, lambda: None)
+        self.timer = asyncio.get_running_loop().call_later(60, lambda: None)
 
     @staticmethod
     async def _mark(docs):
@@ -92,15 +93,25 @@ def test_timeouts_and_errors_reach_the_caller_as_the_executors_failure(flow):
 
 
 def test_work_a_call_leaves_on_the_loop_runs_with_the_next_call_and_the_first_step_still_runs():
+    from faasflow.executor import _loops
+
     with Flow().add(name="t", uses=TaskMinded) as f:
         executor = f._engine.instances["t"][0]
-        left = Document()
-        f.post("/leaves-work", left)
-        assert not executor.left.done()  # a step of its own, after the method's
-        answer = f.post("/quick", Document())  # a turn with more than its own step ready
-        assert executor.left.done() and answer[0].tags["task"] is True
-        for _ in range(3):  # a timer still scheduled: every call still gets its first step
-            assert f.post("/quick", Document())[0].tags["loop"] is True
+        f.post("/quick", Document())  # the thread's loop exists
+        loop = _loops.loop
+        with mock.patch.object(loop, "_run_once", wraps=loop._run_once) as turns:
+            f.post("/quick", Document())
+            assert turns.call_count == 0  # the step alone was ready: run without a turn of the loop
+            f.post("/leaves-work", Document())
+            assert not executor.left.done()  # a step of its own, after the method's
+            answer = f.post("/quick", Document())  # more than its own step ready: a turn runs them all
+            assert executor.left.done() and answer[0].tags["task"] is True
+            try:
+                for _ in range(3):  # a timer scheduled but not due: the step alone again
+                    assert f.post("/quick", Document())[0].tags["loop"] is True
+                assert turns.call_count == 1
+            finally:
+                executor.timer.cancel()
 
 
 def test_an_endpoint_called_from_a_running_loop_is_refused_as_before():

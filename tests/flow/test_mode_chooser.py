@@ -41,3 +41,12 @@ def test_a_lasting_change_of_costs_changes_the_choice():
     # rest but the one retry of the other mode
     assert chosen[:3] == [False] * 3
     assert chosen[3:].count(False) == 1 and chosen[3:].count(True) == len(chosen) - 4
+
+
+def test_a_modes_one_slow_first_call_does_not_outweigh_its_next_one():
+    # the first parallel call also pays one-time costs (the BLAS libraries' inspection)
+    chooser = ModeChooser()
+    chooser.record(True, 0.150)
+    chooser.record(False, 0.110)
+    chooser.record(True, 0.090)  # its retry: the faster of the two decides
+    assert chooser.choose() is True
