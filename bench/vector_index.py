@@ -56,6 +56,7 @@ import argparse  # noqa: E402
 import ctypes  # noqa: E402
 import glob  # noqa: E402
 import json  # noqa: E402
+import resource  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
@@ -611,14 +612,18 @@ def bench_ivf_ingest(docs_count: int, dim: int, shards: int, request_size: int) 
         flow = Flow(workspace=str(workspace)).add(uses=VectorIndexer, name="idx", shards=shards,
                                                   uses_with={"metric": "dot"}, polling=POLLING)
         with flow:
+            before = resource.getrusage(resource.RUSAGE_SELF)
             seconds, _ = timed(lambda: flow.post("/index", docs, request_size=request_size))
+            after = resource.getrusage(resource.RUSAGE_SELF)
         indexed = [ShardIndex(LocalStorage(workspace / "idx" / str(s) / "state")).log.manifest() for s in range(shards)]
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
     with_lists = sum(1 for m in indexed for info in m.files.values() if info.centroids)
     print(f"ivf-ingest: {docs_count:,} docs x {dim} into {shards} IVF-indexed local shards, request_size "
           f"{request_size}: {seconds:.2f} s = {docs_count / seconds:,.0f} docs/s (goal >= 30,000); segments "
-          f"with lists {with_lists} of {sum(len(m.segments) for m in indexed)}")
+          f"with lists {with_lists} of {sum(len(m.segments) for m in indexed)}; CPU "
+          f"{after.ru_utime - before.ru_utime:.2f} s user + {after.ru_stime - before.ru_stime:.2f} s system, "
+          f"{after.ru_minflt - before.ru_minflt:,} page faults")
     return {"docs_per_s": docs_count / seconds}
 
 

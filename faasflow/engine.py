@@ -292,10 +292,14 @@ class ModeChooser:
 
     A median, not a mean: a call that does rare extra work in either mode (a write that
     triggers a compaction costs several times an ordinary one) must not make the other
-    mode look faster for the calls that follow."""
+    mode look faster for the calls that follow. And each mode runs ``EXPLORE`` times,
+    alternately, before the choice: a mode's first call also pays one-time costs (threads
+    started, the BLAS libraries inspected, caches filled), and on its own it would hand
+    every call until the next retry to the other mode."""
 
     RETRY_EVERY = 32
     WINDOW = 5
+    EXPLORE = 2
 
     def __init__(self) -> None:
         self.samples: dict[bool, deque[float]] = {True: deque(maxlen=self.WINDOW), False: deque(maxlen=self.WINDOW)}
@@ -304,11 +308,11 @@ class ModeChooser:
 
     def choose(self) -> bool:
         self.calls += 1
+        tried_parallel, tried_sequential = len(self.samples[True]), len(self.samples[False])
+        if min(tried_parallel, tried_sequential) < self.EXPLORE:
+            return tried_parallel <= tried_sequential  # parallel, sequential, parallel, ...
         parallel, sequential = self.median[True], self.median[False]
-        if parallel is None:
-            return True
-        if sequential is None:
-            return False
+        assert parallel is not None and sequential is not None
         faster = parallel <= sequential
         return (not faster) if self.calls % self.RETRY_EVERY == 0 else faster
 
