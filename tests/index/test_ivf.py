@@ -438,3 +438,27 @@ def test_a_warm_writer_whose_set_was_retrained_away_assigns_again(tmp_path: Path
     assert fresh.count() == 7500
     assert [hits[0] for hits in hit_ids(fresh.search(late[:20], 1, "dot", nprobe=8))] == [
         f"d{20_000 + i}" for i in range(20)]
+
+
+@pytest.mark.parametrize("metric", ["dot", "cosine", "euclidean"])
+def test_a_single_query_finds_the_exact_best_of_the_lists_it_probes(tmp_path: Path, data: np.ndarray,
+                                                                    queries: np.ndarray, metric: str):
+    # rows of unequal norms, so that the metrics order them differently
+    scaled = data * np.random.default_rng(5).uniform(0.5, 2.0, (len(data), 1)).astype(np.float32)
+    index = ShardIndex(LocalStorage(tmp_path / "indexed"), **OPTIONS)
+    write(index, 0, scaled)
+    view = index.view()
+    (seg,) = view.segments
+    assert isinstance(seg, IvfSegment) and seg.source.in_memory  # the memory-mapped scan
+    centroids = index.centroid_set(seg.centroids_key, view.ivf)
+    for number, query in enumerate(queries[:8]):
+        probed = ivf.probe(query[None], centroids, metric, 4)[0]
+        rows = np.concatenate([np.arange(*seg.list_span(int(n))) for n in probed])
+        # the definition: an exact search of those rows alone
+        flat = ShardIndex(LocalStorage(tmp_path / f"flat-{metric}-{number}"), ivf_min_rows=10**9)
+        ids = [seg.ids[row] for row in rows.tolist()]
+        flat.upsert(ids, scaled[[int(doc_id[1:]) for doc_id in ids]], [b"{}"] * len(ids))
+        (want,) = flat.search(query[None], 10, metric)
+        (got,) = index.search(query[None], 10, metric, nprobe=4)
+        assert [seg.ids[row] for seg, row, _ in got] == [s.ids[row] for s, row, _ in want]
+        assert [value for *_, value in got] == pytest.approx([value for *_, value in want], rel=1e-5, abs=1e-5)
