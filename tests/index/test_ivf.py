@@ -460,5 +460,5 @@ def test_a_single_query_finds_the_exact_best_of_the_lists_it_probes(tmp_path: Pa
         flat.upsert(ids, scaled[[int(doc_id[1:]) for doc_id in ids]], [b"{}"] * len(ids))
         (want,) = flat.search(query[None], 10, metric)
         (got,) = index.search(query[None], 10, metric, nprobe=4)
-        assert [seg.ids[row] for seg, row, _ in got] == [s.ids[row] for s, row, _ in want]
+        assert [s.ids[row] for s, row, _ in got] == [s.ids[row] for s, row, _ in want]
         assert [value for *_, value in got] == pytest.approx([value for *_, value in want], rel=1e-5, abs=1e-5)
