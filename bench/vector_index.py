@@ -623,7 +623,7 @@ def bench_ivf_ingest(docs_count: int, dim: int, shards: int, request_size: int) 
           f"{request_size}: {seconds:.2f} s = {docs_count / seconds:,.0f} docs/s (goal >= 30,000); segments "
           f"with lists {with_lists} of {sum(len(m.segments) for m in indexed)}; CPU "
           f"{after.ru_utime - before.ru_utime:.2f} s user + {after.ru_stime - before.ru_stime:.2f} s system, "
-          f"{after.ru_minflt - before.ru_minflt:,} page faults")
+          f"{after.ru_minflt - before.ru_minflt:,} minor and {after.ru_majflt - before.ru_majflt:,} major page faults")
     return {"docs_per_s": docs_count / seconds}
 
 

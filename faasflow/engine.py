@@ -294,8 +294,8 @@ class ModeChooser:
     triggers a compaction costs several times an ordinary one) must not make the other
     mode look faster for the calls that follow. And each mode runs ``EXPLORE`` times,
     alternately, before the choice: a mode's first call also pays one-time costs (threads
-    started, the BLAS libraries inspected, caches filled), and on its own it would hand
-    every call until the next retry to the other mode."""
+    started, the BLAS libraries inspected, caches filled), and as the mode's only sample
+    that one slow call would hand every call until the next retry to the other mode."""
 
     RETRY_EVERY = 32
     WINDOW = 5
@@ -312,7 +312,8 @@ class ModeChooser:
         if min(tried_parallel, tried_sequential) < self.EXPLORE:
             return tried_parallel <= tried_sequential  # parallel, sequential, parallel, ...
         parallel, sequential = self.median[True], self.median[False]
-        assert parallel is not None and sequential is not None
+        if parallel is None or sequential is None:  # another request is recording its sample just now
+            return parallel is None
         faster = parallel <= sequential
         return (not faster) if self.calls % self.RETRY_EVERY == 0 else faster
 

@@ -67,3 +67,14 @@ def test_a_slow_first_parallel_call_does_not_hand_every_call_to_sequence():
         chosen.append(parallel)
     assert chosen[:4] == [True, False, True, False]
     assert chosen[4:] == [True] * 16
+
+
+def test_a_choice_made_while_two_requests_record_their_first_samples_does_not_fail():
+    # record() appends a sample, then sets its mode's median: two requests that both ran in
+    # parallel first can leave two samples and no median for a moment, seen by a third
+    chooser = ModeChooser()
+    chooser.record(False, 0.004)
+    chooser.record(False, 0.005)
+    chooser.samples[True].extend([0.010, 0.012])  # appended, medians not yet set
+    assert chooser.median[True] is None
+    assert chooser.choose() is True  # the mode without a median yet runs again
