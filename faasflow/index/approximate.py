@@ -167,12 +167,15 @@ def _scan_one(seg: IvfSegment, query: np.ndarray, constant: float | None, lists:
     numbers = [number for number in lists.tolist() if starts[number] < starts[number + 1]]
     if not numbers:
         return np.empty(0, np.int64)
+    spans = [(starts[number], starts[number + 1]) for number in numbers]
+    begins = np.fromiter((first for first, _ in spans), np.int64, len(spans))
+    lengths = np.fromiter((last - first for first, last in spans), np.int64, len(spans))
+    ends = np.cumsum(lengths)  # where each list's values end in ``value``
     if constant is None:
         matrix = seg.float_matrix(numbers)
-        value = np.empty(sum(starts[number + 1] - starts[number] for number in numbers), np.float32)
+        value = np.empty(int(ends[-1]), np.float32)
         filled = 0
-        for number in numbers:
-            first, last = starts[number], starts[number + 1]
+        for first, last in spans:
             # einsum, not a BLAS product: for a list's rows read from memory it streams them
             # 1.5x to 2x as fast (measured for 100 to 800 rows of 384: 9 against 14 us, 51 against 101)
             np.einsum("ij,j->i", matrix[first:last], query, out=value[filled : filled + last - first])
@@ -180,9 +183,7 @@ def _scan_one(seg: IvfSegment, query: np.ndarray, constant: float | None, lists:
     else:
         value = np.concatenate([codes.astype(np.float32) @ query for codes, _ in seg.list_codes(numbers)])
         value += constant
-    begins = np.fromiter((starts[number] for number in numbers), np.int64, len(numbers))
-    lengths = np.fromiter((starts[number + 1] - starts[number] for number in numbers), np.int64, len(numbers))
-    row = np.repeat(begins - (np.cumsum(lengths) - lengths), lengths) + np.arange(len(value))
+    row = np.repeat(begins - (ends - lengths), lengths) + np.arange(len(value))
     if metric != "dot":
         norms = np.concatenate([list_norms for _, list_norms in seg.list_codes(numbers)])
         _by_metric(value, norms, metric)
